@@ -1,0 +1,40 @@
+"""sara: text-to-audio generation in a semantic latent space.
+
+The public API is re-exported lazily here so that ``import sara`` stays cheap and has no side effects
+(no device selection, no model loading, no argv parsing).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_EXPORTS: dict[str, str] = {
+    "SaraError": "sara.errors",
+    "load_audio": "sara.audio.io",
+    "save_audio": "sara.audio.io",
+    "resample": "sara.audio.dsp",
+    "SemanticEncoder": "sara.encoder",
+    "EncoderConfig": "sara.encoder",
+    "SemanticVocoder": "sara.vocoder",
+    "VocoderConfig": "sara.vocoder",
+    "LatentDiT": "sara.dit",
+    "DiTConfig": "sara.dit",
+    "TextToAudio": "sara.pipeline",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sara' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

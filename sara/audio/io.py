@@ -1,0 +1,134 @@
+"""Audio file I/O through soundfile (wav, flac, ogg/vorbis, mp3 via libsndfile >= 1.1).
+
+Loading validates what a user can get wrong -- missing/unreadable files, empty audio, NaN/Inf samples,
+absurd durations -- and raises :class:`~sara.errors.AudioError` with one clear line.  Saving is atomic: a
+temporary file is renamed into place, so a failure never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch import Tensor
+
+from sara.audio.dsp import resample
+from sara.errors import AudioError
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "MAX_DURATION_S",
+    "check_waveform",
+    "iter_audio_files",
+    "load_audio",
+    "prepare_waveform",
+    "save_audio",
+]
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus")
+MAX_DURATION_S = 3600.0  # one hour: longer inputs are almost always a mistake (wrong file, wrong rate)
+
+
+def load_audio(
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int | None = None,
+    mono: bool = False,
+    max_duration: float | None = MAX_DURATION_S,
+) -> tuple[Tensor, int]:
+    """Read an audio file.
+
+    Args:
+        path: audio file path.
+        sample_rate: resample to this rate (Hz) with :func:`sara.audio.dsp.resample`; None keeps the file's.
+        mono: average channels to one.
+        max_duration: reject files longer than this many seconds (None disables the check).
+
+    Returns:
+        ``(waveform [C, T] float32 in [-1, 1], sample_rate)``.
+
+    Raises:
+        AudioError: the file is missing, unreadable, empty, too long or contains non-finite samples.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise AudioError(f"{p}: no such file")
+    try:
+        info = sf.info(str(p))
+        if max_duration is not None and info.frames > max_duration * info.samplerate:
+            raise AudioError(f"{p}: {info.frames / info.samplerate:.1f} s is longer than the {max_duration:.0f} s limit")
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise AudioError(f"{p}: cannot read audio ({str(exc).strip() or type(exc).__name__})") from None
+    wav = torch.from_numpy(np.ascontiguousarray(data.T))
+    check_waveform(wav, sr, name=str(p), max_duration=max_duration)
+    return prepare_waveform(wav, sr, sample_rate, mono=mono), (sample_rate or sr)
+
+
+def check_waveform(wav: Tensor, sample_rate: int, *, name: str = "input", max_duration: float | None = MAX_DURATION_S) -> None:
+    """Raise :class:`AudioError` if ``wav [..., T]`` is empty, non-finite, or longer than ``max_duration`` s."""
+    if sample_rate <= 0:
+        raise AudioError(f"{name}: invalid sample rate {sample_rate}")
+    if wav.numel() == 0 or wav.shape[-1] == 0:
+        raise AudioError(f"{name}: audio is empty")
+    if not torch.isfinite(wav).all():
+        raise AudioError(f"{name}: audio contains NaN or infinite samples")
+    if max_duration is not None and wav.shape[-1] > max_duration * sample_rate:
+        raise AudioError(f"{name}: {wav.shape[-1] / sample_rate:.1f} s is longer than the {max_duration:.0f} s limit")
+
+
+def prepare_waveform(wav: Tensor, sample_rate: int, target_rate: int | None = None, *, mono: bool = False) -> Tensor:
+    """Optionally downmix ``wav [C, T]`` (or ``[B, C, T]``) to mono and resample to ``target_rate`` Hz."""
+    if mono and wav.dim() >= 2:
+        wav = wav.mean(dim=-2, keepdim=True)
+    if target_rate is not None and target_rate != sample_rate:
+        wav = resample(wav, sample_rate, target_rate)
+    return wav
+
+
+def save_audio(
+    path: str | os.PathLike[str], wav: Tensor | np.ndarray, sample_rate: int, *, subtype: str = "PCM_16"
+) -> Path:
+    """Write ``wav`` (``[T]`` or ``[C, T]``, float in [-1, 1]) atomically; the format follows the suffix.
+
+    Returns:
+        The written path.
+    """
+    p = Path(path)
+    arr = wav.detach().float().cpu().numpy() if isinstance(wav, Tensor) else np.asarray(wav, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr.T  # soundfile wants [T, C]
+    elif arr.ndim != 1:
+        raise AudioError(f"{p}: cannot write audio of shape {tuple(arr.shape)}")
+    if not np.isfinite(arr).all():
+        raise AudioError(f"{p}: refusing to write audio with NaN or infinite samples")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
+    os.close(fd)
+    try:
+        fmt = None if p.suffix else "WAV"
+        sf.write(tmp, np.clip(arr, -1.0, 1.0), sample_rate, subtype=subtype if p.suffix.lower() in ("", ".wav") else None,
+                 format=fmt)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def iter_audio_files(inputs: Iterable[str | os.PathLike[str]], *, recursive: bool = True) -> Iterator[Path]:
+    """Expand files and directories into audio file paths (sorted within each directory)."""
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            yield from sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            yield p

@@ -1,0 +1,22 @@
+"""Training-task registry: task name -> ``"module:Class"`` (imported lazily)."""
+
+from __future__ import annotations
+
+import importlib
+
+from sara.errors import ConfigError
+from sara.train.task import TrainTask
+
+TASKS: dict[str, str] = {
+    "encoder": "sara.encoder.training:EncoderTask",
+    "vocoder": "sara.vocoder.training:VocoderTask",
+    "t2a": "sara.dit.training:TextToAudioTask",
+}
+
+
+def get_task_class(name: str) -> type[TrainTask]:
+    """Resolve a task name to its class."""
+    if name not in TASKS:
+        raise ConfigError(f"unknown training task {name!r}; choose from {sorted(TASKS)}")
+    module, _, cls = TASKS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
