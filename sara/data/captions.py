@@ -15,6 +15,7 @@ __all__ = [
     "mixture_captions",
     "music_captions",
     "phrase_captions",
+    "sequence_captions",
     "sfx_captions",
     "speech_captions",
     "with_article",
@@ -113,13 +114,13 @@ def phrase_captions(
     """Captions for a synthesized melodic phrase with known notes, key and tempo."""
     tempo = "slow" if bpm < 90 else "fast" if bpm > 135 else "moderate"
     templates = [
-        f"{with_article(instrument)} playing a {num_notes}-note melody in {key} at {bpm} bpm",
+        f"{with_article(instrument)} playing {_a_num(num_notes)}-note melody in {key} at {bpm} bpm",
         f"a {tempo} {instrument} melody in {key}",
         f"{with_article(instrument)} playing a short phrase",
         f"a melody played on {with_article(instrument)}, {bpm} beats per minute",
     ]
     if synthetic:
-        templates.append(f"a synthesized {instrument} playing a {num_notes}-note phrase")
+        templates.append(f"a synthesized {instrument} playing {_a_num(num_notes)}-note phrase")
     return _sample(templates, rng, k)
 
 
@@ -141,6 +142,18 @@ def mixture_captions(foreground: str, background: str, rng: random.Random, k: in
         f"{fg} over {bg}",
     ]
     return _sample(templates, rng, k)
+
+
+def sequence_captions(first: str, second: str, rng: random.Random, k: int = 3) -> list[str]:
+    """Captions for ``first`` followed by ``second`` (each a canonical caption)."""
+    a, b = _strip_sound_of(first), _strip_sound_of(second)
+    templates = [f"{a}, followed by {b}", f"{a} and then {b}", f"first {a}, then {b}", f"{b} after {a}"]
+    return _sample(templates, rng, k)
+
+
+def _a_num(n: int) -> str:
+    """``"a 5"`` / ``"an 8"`` / ``"an 11"``: the article a spoken number takes."""
+    return f"an {n}" if str(n).startswith("8") or n in (11, 18) else f"a {n}"
 
 
 def _strip_sound_of(caption: str) -> str:

@@ -52,7 +52,8 @@ def normalize_label(text: str) -> str:
     text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", text)
     text = text.lower().replace("’", "'")
     text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    words = [re.sub(r"\d+$", "", w) for w in text.split()]  # "dog1" -> "dog", "01" -> ""
+    # take numbers: "dog1" -> "dog", "death01a" -> "death", "01" -> ""; "3d" stays
+    words = ["" if w.isdigit() else re.sub(r"(?<=[a-z])\d+[a-z]?$", "", w) for w in text.split()]
     return " ".join(w for w in words if w and w not in _ARTICLES and w != "'")
 
 
@@ -138,8 +139,11 @@ class LabelTable:
 
 def _row_to_entry(row: dict[str, str]) -> LabelEntry:
     """Convert one csv row; ``drop`` is "1"/"yes"/"true" for dropped labels."""
+    flag = (row.get("drop") or "").strip().lower()
+    if flag not in ("", "0", "1"):
+        raise ConfigError(f"label table: drop must be empty, 0 or 1 (pattern {row.get('pattern')!r}, got {flag!r})")
     try:
-        drop = row.get("drop", "").strip().lower() in ("1", "yes", "true", "drop")
+        drop = flag == "1"
         return LabelEntry(
             pattern=normalize_label(row["pattern"]),
             class_name=row["class"].strip(),

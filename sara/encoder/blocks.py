@@ -34,10 +34,11 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
-        """``x [B, L, D]``, optional additive ``bias [B, 1, 1, L]`` -> ``[B, L, D]``."""
+    def forward(self, x: Tensor, key_mask: Tensor | None = None) -> Tensor:
+        """``x [B, L, D]``, optional ``key_mask [B, L]`` (True = padded key) -> ``[B, L, D]``."""
         b, n, d = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+        bias = key_padding_bias(key_mask, qkv.dtype)  # in the attention dtype (matters under autocast)
         out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
@@ -86,7 +87,7 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.ls2 = LayerScale(dim, init_values) if init_values is not None else nn.Identity()
 
-    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
-        """``x [B, L, D]`` -> ``[B, L, D]``; ``bias`` as in :meth:`Attention.forward`."""
-        x = x + self.ls1(self.attn(self.norm1(x), bias))
+    def forward(self, x: Tensor, key_mask: Tensor | None = None) -> Tensor:
+        """``x [B, L, D]`` -> ``[B, L, D]``; ``key_mask [B, L]`` as in :meth:`Attention.forward`."""
+        x = x + self.ls1(self.attn(self.norm1(x), key_mask))
         return x + self.ls2(self.mlp(self.norm2(x)))

@@ -92,6 +92,11 @@ class EncoderConfig:
         """Output frames per second (25.0 for dasheng)."""
         return self.sample_rate / self.samples_per_token
 
+    @property
+    def min_samples(self) -> int:
+        """Shortest input (samples at ``sample_rate``) giving one frame: 480 (30 ms) for dasheng."""
+        return max(self.hop_length * (self.patch_size[1] - 1), self.n_fft // 2 + 1)
+
     def num_frames(self, num_samples: int) -> int:
         """Output frames for ``num_samples`` input samples: ``floor((1 + T // hop - p) / p) + 1`` (0 if too short)."""
         spec_frames = 1 + num_samples // self.hop_length

@@ -21,7 +21,12 @@ from torch import Tensor
 from sara.audio import dsp
 from sara.encoder.config import EncoderConfig
 from sara.encoder.frontend import DbScope, power_mel_blockwise
-from sara.encoder.loading import config_from_official, infer_config, prepare_state_dict, split_official_checkpoint
+from sara.encoder.loading import (
+    config_from_official,
+    infer_config,
+    prepare_state_dict,
+    split_official_checkpoint,
+)
 from sara.encoder.model import DashengEncoder
 from sara.errors import AudioError, CheckpointError
 from sara.serialization import PretrainedMixin, is_release_dir, load_state_dict_strict, load_torch_checkpoint
@@ -123,7 +128,11 @@ class SemanticEncoder(PretrainedMixin, DashengEncoder):
     # ------------------------------------------------------------------------------- encoding
 
     def to_model_rate(self, waveform: Tensor, sample_rate: int) -> Tensor:
-        """``[B, T]`` or ``[B, C, T]`` at ``sample_rate`` -> mono ``[B, T16]`` at 16 kHz (resample, then mean)."""
+        """``[B, T]`` or ``[B, C, T]`` at ``sample_rate`` -> mono ``[B, T16]`` at 16 kHz (resample, then mean).
+
+        Raises:
+            AudioError: bad shape, or shorter than ``config.min_samples`` after resampling.
+        """
         if waveform.dim() == 2:
             waveform = waveform.unsqueeze(1)
         if waveform.dim() != 3:
@@ -131,6 +140,9 @@ class SemanticEncoder(PretrainedMixin, DashengEncoder):
         waveform = waveform.float()
         if sample_rate != self.sample_rate:
             waveform = dsp.resample(waveform, int(sample_rate), self.sample_rate)
+        if waveform.shape[-1] < self.config.min_samples:
+            raise AudioError(f"audio too short to encode: {waveform.shape[-1]} samples at {self.sample_rate} Hz "
+                             f"(need >= {self.config.min_samples})")
         return waveform.mean(dim=1)
 
     @torch.no_grad()

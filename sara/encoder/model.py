@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sara.encoder.blocks import Block, key_padding_bias
+from sara.encoder.blocks import Block
 from sara.encoder.config import EncoderConfig
 from sara.encoder.frontend import DbScope, build_front_end, build_init_bn
 
@@ -82,9 +82,8 @@ class DashengEncoder(nn.Module):
             tokens = torch.cat([cls, tokens], dim=1)
             if key_mask is not None:
                 key_mask = torch.cat([key_mask.new_zeros(key_mask.shape[0], 1), key_mask], dim=1)
-        bias = key_padding_bias(key_mask, tokens.dtype)
         for block in self.blocks:
-            tokens = block(tokens, bias)
+            tokens = block(tokens, key_mask)
         tokens = self.norm(tokens)
         return tokens[:, 1:] if self.config.pooling == "token" else tokens
 

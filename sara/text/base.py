@@ -6,7 +6,9 @@ per-caption states are then padded with zeros / ``False``, exactly like the offi
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -14,7 +16,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from sara.errors import SaraError
 
-__all__ = ["HFTextEncoder", "TextEncoder", "pad_states"]
+__all__ = ["HFTextEncoder", "TextEncoder", "pad_states", "quiet_transformers"]
 
 # Hard cap on the number of tokens per caption (flan-t5's tokenizer max length).
 MAX_TOKENS = 512
@@ -97,3 +99,17 @@ class HFTextEncoder(TextEncoder):
         with torch.autocast(device_type=device.type, enabled=False):
             hidden = self.model(input_ids=ids, attention_mask=attn).last_hidden_state
         return hidden[0].float()
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' weight-loading progress bars while loading (restores the previous setting)."""
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sara.errors import SaraError
-from sara.text.base import HFTextEncoder
+from sara.text.base import HFTextEncoder, quiet_transformers
 
 __all__ = ["MiniLMTextEncoder", "minilm_model_dir"]
 
@@ -38,6 +38,7 @@ class MiniLMTextEncoder(HFTextEncoder):
         from transformers import AutoModel, AutoTokenizer
 
         path = Path(model_dir) if model_dir is not None else minilm_model_dir()
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            model = AutoModel.from_pretrained(str(path), local_files_only=True)
         super().__init__(tokenizer, model, dim=model.config.hidden_size, max_length=max_length)

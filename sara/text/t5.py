@@ -14,7 +14,7 @@ from pathlib import Path
 from torch import Tensor
 
 from sara.errors import CheckpointError, SaraError
-from sara.text.base import HFTextEncoder
+from sara.text.base import HFTextEncoder, quiet_transformers
 
 __all__ = ["T5TextEncoder", "resolve_model_dir"]
 
@@ -70,22 +70,29 @@ class T5TextEncoder(HFTextEncoder):
     """
 
     def __init__(self, model_dir: str | Path, state_dict: Mapping[str, Tensor] | None = None) -> None:
-        from transformers import AutoTokenizer, T5Config, T5EncoderModel
-
         path = Path(model_dir)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        except (OSError, ValueError, ImportError) as exc:
-            raise SaraError(f"{path}: cannot load the T5 tokenizer ({str(exc).splitlines()[0]})") from None
-        if state_dict is None:
-            try:
-                model = T5EncoderModel.from_pretrained(str(path), local_files_only=True)
-            except OSError as exc:
-                raise CheckpointError(f"{path}: no T5 encoder weights ({str(exc).splitlines()[0]})") from None
-        else:
-            model = T5EncoderModel(T5Config.from_pretrained(str(path), local_files_only=True))
-            _load_t5_weights(model, state_dict, source=str(path))
+        with quiet_transformers():
+            tokenizer, model = _load(path, state_dict)
         super().__init__(tokenizer, model, dim=model.config.d_model)
+
+
+def _load(path: Path, state_dict: Mapping[str, Tensor] | None):  # noqa: ANN202 - (tokenizer, model)
+    """Tokenizer + ``T5EncoderModel`` from ``path`` (weights from ``state_dict`` when given)."""
+    from transformers import AutoTokenizer, T5Config, T5EncoderModel
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, ImportError) as exc:
+        raise SaraError(f"{path}: cannot load the T5 tokenizer ({str(exc).splitlines()[0]})") from None
+    if state_dict is None:
+        try:
+            model = T5EncoderModel.from_pretrained(str(path), local_files_only=True)
+        except OSError as exc:
+            raise CheckpointError(f"{path}: no T5 encoder weights ({str(exc).splitlines()[0]})") from None
+    else:
+        model = T5EncoderModel(T5Config.from_pretrained(str(path), local_files_only=True))
+        _load_t5_weights(model, state_dict, source=str(path))
+    return tokenizer, model
 
 
 def _load_t5_weights(model, state_dict: Mapping[str, Tensor], *, source: str) -> None:

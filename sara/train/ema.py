@@ -11,7 +11,8 @@ __all__ = ["EMA"]
 
 
 class EMA:
-    """EMA of the floating-point parameters; buffers are copied as they are.
+    """EMA of every floating-point tensor in the state dict (parameters and float buffers such as
+    BatchNorm running statistics); integer buffers are left to the live model.
 
     The effective decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates so early
     averages are not dominated by the random initialisation.

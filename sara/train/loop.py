@@ -141,9 +141,11 @@ def _setup(task: TrainTask, cfg: TrainConfig) -> _Run:
     if len(train_ds) < cfg.batch_size:  # type: ignore[arg-type]
         raise ConfigError(f"training set has {len(train_ds)} items, fewer than batch_size {cfg.batch_size}")  # type: ignore[arg-type]
     sampler = EpochSampler(len(train_ds), cfg.seed)  # type: ignore[arg-type]
+    # A private generator (re-seeded per epoch in _batches) gives the loader's worker base seed; without it
+    # the loader draws from the global RNG, and a resumed run would diverge from an uninterrupted one.
     loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
                         collate_fn=task.collate, num_workers=cfg.num_workers,
-                        persistent_workers=cfg.num_workers > 0)
+                        generator=torch.Generator().manual_seed(cfg.seed))
     model, optimizer, loader = accel.prepare(model, optimizer, loader)
     if scheduler is not None:
         scheduler = accel.prepare(scheduler)
@@ -175,11 +177,20 @@ def _batches(run: _Run) -> Iterator[Any]:
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(run.progress.epoch)
         run.sampler.set_epoch(run.progress.epoch)
+        _reseed_loader(loader, run.cfg.seed * 100_003 + run.progress.epoch)
         for batch in loader:
             run.progress.batch_in_epoch += 1
             yield batch
         run.progress.epoch += 1
         run.progress.batch_in_epoch = 0
+
+
+def _reseed_loader(loader: Any, seed: int) -> None:
+    """Re-seed the generator(s) a (possibly accelerate-wrapped) loader draws its worker seeds from."""
+    for obj in (loader, getattr(loader, "base_dataloader", None)):
+        gen = getattr(obj, "generator", None)
+        if isinstance(gen, torch.Generator):
+            gen.manual_seed(seed)
 
 
 def _train(run: _Run) -> dict[str, float]:

@@ -15,7 +15,8 @@ __all__ = ["BiasNorm", "ChannelScale", "ConvNeXtBlock", "limit_param_value", "si
 
 
 class _LimitParamValue(torch.autograd.Function):
-    """Identity whose backward drops gradient components that would push a value further out of range."""
+    """Identity whose backward flips the sign of gradient components that would push a value further out
+    of range, so that gradient descent pulls it back towards ``[min, max]``."""
 
     @staticmethod
     def forward(ctx, x: Tensor, min_value: float, max_value: float) -> Tensor:  # noqa: ANN001
@@ -29,11 +30,11 @@ class _LimitParamValue(torch.autograd.Function):
         lo, hi = ctx.bounds
         # gradient descent moves x by -grad: below lo a positive grad lowers x further; above hi vice versa
         outward = ((x < lo) & (grad > 0)) | ((x > hi) & (grad < 0))
-        return grad.masked_fill(outward, 0.0), None, None
+        return torch.where(outward, -grad, grad), None, None
 
 
 def limit_param_value(x: Tensor, min_value: float, max_value: float, prob: float = 0.6) -> Tensor:
-    """Training-time soft constraint: with probability ``prob``, block gradients that leave ``[min, max]``.
+    """Training-time soft constraint: with probability ``prob``, reverse gradients that leave ``[min, max]``.
 
     The forward value is unchanged; only the gradient is filtered.  Outside training, or when gradients
     are off, this is the identity.

@@ -107,7 +107,7 @@ class VocoderConfig:
 
     @classmethod
     def small(cls) -> VocoderConfig:
-        """A ~6 M-parameter generator for single-GPU or CPU experiments."""
+        """A ~9 M-parameter generator for single-GPU or CPU experiments."""
         return cls(channels=(256, 192, 128), num_layers=(4, 4, 4), time_embed_dim=256,
                    cond_enc_channels=256, cond_enc_num_layers=2)
 

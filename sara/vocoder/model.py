@@ -237,15 +237,27 @@ class VocoderGenerator(nn.Module):
             branches = branches * keep.unsqueeze(-1)
         return branches.mean(dim=1) if self.cfg.branch_reduction == "mean" else branches.sum(dim=1)
 
-    def forward(self, x_t: Tensor, t: Tensor, condition: list[BranchCondition]) -> Tensor:
-        """One prediction.
+    def forward(
+        self,
+        x_t: Tensor,
+        t: Tensor,
+        *,
+        latents: Tensor | None = None,
+        condition: list[BranchCondition] | None = None,
+    ) -> Tensor:
+        """One prediction, conditioned on ``latents`` or on a prepared ``condition`` (exactly one).
 
         Args:
-            x_t: noisy waveform ``[B, L]``.
+            x_t: noisy waveform ``[B, L]`` with ``L = N * hop_length``.
             t: flow time ``[B]`` in [0, 1).
-            condition: from :meth:`prepare_condition` with the same ``L``.
+            latents: ``[B, D, N]`` semantic latents (training path).
+            condition: from :meth:`prepare_condition` with the same ``L`` (sampling path, reused per step).
 
         Returns:
             ``[B, L]``: the clean-waveform estimate (``pred_x1``) or the velocity.
         """
+        if (latents is None) == (condition is None):
+            raise ValueError("pass exactly one of latents= or condition=")
+        if condition is None:
+            condition = self.prepare_condition(latents, x_t.shape[-1])
         return self.fuse(self.branch_outputs(x_t, t, condition))

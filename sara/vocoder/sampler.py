@@ -70,9 +70,10 @@ def euler_sample(
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     t_span = torch.linspace(0.0, 1.0, steps + 1, device=x0.device)
+    dt = t_span[1] - t_span[0]  # one constant step (as the official sampler), times from t_span
     x = x0
     for k in range(steps):
-        t, dt = t_span[k], t_span[k + 1] - t_span[k]
+        t = t_span[k]
         pred = predict(x, t.expand(x.shape[0]))
         v = (pred - x) / (1.0 - t) if pred_x1 else pred
         x = x + v * dt

@@ -17,6 +17,7 @@ Shapes: waveform ``[B, T]`` -> log-mel ``[B, 1, N, mel_bins]`` -> embedding ``[B
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -166,8 +167,8 @@ def _infer_config(state: dict[str, Tensor], base: Cnn14Config | None) -> Cnn14Co
         raise CheckpointError(f"CNN14 checkpoint has window {n_fft}; pass an explicit Cnn14Config")
     cfg = presets[n_fft]
     channels = tuple(int(state[f"conv_block{i}.conv1.weight"].shape[0]) for i in range(1, 7))
-    return Cnn14Config(**{**cfg.__dict__, "channels": channels, "classes_num": int(state["fc_audioset.weight"].shape[0]),
-                          "mel_bins": int(state["logmel_extractor.melW"].shape[1])})
+    return dataclasses.replace(cfg, channels=channels, classes_num=int(state["fc_audioset.weight"].shape[0]),
+                               mel_bins=int(state["logmel_extractor.melW"].shape[1]))
 
 
 def load_cnn14(path: str | os.PathLike[str], config: Cnn14Config | None = None) -> Cnn14:

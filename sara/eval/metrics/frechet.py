@@ -15,6 +15,7 @@ frames of all files pooled before the statistics are taken.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,6 +49,14 @@ def gaussian_stats(emb: object) -> tuple[np.ndarray, np.ndarray]:
     return np.mean(arr, axis=0), np.cov(arr, rowvar=False)
 
 
+def _sqrtm(m: np.ndarray) -> np.ndarray:
+    """``scipy.linalg.sqrtm`` without its singular-matrix warning (audioldm_eval passes ``disp=False``, which
+    is deprecated in SciPy >= 1.16 and returns the same matrix)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        return linalg.sqrtm(m)
+
+
 def frechet_distance_from_stats(
     mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = EPS
 ) -> float:
@@ -69,10 +78,10 @@ def frechet_distance_from_stats(
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise SaraError(f"Frechet distance: dimension mismatch ({mu1.shape[0]} vs {mu2.shape[0]})")
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    covmean = _sqrtm(sigma1.dot(sigma2))
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
-        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+        covmean = _sqrtm((sigma1 + offset).dot(sigma2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=IMAG_ATOL):
             worst = float(np.max(np.abs(np.diagonal(covmean).imag)))

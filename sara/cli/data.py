@@ -1,0 +1,81 @@
+"""``sara data``: build and describe the open captioned corpus.
+
+``sara data build-corpus DIR [--preset v1|full|tiny] [--source-dir NAME=PATH ...] [--seed N]``
+``sara data describe MANIFEST [-o CORPUS.md]``
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sara.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``sara data`` and its sub-commands."""
+    parser = subparsers.add_parser("data", help="build or describe the training corpus")
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    build = sub.add_parser("build-corpus", help="fetch allowed sources, synthesize, write DIR/manifest.jsonl")
+    build.add_argument("dir", type=Path, help="output corpus directory")
+    build.add_argument("--preset", default="v1", help="v1 (~2 h, quick) | full (~8-10 h) | tiny (tests)")
+    build.add_argument("--seed", type=int, default=None, help="corpus seed (default: the preset's, 0)")
+    build.add_argument("--sources", default=None, help="comma-separated subset of real sources")
+    build.add_argument("--source-dir", action="append", default=[], metavar="NAME=PATH",
+                       help="use an already extracted source directory instead of downloading")
+    build.add_argument("--describe", type=Path, default=None, help="also write a CORPUS.md here")
+    build.set_defaults(func=run)
+    describe = sub.add_parser("describe", help="write a Markdown description of a corpus manifest")
+    describe.add_argument("manifest", type=Path)
+    describe.add_argument("-o", "--output", type=Path, default=None, help="write here instead of stdout")
+    describe.set_defaults(func=run)
+
+
+def _source_dirs(items: list[str]) -> dict[str, Path]:
+    """Parse ``NAME=PATH`` pairs."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--source-dir expects NAME=PATH, got {item!r}")
+        out[name] = Path(path)
+    return out
+
+
+def _build(args: argparse.Namespace) -> int:
+    """Run the corpus builder and print the summary."""
+    from dataclasses import replace
+
+    from sara.data.build import CorpusConfig, build_corpus
+    from sara.data.describe import describe_corpus
+
+    cfg = CorpusConfig.preset(args.preset)
+    if args.seed is not None:
+        cfg = replace(cfg, seed=args.seed)
+    if args.sources is not None:
+        cfg = replace(cfg, sources=tuple(s for s in args.sources.split(",") if s))
+    result = build_corpus(args.dir, cfg, _source_dirs(args.source_dir))
+    for line in result.skipped:
+        print(f"skipped: {line}")
+    print(f"wrote {result.manifest}: {result.num_clips} clips, {result.hours:.2f} h, {result.num_classes} classes "
+          f"in {result.seconds:.0f} s")
+    print(f"manifest sha256 {result.manifest_sha256}")
+    if args.describe is not None:
+        args.describe.write_text(describe_corpus(result.manifest), encoding="utf-8")
+        print(f"wrote {args.describe}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch ``sara data`` sub-commands."""
+    if args.data_command == "build-corpus":
+        return _build(args)
+    from sara.data.describe import describe_corpus
+
+    text = describe_corpus(args.manifest)
+    if args.output is None:
+        print(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,172 @@
+"""``sara eval``: generation metrics, reconstruction metrics, latent probes (and the offline classifier).
+
+    sara eval generation --generated DIR --reference DIR [--captions FILE] [--embedder SPEC ...]
+    sara eval reconstruction --model M --audio DIR [--steps N] [--rates 44100 22050] [--visqol]
+    sara eval probe --encoder M --manifest FILE [--baseline mel] [--kinds linear mlp] [--folds split|group]
+    sara eval train-classifier --manifest FILE --out DIR
+
+Each command writes ``<out>/<command>.json`` and ``<out>/<command>.md`` and prints the Markdown table.
+Embedder specs: ``mel``, ``classifier:DIR``, ``semantic:DIR``, ``cnn14:FILE``, ``vggish:FILE``, ``clap:DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eval`` and its sub-commands."""
+    parser = subparsers.add_parser("eval", help="evaluate generations, reconstructions and latents")
+    sub = parser.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    _add_generation(sub)
+    _add_reconstruction(sub)
+    _add_probe(sub)
+    _add_train_classifier(sub)
+
+
+def _common(p: argparse.ArgumentParser, default_out: str) -> None:
+    p.add_argument("--out", type=Path, default=Path(default_out), help="output directory (JSON + Markdown)")
+    p.add_argument("--cache", type=Path, default=None, help="embedding cache directory (default: OUT/cache)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+
+
+def _add_generation(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generation", help="FD / FAD / KL / IS / CLAP score of generated vs reference audio")
+    p.add_argument("--generated", type=Path, required=True, help="directory of generated audio")
+    p.add_argument("--reference", type=Path, required=True, help="directory of reference audio")
+    p.add_argument("--captions", type=Path, default=None, help="captions (jsonl / csv / tsv) for the CLAP score")
+    p.add_argument("--embedder", action="append", default=None, metavar="SPEC",
+                   help="embedding model (repeatable); default: mel")
+    _common(p, "eval_generation")
+    p.set_defaults(func=run_generation)
+
+
+def _add_reconstruction(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reconstruction", help="encode -> decode distances (DAC mel, STFT, L1, SI-SDR, ViSQOL)")
+    p.add_argument("--model", required=True, help="SemanticVocoder release directory or checkpoint")
+    p.add_argument("--audio", type=Path, required=True, help="directory (or file) of audio to reconstruct")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    p.add_argument("--rates", type=int, nargs="+", default=[44100, 22050], help="measurement rates in Hz")
+    p.add_argument("--visqol", action="store_true", help="add ViSQOL (needs the visqol-python package)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N files")
+    p.add_argument("--seed", type=int, default=0)
+    _common(p, "eval_reconstruction")
+    p.set_defaults(func=run_reconstruction)
+
+
+def _add_probe(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("probe", help="linear / MLP probes on mean-pooled latents vs a mel baseline, + t-SNE")
+    p.add_argument("--encoder", required=True, help="SemanticEncoder release directory or checkpoint")
+    p.add_argument("--manifest", type=Path, required=True, help="corpus manifest (jsonl with class and split)")
+    p.add_argument("--baseline", action="append", default=None, metavar="SPEC",
+                   help="baseline embedders (repeatable); default: mel; 'none' disables")
+    p.add_argument("--kinds", nargs="+", choices=("linear", "mlp"), default=["linear", "mlp"])
+    p.add_argument("--folds", choices=("split", "group"), default="split",
+                   help="manifest train/valid/test split, or HEAR k-fold over the group field")
+    p.add_argument("--label", choices=("class", "group"), default="class", help="manifest field to predict")
+    p.add_argument("--fast", action="store_true", help="one grid point and fewer epochs")
+    p.add_argument("--max-clips", type=int, default=None, help="seeded random subset of this many clips")
+    p.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plots")
+    _common(p, "eval_probe")
+    p.set_defaults(func=run_probe)
+
+
+def _add_train_classifier(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-classifier", help="train the offline corpus classifier used for FD/KL/IS")
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="release directory to write")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--min-train-clips", type=int, default=5, help="drop classes with fewer train clips")
+    p.add_argument("--tiny", action="store_true", help="tiny network (tests)")
+    p.set_defaults(func=run_train_classifier)
+
+
+def _cache(args: argparse.Namespace) -> Any:
+    from sara.eval.runner import EmbeddingCache
+
+    return EmbeddingCache(None if args.no_cache else (args.cache or args.out / "cache"))
+
+
+def _audio_files(path: Path) -> list[Path]:
+    from sara.audio.io import iter_audio_files
+    from sara.errors import SaraError
+
+    if not path.exists():
+        raise SaraError(f"{path}: no such file or directory")
+    files = list(iter_audio_files([path]))
+    if not files:
+        raise SaraError(f"{path}: no audio files found")
+    return files
+
+
+def _finish(result: dict, rows: list[dict], args: argparse.Namespace, name: str, title: str) -> int:
+    from sara.eval.report import write_report
+
+    jpath, mpath, table = write_report(result, rows, args.out, name, title=title)
+    print(table, end="")
+    print(f"wrote {jpath} and {mpath}")
+    return 0
+
+
+def run_generation(args: argparse.Namespace) -> int:
+    """``sara eval generation``."""
+    from sara.eval.embedders import build_embedder
+    from sara.eval.manifest import read_captions
+    from sara.eval.runner import evaluate_generation
+
+    embedders = [build_embedder(s) for s in (args.embedder or ["mel"])]
+    captions = read_captions(args.captions) if args.captions else None
+    result = evaluate_generation(_audio_files(args.generated), _audio_files(args.reference), embedders, _cache(args),
+                                 captions=captions)
+    rows = [{"embedder": name, **m} for name, m in result["metrics"].items()]
+    return _finish(result, rows, args, "generation", f"Generation metrics ({result['num_generated']} generated, "
+                   f"{result['num_reference']} reference, paired={result['paired']})")
+
+
+def run_reconstruction(args: argparse.Namespace) -> int:
+    """``sara eval reconstruction``."""
+    from sara.eval.runner import evaluate_reconstruction
+    from sara.vocoder import SemanticVocoder
+
+    files = _audio_files(args.audio)[: args.limit or None]
+    vocoder = SemanticVocoder.from_pretrained(args.model)
+    result = evaluate_reconstruction(vocoder, files, steps=args.steps, rates=args.rates, with_visqol=args.visqol,
+                                     seed=args.seed)
+    rows = [{"model": str(args.model), "steps": args.steps, **result["metrics"]}]
+    return _finish(result, rows, args, "reconstruction", f"Reconstruction ({result['num_files']} files)")
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    """``sara eval probe``."""
+    from sara.eval.embedders import build_embedder
+    from sara.eval.embedders.semantic import SemanticEmbedder
+    from sara.eval.manifest import read_manifest
+    from sara.eval.probe_runner import evaluate_probe
+
+    clips = read_manifest(args.manifest)
+    specs = [s for s in (args.baseline or ["mel"]) if s != "none"]
+    embedders = [SemanticEmbedder.from_pretrained(args.encoder), *(build_embedder(s) for s in specs)]
+    result = evaluate_probe(clips, embedders, _cache(args), kinds=args.kinds, scheme=args.folds, label=args.label,
+                            fast=args.fast, tsne_dir=None if args.no_tsne else args.out, max_clips=args.max_clips)
+    rows = [{"features": name, "probe": kind, "metric": r["metric"], "mean": r["mean"], "std": r["std"], "dim": r["dim"]}
+            for name, res in result["results"].items() for kind, r in res.items()]
+    name = "probe" if args.label == "class" else f"probe_{args.label}"
+    return _finish(result, rows, args, name, f"Probes ({result['num_clips']} clips, {result['num_classes']} "
+                   f"{result['label']} labels, {result['scheme']} split)")
+
+
+def run_train_classifier(args: argparse.Namespace) -> int:
+    """``sara eval train-classifier``."""
+    from sara.eval.embedders.classifier import ClassifierConfig
+    from sara.eval.manifest import read_manifest
+    from sara.eval.train_classifier import ClassifierTrainConfig, keep_frequent_classes, train_classifier
+
+    clips = keep_frequent_classes([c for c in read_manifest(args.manifest) if c.label], args.min_train_clips)
+    names = tuple(sorted({c.label for c in clips if c.split == "train"}))
+    config = ClassifierConfig.tiny(names) if args.tiny else ClassifierConfig.small(names)
+    train = ClassifierTrainConfig(epochs=args.epochs, min_train_clips=args.min_train_clips)
+    stats = train_classifier(clips, args.out, config, train)
+    args.out = Path(args.out)
+    return _finish(stats, [stats], args, "classifier_training", "Corpus classifier")

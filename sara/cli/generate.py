@@ -1,0 +1,165 @@
+"""``sara generate``: text -> 24 kHz audio.
+
+Single prompt::
+
+    sara generate "a dog barks in the rain" -o dog.wav [--duration 10 --steps 100 --cfg 3.5 --seed 0]
+
+Batch mode over the official ``caption.jsonl`` format (``{"audio_id": "Y...wav", "caption": "..."}``)::
+
+    sara generate --captions caption.jsonl --output-dir outputs
+
+writes ``outputs/guidance_scale-{g}_dit_steps-{n}_vocoder_steps-{v}_latent_shape-{D}-{T}/<name>.wav`` with the
+official file names, shows a progress bar, and skips files that already exist (resumable).  As in the
+official script the seed is set once before the loop, so an uninterrupted run reproduces its noise stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+
+# Sanity bounds checked before any model is loaded; the model's own maximum is checked afterwards.
+MAX_DURATION_S = 600.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``generate`` command."""
+    p = sub.add_parser("generate", help="generate audio from text")
+    p.add_argument("prompt", nargs="?", default=None, help="text prompt (omit with --captions)")
+    p.add_argument("-o", "--output", default=None, help="output .wav (single prompt)")
+    p.add_argument("--captions", default=None, help="official caption.jsonl for batch mode")
+    p.add_argument("--output-dir", default="outputs", help="batch-mode output directory (default: outputs)")
+    p.add_argument("--model", default=None, help="TextToAudio release or official model directory "
+                                                 "(default: the bundled sara-demo model)")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    p.add_argument("--steps", type=int, default=100, help="DiT sampling steps (default 100)")
+    p.add_argument("--cfg", type=float, default=3.5, help="classifier-free guidance scale, on iff > 1 (default 3.5)")
+    p.add_argument("--vocoder-steps", type=int, default=200, help="vocoder Euler steps (default 200)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--negative-prompt", default=None, help="caption for the unconditional branch")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.set_defaults(func=run)
+
+
+def default_model_dir() -> Path:
+    """The bundled demo model directory ``sara/pretrained/sara-demo``."""
+    return Path(__file__).resolve().parent.parent / "pretrained" / "sara-demo"
+
+
+def validate_args(args: argparse.Namespace) -> None:
+    """Reject bad arguments with one line (:class:`~sara.errors.ConfigError`) before loading anything."""
+    from sara.errors import ConfigError
+
+    if args.captions is None:
+        if args.prompt is None or not args.prompt.strip():
+            raise ConfigError("the prompt is empty (give a text prompt or --captions FILE)")
+        if args.output is None:
+            raise ConfigError("give an output file with -o OUT.wav")
+    elif args.prompt is not None:
+        raise ConfigError("give either a prompt or --captions, not both")
+    if not math.isfinite(args.duration) or args.duration <= 0 or args.duration > MAX_DURATION_S:
+        raise ConfigError(f"--duration must be in (0, {MAX_DURATION_S:g}] seconds, got {args.duration:g}")
+    if args.steps < 1:
+        raise ConfigError(f"--steps must be >= 1, got {args.steps}")
+    if args.vocoder_steps < 1:
+        raise ConfigError(f"--vocoder-steps must be >= 1, got {args.vocoder_steps}")
+    if not math.isfinite(args.cfg):
+        raise ConfigError(f"--cfg must be a finite number, got {args.cfg}")
+    if args.negative_prompt is not None and not args.negative_prompt.strip():
+        raise ConfigError("--negative-prompt is empty")
+
+
+def official_file_name(audio_id: str, caption: str) -> str:
+    """Official output name: ``audio_id`` minus its last 4 chars + "_" + caption (spaces -> "_"),
+    ``\\ / * ? : " < > |`` -> "_", truncated to 100 characters, then ".wav"."""
+    name = f"{audio_id[:-4]}_{caption.replace(' ', '_')}"
+    return re.sub(r'[\\/*?:"<>|]', "_", name)[:100] + ".wav"
+
+
+def batch_subdir(guidance_scale: float, steps: int, vocoder_steps: int, latent_dim: int, frames: int) -> str:
+    """Official output sub-directory name for one setting."""
+    return (f"guidance_scale-{guidance_scale}_dit_steps-{steps}_vocoder_steps-{vocoder_steps}"
+            f"_latent_shape-{latent_dim}-{frames}")
+
+
+def read_captions(path: str) -> list[tuple[str, str]]:
+    """``(audio_id, caption)`` pairs of a caption.jsonl; ConfigError on malformed lines."""
+    import json
+
+    from sara.errors import ConfigError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such captions file")
+    items = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            audio_id, caption = str(obj["audio_id"]), str(obj["caption"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ConfigError(f"{p}:{n}: expected {{\"audio_id\": ..., \"caption\": ...}}") from None
+        if not caption.strip():
+            raise ConfigError(f"{p}:{n}: empty caption")
+        items.append((audio_id, caption))
+    if not items:
+        raise ConfigError(f"{p}: no captions")
+    return items
+
+
+def load_pipeline(args: argparse.Namespace):  # noqa: ANN201 - TextToAudio
+    """The pipeline from ``--model`` (or the bundled demo model)."""
+    from sara.errors import CheckpointError
+    from sara.pipeline import TextToAudio
+
+    path = Path(args.model) if args.model is not None else default_model_dir()
+    if not path.is_dir():
+        hint = " (the bundled demo model is not installed; pass --model DIR)" if args.model is None else ""
+        raise CheckpointError(f"{path}: no such model directory{hint}")
+    return TextToAudio.from_pretrained(path, device=args.device)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate one file or a whole captions file; returns the exit status."""
+    validate_args(args)
+    pipe = load_pipeline(args)
+    frames = pipe.num_frames(args.duration)  # checks the model's maximum duration
+    if args.captions is not None:
+        return _run_batch(args, pipe, frames)
+    from sara.audio.io import save_audio
+
+    wav = pipe([args.prompt], duration=args.duration, steps=args.steps, guidance_scale=args.cfg,
+               vocoder_steps=args.vocoder_steps, seed=args.seed, negative_prompt=args.negative_prompt,
+               progress=sys.stderr.isatty())
+    out = save_audio(args.output, wav[0].cpu(), pipe.sample_rate)
+    print(f"wrote {out} ({wav.shape[-1] / pipe.sample_rate:.2f} s at {pipe.sample_rate} Hz)")
+    return 0
+
+
+def _run_batch(args: argparse.Namespace, pipe, frames: int) -> int:  # noqa: ANN001 - TextToAudio
+    """Official-style batch generation; existing outputs are skipped."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from sara.audio.io import save_audio
+
+    items = read_captions(args.captions)
+    sub = batch_subdir(args.cfg, args.steps, args.vocoder_steps, pipe.dit.config.latent_dim, frames)
+    out_dir = Path(args.output_dir) / sub
+    torch.manual_seed(args.seed)  # once, like the official script
+    written = skipped = 0
+    for audio_id, caption in tqdm(items, desc="generate", unit="file"):
+        path = out_dir / official_file_name(audio_id, caption)
+        if path.exists():
+            skipped += 1
+            continue
+        wav = pipe([caption], duration=args.duration, steps=args.steps, guidance_scale=args.cfg,
+                   vocoder_steps=args.vocoder_steps, negative_prompt=args.negative_prompt)
+        save_audio(path, wav[0].cpu(), pipe.sample_rate)
+        written += 1
+    print(f"{out_dir}: wrote {written} files, skipped {skipped} existing")
+    return 0

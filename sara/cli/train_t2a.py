@@ -1,0 +1,66 @@
+"""Flags of ``sara train t2a`` (the common loop flags come from :mod:`sara.cli.train`).
+
+Example (latents cached once with ``sara encode``)::
+
+    sara encode corpus/ --encoder enc/ --output latents/
+    sara train t2a --run-dir runs/t2a --data corpus/manifest.jsonl --latent-cache latents/ --preset small \\
+        --vocoder releases/voc --max-steps 100000 --sample-every 5000 --export releases/t2a
+    sara train t2a --run-dir runs/t2a-ft --data ft/manifest.jsonl --latent-cache ft-latents/ \\
+        --stage finetune --init-from runs/t2a --vocoder releases/voc --export releases/t2a-ft
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+PRESETS = ("paper", "small", "tiny")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the text-to-audio task's flags."""
+    g = p.add_argument_group("t2a")
+    g.add_argument("--data", required=True, help="corpus manifest (.jsonl with path/captions/split)")
+    g.add_argument("--latent-cache", required=True, help="directory written by `sara encode`")
+    g.add_argument("--preset", choices=PRESETS, default="small", help="DiT size (ignored with --init-from)")
+    g.add_argument("--text-encoder", choices=("minilm", "t5"), default="minilm")
+    g.add_argument("--t5-path", default=None, help="local FLAN-T5 directory or cached HF id (with t5)")
+    g.add_argument("--stage", choices=("pretrain", "finetune"), default="pretrain")
+    g.add_argument("--init-from", default=None, help="run dir / release / official dir to start from")
+    g.add_argument("--segment-seconds", type=float, default=10.0, help="training crop length")
+    g.add_argument("--lr", type=float, default=None, help="default 1e-4 (pretrain) or 2e-5 (finetune)")
+    g.add_argument("--warmup-steps", type=int, default=500)
+    g.add_argument("--cfg-drop", type=float, default=0.2, help="condition dropout probability")
+    g.add_argument("--timestep-sampling", choices=("logit_normal", "uniform"), default="logit_normal")
+    g.add_argument("--vocoder", default=None, help="vocoder release (audio samples and --export)")
+    g.add_argument("--sample-prompts", nargs="+", default=None, help="prompts for --sample-every")
+    g.add_argument("--sample-steps", type=int, default=50)
+
+
+def build_task(args: argparse.Namespace) -> Any:
+    """The :class:`~sara.dit.training.TextToAudioTask` described by ``args``."""
+    import dataclasses
+
+    from sara.dit import DiTConfig
+    from sara.dit.training import T2ATrainConfig, TextToAudioTask
+    from sara.errors import ConfigError
+    from sara.text import TextEncoderSpec
+
+    try:
+        spec = TextEncoderSpec(kind=args.text_encoder, path=args.t5_path)
+        model = getattr(DiTConfig, args.preset)()
+        if args.text_encoder == "t5":
+            model = dataclasses.replace(model, text_dim=None)  # set below from the encoder's width
+        extra = {} if args.sample_prompts is None else {"sample_prompts": tuple(args.sample_prompts)}
+        cfg = T2ATrainConfig(
+            manifest=args.data, latent_dir=args.latent_cache, model=model, text_encoder=spec, stage=args.stage,
+            init_from=args.init_from, segment_seconds=args.segment_seconds, lr=args.lr,
+            warmup_steps=args.warmup_steps, cfg_drop_ratio=args.cfg_drop, timestep_sampling=args.timestep_sampling,
+            vocoder=args.vocoder, sample_steps=args.sample_steps, **extra,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if cfg.text_encoder.kind == "t5" and cfg.init_from is None:
+        width = TextToAudioTask(cfg).text_encoder.dim
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, text_dim=width))
+    return TextToAudioTask(cfg)

@@ -1,0 +1,28 @@
+"""The open captioned corpus: allowed Debian/PyPI audio + offline synthesizers -> 24 kHz clips + manifest.
+
+Entry points: :func:`build_corpus` (``sara data build-corpus DIR``) and :func:`describe_corpus`
+(``sara data describe MANIFEST``). Heavy modules are imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "build_corpus": "sara.data.build",
+    "CorpusConfig": "sara.data.build",
+    "BuildResult": "sara.data.build",
+    "describe_corpus": "sara.data.describe",
+    "load_manifest": "sara.data.manifest",
+    "LabelTable": "sara.data.labels",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sara.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

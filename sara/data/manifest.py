@@ -1,0 +1,104 @@
+"""The corpus manifest: one JSON object per clip (``manifest.jsonl``), ``classes.json`` and their hashes.
+
+Record fields (the contract): ``path`` (relative to the manifest's directory), ``captions`` (list),
+``caption`` (first), ``class``, ``group``, ``source``, ``license``, ``duration`` (s), ``split``,
+``sample_rate``; plus ``id``, ``kind``, ``synthetic``, ``raw_label``, ``split_key``, ``sha256`` (of the wav
+file) and source-specific extras (``transcript``, ``language``, ``gender``, ``key``, ``bpm``, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from sara.data.clips import RawClip
+from sara.errors import SaraError
+
+__all__ = ["load_manifest", "make_record", "manifest_hash", "write_classes", "write_manifest"]
+
+_FIRST = ("id", "path", "caption", "captions", "class", "group", "source", "license", "duration", "split",
+          "sample_rate", "kind", "synthetic")
+
+
+def make_record(clip: RawClip, segment: dict, split: str, sample_rate: int) -> dict:
+    """The manifest record of one written segment of ``clip``."""
+    rid = segment["path"].removeprefix("audio/").removesuffix(".wav")
+    record = {
+        "id": rid,
+        "path": segment["path"],
+        "caption": clip.captions[0],
+        "captions": list(clip.captions),
+        "class": clip.class_name,
+        "group": clip.group,
+        "source": clip.source,
+        "license": clip.license,
+        "duration": segment["duration"],
+        "split": split,
+        "sample_rate": sample_rate,
+        "kind": clip.kind,
+        "synthetic": clip.synthetic,
+        "raw_label": clip.raw_label,
+        "split_key": clip.split_key,
+        "sha256": segment["sha256"],
+    }
+    record.update({k: v for k, v in sorted(clip.extra.items()) if k not in record})
+    return record
+
+
+def write_manifest(records: list[dict], path: Path) -> str:
+    """Write records sorted by id (stable bytes for equal content); returns the file's sha256."""
+    records = sorted(records, key=lambda r: r["id"])
+    ids = [r["id"] for r in records]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise SaraError(f"duplicate clip id in manifest: {dup}")
+    lines = [json.dumps({k: r[k] for k in (*_FIRST, *sorted(set(r) - set(_FIRST)))}, ensure_ascii=False)
+             for r in records]
+    text = "".join(line + "\n" for line in lines)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_classes(records: list[dict], path: Path) -> dict:
+    """Write ``classes.json``: sorted class list, class -> group, and clip counts per class and split."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    group_of: dict[str, str] = {}
+    for r in records:
+        counts[r["class"]][r["split"]] += 1
+        group_of.setdefault(r["class"], r["group"])
+    classes = sorted(counts)
+    data = {
+        "classes": classes,
+        "groups": {c: group_of[c] for c in classes},
+        "counts": {c: dict(sorted(counts[c].items())) for c in classes},
+    }
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return data
+
+
+def load_manifest(path: str | Path) -> list[dict]:
+    """Read a manifest jsonl.
+
+    Raises:
+        SaraError: the file is missing or a line is not JSON.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SaraError(f"{p}: no such manifest")
+    records = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise SaraError(f"{p}:{n}: not a JSON line") from None
+    return records
+
+
+def manifest_hash(path: str | Path) -> str:
+    """sha256 of a manifest file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,127 @@
+"""Encoder training data: audio files from a directory or a corpus manifest, as fixed-length crops.
+
+Manifest: jsonl, one clip per line with ``path`` (relative to the manifest's directory), ``split`` and
+``class`` (a string, or a list of strings for multi-label data).  Directory: every audio file under it; its
+class is the path of the folder it sits in, relative to the root (files at the root are unlabelled).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from sara.audio.io import AUDIO_EXTENSIONS, load_audio
+from sara.errors import ConfigError
+
+__all__ = ["AudioCropDataset", "Clip", "clips_from_dir", "clips_from_manifest"]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """An audio file and its class names (empty when unlabelled)."""
+
+    path: Path
+    labels: tuple[str, ...] = ()
+
+
+def clips_from_dir(root: str | Path) -> list[Clip]:
+    """All audio files under ``root`` (sorted), labelled by their parent folder (root files: no label)."""
+    base = Path(root)
+    if not base.is_dir():
+        raise ConfigError(f"{base}: no such data directory")
+    files = sorted(f for f in base.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+    return [Clip(f, (f.parent.relative_to(base).as_posix(),) if f.parent != base else ()) for f in files]
+
+
+def clips_from_manifest(manifest: str | Path, split: str | None) -> list[Clip]:
+    """Clips of ``split`` (all when None) from a jsonl manifest."""
+    path = Path(manifest)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such manifest")
+    clips = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+        if "path" not in row:
+            raise ConfigError(f"{path}:{lineno}: entry has no 'path'")
+        if split is not None and row.get("split") != split:
+            continue
+        label = row.get("class")
+        labels = tuple(label) if isinstance(label, list) else ((str(label),) if label is not None else ())
+        clips.append(Clip(path.parent / row["path"], labels))
+    return clips
+
+
+class AudioCropDataset(Dataset):
+    """Mono 16 kHz crops of ``crop_samples`` (zero-padded when shorter), with optional random gain.
+
+    Items are ``{"audio": [T] float32, "label": [C] float32 multi-hot (or scalar int64 class index)}``;
+    ``label`` is present only when ``class_names`` is given.
+    """
+
+    def __init__(
+        self,
+        clips: list[Clip],
+        crop_samples: int,
+        *,
+        sample_rate: int = 16000,
+        random_crop: bool = True,
+        gain_db: tuple[float, float] | None = None,
+        class_names: tuple[str, ...] = (),
+        multi_label: bool = False,
+    ) -> None:
+        self.clips, self.crop_samples, self.sample_rate = clips, crop_samples, sample_rate
+        self.random_crop, self.gain_db = random_crop, gain_db
+        self.class_index = {name: i for i, name in enumerate(class_names)}
+        self.multi_label = multi_label
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        clip = self.clips[index]
+        wav, _ = load_audio(clip.path, sample_rate=self.sample_rate, mono=True)
+        audio = self.crop(wav[0])
+        if self.gain_db is not None:
+            lo, hi = self.gain_db
+            audio = audio * 10.0 ** ((lo + (hi - lo) * float(torch.rand(()))) / 20.0)
+        item = {"audio": audio}
+        if self.class_index:
+            item["label"] = self.encode_labels(clip.labels)
+        return item
+
+    def crop(self, wav: Tensor) -> Tensor:
+        """``[T]`` -> ``[crop_samples]``: a random (or leading) window, zero-padded at the end if short."""
+        n = self.crop_samples
+        if wav.shape[-1] <= n:
+            return torch.nn.functional.pad(wav, (0, n - wav.shape[-1]))
+        start = int(torch.randint(0, wav.shape[-1] - n + 1, ())) if self.random_crop else 0
+        return wav[start : start + n]
+
+    def encode_labels(self, labels: tuple[str, ...]) -> Tensor:
+        """Class names -> multi-hot ``[C]`` (multi-label) or a class index (single label)."""
+        unknown = [lab for lab in labels if lab not in self.class_index]
+        if unknown:
+            raise ConfigError(f"labels {unknown} are not among the task's classes")
+        if self.multi_label:
+            target = torch.zeros(len(self.class_index))
+            target[[self.class_index[lab] for lab in labels]] = 1.0
+            return target
+        if len(labels) != 1:
+            raise ConfigError(f"single-label training needs exactly one class per clip, got {list(labels)}")
+        return torch.tensor(self.class_index[labels[0]])
+
+
+def crop_samples_for(seconds: float, sample_rate: int) -> int:
+    """Crop length in samples (rounded up)."""
+    return int(math.ceil(seconds * sample_rate))

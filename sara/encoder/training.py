@@ -1,0 +1,186 @@
+"""``EncoderTask``: MAE pretraining or clip-label fine-tuning of the semantic encoder in the shared loop.
+
+Defaults follow dasheng: mask ratio 0.75, norm_pix_loss, AdamW lr 3e-4 / weight decay 0.01, cosine decay to
+``lr * 0.01``, 10 s crops.  ``export`` writes the encoder alone as a release directory (decoder / classifier
+head are training-only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from sara.encoder.config import EncoderConfig
+from sara.encoder.data import AudioCropDataset, Clip, clips_from_dir, clips_from_manifest, crop_samples_for
+from sara.encoder.encoder import SemanticEncoder
+from sara.encoder.mae import ClipClassifier, MaskedAutoencoder, decoder_defaults
+from sara.errors import ConfigError
+from sara.train.task import LossOutput, TrainTask
+
+__all__ = ["EncoderTask", "EncoderTaskConfig"]
+
+
+@dataclass(frozen=True)
+class EncoderTaskConfig:
+    """Everything that defines an encoder training run (stored in the run's ``run.json``).
+
+    Attributes:
+        encoder: architecture (ignored in favour of the checkpoint's when ``init`` is set; must then match).
+        objective: ``"mae"`` pretraining or ``"supervised"`` clip-label fine-tuning.
+        data_dir: audio directory (class = parent folder) -- or ``manifest``: corpus jsonl with ``split``.
+        train_split: manifest split to train on; ``valid_split``: to validate on (None = no validation).
+        crop_seconds: crop length (10 s for the paper sizes; a tiny encoder's chunk is 4 s).
+        gain_db: random gain range in dB (dasheng: (-6, 10)); None disables.
+        mask_ratio: MAE fraction of masked patches.
+        decoder_dim / decoder_depth / decoder_heads: MAE decoder; 0 = :func:`decoder_defaults`.
+        norm_pix_loss: standardise each target patch.
+        class_names: label vocabulary for ``supervised`` (filled from the data by the CLI).
+        multi_label: BCE on multi-hot targets instead of cross-entropy.
+        init: encoder to start from (release dir or official dasheng checkpoint); None = random init.
+        lr, weight_decay, warmup_steps, min_lr_ratio: AdamW and the warm-up + cosine schedule.
+    """
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig.tiny)
+    objective: Literal["mae", "supervised"] = "mae"
+    data_dir: str | None = None
+    manifest: str | None = None
+    train_split: str = "train"
+    valid_split: str | None = "valid"
+    crop_seconds: float = 4.0
+    gain_db: tuple[float, float] | None = None
+    mask_ratio: float = 0.75
+    decoder_dim: int = 0
+    decoder_depth: int = 0
+    decoder_heads: int = 0
+    norm_pix_loss: bool = True
+    class_names: tuple[str, ...] = ()
+    multi_label: bool = False
+    init: str | None = None
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.01
+
+    def __post_init__(self) -> None:
+        if (self.data_dir is None) == (self.manifest is None):
+            raise ValueError("give exactly one of data_dir and manifest")
+        if self.objective not in ("mae", "supervised"):
+            raise ValueError(f"objective must be 'mae' or 'supervised', got {self.objective!r}")
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        if self.crop_seconds <= 0:
+            raise ValueError("crop_seconds must be positive")
+        tokens = self.encoder.num_frames(crop_samples_for(self.crop_seconds, self.encoder.sample_rate))
+        if self.objective == "mae" and tokens > self.encoder.tokens_per_chunk:
+            raise ValueError(f"a {self.crop_seconds} s crop gives {tokens} tokens, more than one encoder chunk "
+                             f"({self.encoder.tokens_per_chunk}); shorten --crop-seconds")
+        if self.objective == "supervised" and not self.class_names:
+            raise ValueError("supervised training needs class_names")
+
+    def decoder_shape(self) -> tuple[int, int, int]:
+        """``(width, depth, heads)`` of the MAE decoder, defaults filled in."""
+        dim, depth, heads = decoder_defaults(self.encoder.embed_dim, self.encoder.depth)
+        return self.decoder_dim or dim, self.decoder_depth or depth, self.decoder_heads or heads
+
+
+class EncoderTask(TrainTask):
+    """MAE pretraining / supervised fine-tuning of a :class:`SemanticEncoder`."""
+
+    name: ClassVar[str] = "encoder"
+    config_class: ClassVar[type] = EncoderTaskConfig
+    config: EncoderTaskConfig
+
+    def build_model(self) -> nn.Module:
+        """:class:`MaskedAutoencoder` or :class:`ClipClassifier` around a fresh or ``init`` encoder."""
+        cfg = self.config
+        encoder = self._build_encoder().train()
+        if cfg.objective == "supervised":
+            return ClipClassifier(encoder, len(cfg.class_names))
+        dim, depth, heads = cfg.decoder_shape()
+        return MaskedAutoencoder(encoder, dim, depth, heads, mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss)
+
+    def _build_encoder(self) -> SemanticEncoder:
+        if self.config.init is None:
+            return SemanticEncoder(self.config.encoder)
+        encoder = SemanticEncoder.from_pretrained(self.config.init)
+        if encoder.config != self.config.encoder:
+            raise ConfigError(f"--init {self.config.init} holds a different encoder architecture than the task config")
+        return encoder
+
+    def build_datasets(self) -> tuple[Dataset, Dataset | None]:
+        """Random crops (+ gain) for training; leading crops, no gain, for validation."""
+        cfg = self.config
+        if cfg.manifest is not None:
+            train = clips_from_manifest(cfg.manifest, cfg.train_split)
+            valid = clips_from_manifest(cfg.manifest, cfg.valid_split) if cfg.valid_split else []
+        else:
+            train, valid = clips_from_dir(cfg.data_dir or ""), []
+        if not train:
+            raise ConfigError(f"no training clips found in {cfg.manifest or cfg.data_dir}")
+        if cfg.objective == "supervised":
+            unlabelled = [str(c.path) for c in train + valid if not c.labels]
+            if unlabelled:
+                raise ConfigError(f"supervised training: {len(unlabelled)} clip(s) have no class, e.g. {unlabelled[0]}")
+        return self._dataset(train, True), (self._dataset(valid, False) if valid else None)
+
+    def _dataset(self, clips: list[Clip], training: bool) -> AudioCropDataset:
+        cfg = self.config
+        labelled = cfg.objective == "supervised"
+        return AudioCropDataset(
+            clips, crop_samples_for(cfg.crop_seconds, cfg.encoder.sample_rate), sample_rate=cfg.encoder.sample_rate,
+            random_crop=training, gain_db=cfg.gain_db if training else None,
+            class_names=cfg.class_names if labelled else (), multi_label=cfg.multi_label,
+        )
+
+    def compute_loss(self, model: nn.Module, batch: Any) -> LossOutput:
+        """MAE: masked-patch MSE; supervised: CE (or BCE) on clip labels, with accuracy logged."""
+        if self.config.objective == "mae":
+            loss = model(batch["audio"]).loss
+            return LossOutput(loss, {"loss/mae": loss})
+        logits = model(batch["audio"])
+        if self.config.multi_label:
+            loss = F.binary_cross_entropy_with_logits(logits, batch["label"].float())
+            return LossOutput(loss, {"loss/bce": loss})
+        loss = F.cross_entropy(logits, batch["label"])
+        accuracy = (logits.argmax(dim=-1) == batch["label"]).float().mean()
+        return LossOutput(loss, {"loss/ce": loss, "metric/accuracy": accuracy})
+
+    def build_optimizer(
+        self, model: nn.Module, max_steps: int
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+        """AdamW (no decay on norms, biases, position tables, tokens) + linear warm-up and cosine decay."""
+        cfg = self.config
+        decay, no_decay = [], []
+        for name, param in model.named_parameters():
+            if not param.requires_grad:
+                continue
+            plain = param.ndim <= 1 or "pos_embed" in name or name.endswith("token")
+            (no_decay if plain else decay).append(param)
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(cfg.warmup_steps, max_steps, cfg.min_lr_ratio))
+        return opt, sched
+
+    def export(self, model: nn.Module, out_dir: Path) -> Path:
+        """Write the encoder (only) as a release directory."""
+        encoder: SemanticEncoder = model.encoder  # type: ignore[assignment]
+        return encoder.eval().save_pretrained(out_dir)
+
+
+def _warmup_cosine(warmup: int, total: int, floor: float) -> Any:
+    """LR multiplier: linear 0 -> 1 over ``warmup`` steps, then cosine 1 -> ``floor`` at ``total``."""
+
+    def factor(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor

@@ -1,0 +1,330 @@
+"""TextToAudio: text -> semantic latents (LatentDiT, flow matching + CFG) -> waveform (SemanticVocoder).
+
+Random numbers are drawn in the official order: the DiT's initial latent, then the vocoder's initial noise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from sara.dit.config import FRAME_RATE
+from sara.dit.model import LatentDiT, TextContext
+from sara.errors import CheckpointError, SaraError
+from sara.flow.sampling import cfg_velocity, euler_sample
+from sara.flow.timesteps import make_schedule
+from sara.serialization import FORMAT_VERSION, upgrade_release_config
+from sara.text.base import TextEncoder, pad_states
+from sara.text.factory import TextEncoderSpec, build_text_encoder
+
+__all__ = ["MAX_STEPS", "TextToAudio"]
+
+MAX_STEPS = 10_000  # sanity bound on sampling steps
+
+
+@dataclass
+class _Conditioning:
+    """Projected text for sampling: ``cond`` / ``uncond`` ``[B, S, context_dim]`` with masks ``[B, S]``."""
+
+    cond: Tensor
+    uncond: Tensor
+    cond_mask: Tensor
+    uncond_mask: Tensor
+
+
+class TextToAudio:
+    """The text-to-audio pipeline.
+
+    Args:
+        dit: the latent DiT (with its text projection).
+        text_encoder: frozen text encoder whose ``dim`` equals ``dit.config.text_dim``.
+        vocoder: a ``sara.SemanticVocoder`` (anything with ``decode(latents, steps=, noise=)`` and
+            ``sample_rate`` / ``hop_length``); None allows latent generation only.
+        encoder: optional ``sara.SemanticEncoder`` of the same latent space (for users who also encode).
+        text_encoder_spec: how to rebuild the text encoder (stored by :meth:`save_pretrained`).
+    """
+
+    def __init__(self, dit: LatentDiT, text_encoder: TextEncoder, vocoder: Any | None, encoder: Any | None = None,
+                 text_encoder_spec: TextEncoderSpec | None = None) -> None:
+        if dit.config.text_dim is not None and dit.config.text_dim != text_encoder.dim:
+            raise CheckpointError(f"text encoder width {text_encoder.dim} != DiT text_dim {dit.config.text_dim}")
+        if vocoder is not None and getattr(vocoder, "latent_dim", dit.config.latent_dim) != dit.config.latent_dim:
+            raise CheckpointError(f"vocoder latent_dim {vocoder.latent_dim} != DiT latent_dim {dit.config.latent_dim}")
+        self.dit = dit.eval()
+        self.text_encoder = text_encoder
+        self.vocoder = vocoder.eval() if hasattr(vocoder, "eval") else vocoder
+        self.encoder = encoder
+        self.text_encoder_spec = text_encoder_spec
+
+    @property
+    def sample_rate(self) -> int:
+        """Output sample rate in Hz (24000)."""
+        return int(self.vocoder.sample_rate) if self.vocoder is not None else 24000
+
+    @property
+    def max_duration(self) -> float:
+        """Longest duration in seconds the DiT accepts."""
+        return self.dit.config.max_seconds
+
+    # ------------------------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> TextToAudio:
+        """Load a sara release directory (``class == "TextToAudio"``) or an official model directory.
+
+        Raises:
+            CheckpointError: not a known layout, or mismatching parts.
+        """
+        from sara.dit.official_dir import is_official_dir
+
+        p = Path(path)
+        if not (p / "config.json").is_file():
+            raise CheckpointError(f"{p}: no config.json (expected a TextToAudio release or an official model dir)")
+        pipe = cls._from_official(p) if is_official_dir(p) else cls._from_release(p)
+        return pipe.to(device)
+
+    @classmethod
+    def _from_release(cls, p: Path) -> TextToAudio:
+        try:
+            payload = upgrade_release_config(json.loads((p / "config.json").read_text()))
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{p}/config.json: invalid JSON ({exc})") from None
+        if payload.get("class") != "TextToAudio":
+            raise CheckpointError(f"{p}: holds a {payload.get('class')!r}, not a 'TextToAudio'")
+        from sara.vocoder import SemanticVocoder
+
+        spec = payload["config"].get("text_encoder", {"kind": "minilm"})
+        dit = LatentDiT.from_pretrained(p / "dit")
+        encoder = None
+        if (p / "encoder").is_dir():
+            from sara.encoder import SemanticEncoder
+
+            encoder = SemanticEncoder.from_pretrained(p / "encoder")
+        vocoder = SemanticVocoder.from_pretrained(p / "vocoder", encoder=encoder)
+        text_encoder = build_text_encoder(spec, base_dir=p)
+        return cls(dit, text_encoder, vocoder, encoder, text_encoder_spec=TextEncoderSpec(**spec))
+
+    @classmethod
+    def _from_official(cls, p: Path) -> TextToAudio:
+        from sara.dit.official import dit_from_official
+        from sara.dit.official_dir import official_encoder, official_vocoder, read_official_dir
+        from sara.text.t5 import T5TextEncoder, resolve_model_dir
+
+        info = read_official_dir(p)
+        dit = dit_from_official(info.backbone_config, info.state_dict)
+        text_encoder = T5TextEncoder(resolve_model_dir(info.text_model_name, base_dir=p), state_dict=info.t5_state())
+        encoder = official_encoder(info)
+        vocoder = official_vocoder(info)
+        if encoder is not None:
+            vocoder.set_encoder(encoder)
+        return cls(dit, text_encoder, vocoder, encoder, text_encoder_spec=None)
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``config.json`` + ``dit/`` + ``vocoder/`` (+ ``encoder/``, + ``text_encoder/`` for T5).
+
+        Raises:
+            SaraError: no text-encoder spec (e.g. a pipeline loaded from an official directory whose T5 is
+                not saved here).
+        """
+        if self.vocoder is None:
+            raise SaraError("cannot save a TextToAudio without a vocoder")
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        spec = self._save_text_encoder(out)
+        self.dit.save_pretrained(out / "dit")
+        self.vocoder.save_pretrained(out / "vocoder")
+        if self.encoder is not None and not (out / "vocoder" / "encoder").is_dir():
+            self.encoder.save_pretrained(out / "encoder")
+        payload = {"format_version": FORMAT_VERSION, "class": "TextToAudio",
+                   "config": {"text_encoder": {"kind": spec.kind, "path": spec.path}}}
+        (out / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
+        return out
+
+    def _save_text_encoder(self, out: Path) -> TextEncoderSpec:
+        spec = self.text_encoder_spec
+        if spec is not None and spec.kind == "minilm" and spec.path is None:
+            return spec
+        model = getattr(self.text_encoder, "model", None)
+        tokenizer = getattr(self.text_encoder, "tokenizer", None)
+        if model is None or tokenizer is None:
+            raise SaraError("cannot save this text encoder; give the pipeline a text_encoder_spec")
+        model.save_pretrained(out / "text_encoder")
+        tokenizer.save_pretrained(out / "text_encoder")
+        kind = spec.kind if spec is not None else "t5"
+        return TextEncoderSpec(kind=kind, path="text_encoder")
+
+    def to(self, device: str | torch.device) -> TextToAudio:
+        """Move every component to ``device``."""
+        self.dit.to(device)
+        self.text_encoder.to(device)
+        if self.vocoder is not None:
+            self.vocoder.to(device)
+        if self.encoder is not None:
+            self.encoder.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.dit.parameters()).device
+
+    # --------------------------------------------------------------------------------- generation
+
+    def num_frames(self, duration: float) -> int:
+        """Latent frames for ``duration`` seconds: ``25 * duration`` rounded to a multiple of the patch size.
+
+        Raises:
+            SaraError: non-finite, non-positive or too long durations.
+        """
+        if not isinstance(duration, (int, float)) or not math.isfinite(duration) or duration <= 0:
+            raise SaraError(f"duration must be a positive number of seconds, got {duration!r}")
+        if duration > self.max_duration + 1e-9:
+            raise SaraError(f"duration {duration:g} s exceeds this model's maximum of {self.max_duration:g} s")
+        patch = self.dit.config.patch_size
+        return max(patch, round(duration * FRAME_RATE / patch) * patch)
+
+    @torch.no_grad()
+    def encode_text(self, prompts: list[str], negative_prompt: str | list[str] | None = None) -> _Conditioning:
+        """Encode and project prompts; the unconditional branch is zeros (official) or the negative prompt."""
+        states, mask = self.text_encoder.encode(prompts)
+        if negative_prompt is None:
+            cond = self.dit.project_text(states.to(self.device))
+            mask = mask.to(self.device)
+            return _Conditioning(cond=cond, uncond=torch.zeros_like(cond), cond_mask=mask, uncond_mask=mask)
+        negatives = [negative_prompt] * len(prompts) if isinstance(negative_prompt, str) else list(negative_prompt)
+        if len(negatives) != len(prompts):
+            raise SaraError(f"{len(negatives)} negative prompts for {len(prompts)} prompts")
+        neg_states, neg_mask = self.text_encoder.encode(negatives)
+        both, both_mask = _pad_pair(states, mask, neg_states, neg_mask)
+        projected = self.dit.project_text(both.to(self.device))
+        n, both_mask = len(prompts), both_mask.to(self.device)
+        return _Conditioning(cond=projected[:n], uncond=projected[n:], cond_mask=both_mask[:n],
+                             uncond_mask=both_mask[n:])
+
+    @torch.no_grad()
+    def generate_latents(
+        self,
+        prompts: list[str],
+        duration: float = 10.0,
+        steps: int = 100,
+        guidance_scale: float = 3.5,
+        *,
+        generator: torch.Generator | None = None,
+        negative_prompt: str | list[str] | None = None,
+        schedule: Literal["sway", "linear", "shifted"] = "sway",
+        skip_noop: bool = True,
+        progress: bool = False,
+    ) -> Tensor:
+        """Sample latents ``[B, C, 25 * duration]`` by Euler integration of the guided flow.
+
+        Args:
+            prompts: ``B`` captions.
+            duration: seconds.
+            steps: sampling steps N (the official sway schedule evaluates the model N + 1 times, the last a
+                no-op; ``skip_noop`` saves that evaluation without changing the result).
+            guidance_scale: CFG scale; CFG is on iff ``> 1``.
+            generator: RNG for the initial noise (global RNG when None).
+            negative_prompt: replaces the zero unconditional embedding.
+            schedule: 'sway' (official), 'linear' or 'shifted'.
+            progress: show a progress bar over steps.
+        """
+        prompts = _check_prompts(prompts)
+        _check_sampling_args(steps, guidance_scale)
+        frames = self.num_frames(duration)
+        text = self.encode_text(prompts, negative_prompt if guidance_scale > 1 else None)
+        x = torch.randn(len(prompts), self.dit.config.latent_dim, frames, generator=generator,
+                        device="cpu").to(self.device)
+        velocity = self._velocity(text, guidance_scale)
+        sched = make_schedule(schedule, int(steps))
+        bar = _progress_bar(sched.num_evals, progress)
+        out = euler_sample(velocity, x, sched, skip_noop=skip_noop, callback=None if bar is None else bar.update)
+        if bar is not None:
+            bar.close()
+        return out
+
+    def _velocity(self, text: _Conditioning, guidance_scale: float):  # noqa: ANN202 - VelocityFn
+        """Velocity function with the text keys/values prepared once (batched [uncond; cond] for CFG)."""
+        if guidance_scale > 1:
+            both = self.dit.prepare_context(torch.cat([text.uncond, text.cond]),
+                                            torch.cat([text.uncond_mask, text.cond_mask]))
+            return cfg_velocity(lambda x, t: self.dit(x, t, text=both), guidance_scale)
+        ctx: TextContext = self.dit.prepare_context(text.cond, text.cond_mask)
+        return lambda x, t: self.dit(x, t, text=ctx)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompts: str | list[str],
+        duration: float = 10.0,
+        steps: int = 100,
+        guidance_scale: float = 3.5,
+        vocoder_steps: int = 200,
+        seed: int | None = None,
+        negative_prompt: str | list[str] | None = None,
+        *,
+        progress: bool = False,
+    ) -> Tensor:
+        """Generate audio.
+
+        Args:
+            prompts: a caption or ``B`` captions.
+            duration: seconds (latent length ``25 * duration`` frames).
+            steps: DiT sampling steps.
+            guidance_scale: CFG scale (active iff > 1).
+            vocoder_steps: vocoder Euler steps.
+            seed: seeds a private generator (DiT noise first, then vocoder noise); None uses the global RNG.
+            negative_prompt: optional caption(s) for the unconditional branch.
+
+        Returns:
+            ``[B, frames * 960]`` float32 waveforms at :attr:`sample_rate` (24 kHz).
+        """
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if self.vocoder is None:
+            raise SaraError("this pipeline has no vocoder; use generate_latents()")
+        if int(vocoder_steps) != vocoder_steps or vocoder_steps < 1 or vocoder_steps > MAX_STEPS:
+            raise SaraError(f"vocoder_steps must be an integer in [1, {MAX_STEPS}], got {vocoder_steps!r}")
+        gen = None if seed is None else torch.Generator().manual_seed(int(seed))
+        latents = self.generate_latents(prompts, duration, steps, guidance_scale, generator=gen,
+                                        negative_prompt=negative_prompt, progress=progress)
+        hop = int(getattr(self.vocoder, "hop_length", 960))
+        noise = torch.randn(latents.shape[0], latents.shape[-1] * hop, generator=gen).to(self.device)
+        return self.vocoder.decode(latents, steps=int(vocoder_steps), noise=noise).float()
+
+
+def _check_prompts(prompts: list[str]) -> list[str]:
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if not prompts:
+        raise SaraError("no prompts given")
+    for p in prompts:
+        if not isinstance(p, str) or not p.strip():
+            raise SaraError("empty prompt")
+    return list(prompts)
+
+
+def _check_sampling_args(steps: int, guidance_scale: float) -> None:
+    if isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= MAX_STEPS:
+        raise SaraError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
+    if not math.isfinite(float(guidance_scale)):
+        raise SaraError(f"guidance scale must be finite, got {guidance_scale!r}")
+
+
+def _pad_pair(a: Tensor, a_mask: Tensor, b: Tensor, b_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Stack two padded batches ``[B, S_a, D]``/``[B, S_b, D]`` into ``[2B, max(S), D]`` with masks."""
+    rows = [s[m] for s, m in zip(a, a_mask)] + [s[m] for s, m in zip(b, b_mask)]
+    return pad_states(rows)
+
+
+def _progress_bar(total: int, enabled: bool):  # noqa: ANN202 - tqdm or None
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="sampling", leave=False)

@@ -1,0 +1,238 @@
+"""Stage-1 (flow-matching) training of the SemanticVocoder generator as a :class:`~sara.train.task.TrainTask`.
+
+Objective (Flow2GAN stage 1, spec C.1): ``t ~ U(0, 1)``, ``x0 = 0.1 * noise``, ``x1 = audio``,
+``x_t = (1 - t) x0 + t x1``; the generator predicts ``x1`` and is scored with the energy-weighted
+linear-filterbank spectral loss; one random branch is dropped with probability 0.05 per item.
+Optimiser: ScaledAdam (lr 0.035, clipping scale 2.0) with Eden2 (lr_batches 7500, warm-up 500), or AdamW.
+
+Latents come either from a frozen encoder run on each batch (``encoder=``) or from the latent cache that
+``sara encode`` writes (``latent_cache=``).  The cache is much faster: encoding a 1.6 s segment with
+dasheng-base costs a forward pass of an 86 M-parameter transformer per item and step (several times the
+cost of a small generator's forward+backward on CPU), while reading a cached slice is a memory copy.  It
+costs disk space, fixes the latents (computed on whole clips, so with more context than a crop), and
+must be rebuilt when the encoder changes.  ``benchmarks/bench_vocoder.py`` measures both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from sara.errors import ConfigError
+from sara.train.task import LossOutput, TrainTask
+from sara.vocoder.config import VocoderConfig
+from sara.vocoder.data import SegmentDataset, collate_segments, list_clips
+from sara.vocoder.losses import energy_weighted_spectral_loss, multi_resolution_mel_distance
+from sara.vocoder.model import VocoderGenerator
+from sara.vocoder.optim import Eden2, ScaledAdam
+from sara.vocoder.vocoder import SemanticVocoder, load_encoder
+
+__all__ = ["VocoderTask", "VocoderTrainConfig"]
+
+
+@dataclass(frozen=True)
+class VocoderTrainConfig:
+    """Everything the vocoder task needs besides the generic loop settings.
+
+    Attributes:
+        model: generator configuration.
+        train_data: manifests (``split == "train"`` items), audio directories or files.
+        valid_data: the same for validation; when empty, the ``valid`` split of the train manifests.
+        encoder: semantic encoder (path) for on-the-fly latents, log samples and the exported bundle.
+        latent_cache: root of ``sara encode`` outputs; when set, latents are read instead of computed.
+        segment_seconds: crop length; rounded to whole latent frames (1.6 s = 40 frames = 38400 samples).
+        min_rms, rms_tries: silent-crop retry.
+        peak_db: loudness augmentation range (dBFS peak).
+        optimizer: ``scaled_adam`` (paper) or ``adamw``.
+        lr: base learning rate; None = 0.035 for ScaledAdam, 2e-4 for AdamW.
+        lr_batches, warmup_batches, warmup_start: Eden2 schedule (used with both optimisers).
+        clipping_scale: ScaledAdam's median-relative gradient clipping.
+        weight_decay: AdamW only.
+        num_log_samples, sample_steps, sample_seconds: what ``log_samples`` writes.
+    """
+
+    model: VocoderConfig = field(default_factory=VocoderConfig.small)
+    train_data: tuple[str, ...] = ()
+    valid_data: tuple[str, ...] = ()
+    encoder: str | None = None
+    latent_cache: str | None = None
+    segment_seconds: float = 1.6
+    min_rms: float = 0.005
+    rms_tries: int = 3
+    peak_db: tuple[float, float] = (-6.0, -1.0)
+    optimizer: Literal["scaled_adam", "adamw"] = "scaled_adam"
+    lr: float | None = None
+    lr_batches: float = 7500.0
+    warmup_batches: float = 500.0
+    warmup_start: float = 0.1
+    clipping_scale: float = 2.0
+    weight_decay: float = 0.01
+    num_log_samples: int = 2
+    sample_steps: int = 16
+    sample_seconds: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.encoder is None and self.latent_cache is None:
+            raise ValueError("give an encoder (latents on the fly) or a latent_cache (from `sara encode`)")
+        if self.segment_frames < 1:
+            raise ValueError(f"segment_seconds {self.segment_seconds} is shorter than one latent frame")
+        if self.optimizer not in ("scaled_adam", "adamw"):
+            raise ValueError(f"optimizer must be scaled_adam or adamw, got {self.optimizer!r}")
+        if self.peak_db[0] > self.peak_db[1]:
+            raise ValueError(f"peak_db must be (low, high), got {self.peak_db}")
+
+    @property
+    def segment_frames(self) -> int:
+        """Latent frames per training segment."""
+        return round(self.segment_seconds * self.model.frame_rate)
+
+    @property
+    def segment_samples(self) -> int:
+        """Samples per training segment (a multiple of the latent hop)."""
+        return self.segment_frames * self.model.hop_length
+
+
+def _unwrap(model: nn.Module) -> VocoderGenerator:
+    """The generator inside a DDP / accelerate wrapper."""
+    return getattr(model, "module", model)  # type: ignore[return-value]
+
+
+class VocoderTask(TrainTask):
+    """Flow-matching training of :class:`~sara.vocoder.model.VocoderGenerator`."""
+
+    name: ClassVar[str] = "vocoder"
+    config_class: ClassVar[type] = VocoderTrainConfig
+    config: VocoderTrainConfig
+
+    def __init__(self, config: VocoderTrainConfig) -> None:
+        super().__init__(config)
+        self._encoder: Any = None
+
+    @property
+    def default_grad_clip(self) -> float | None:
+        """The loop's norm clipping: off for ScaledAdam (it clips itself), 1.0 for AdamW."""
+        return None if self.config.optimizer == "scaled_adam" else 1.0
+
+    # ------------------------------------------------------------------------------- building
+    def build_model(self) -> nn.Module:
+        """A freshly initialised generator (trunc-normal 0.015 weights, zero biases)."""
+        model = VocoderGenerator(self.config.model)
+        for m in model.modules():
+            if isinstance(m, (nn.Conv1d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.015)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        return model
+
+    def _dataset(self, sources: tuple[str, ...], split: str, train: bool) -> SegmentDataset:
+        cfg = self.config
+        return SegmentDataset(list_clips(sources, split), cfg.segment_samples, sample_rate=cfg.model.sample_rate,
+                              hop_length=cfg.model.hop_length, latent_cache=cfg.latent_cache, train=train,
+                              min_rms=cfg.min_rms, rms_tries=cfg.rms_tries, peak_db=cfg.peak_db)
+
+    def build_datasets(self) -> tuple[Dataset, Dataset | None]:
+        """Random training crops and fixed validation crops (None when there is no validation data)."""
+        cfg = self.config
+        train = self._dataset(cfg.train_data, "train", True)
+        if len(train) == 0:
+            raise ConfigError(f"no training clips found in {list(cfg.train_data)}")
+        # validation: the "valid" items of the given sources, or of the training manifests
+        valid_src = cfg.valid_data or tuple(s for s in cfg.train_data if s.endswith(".jsonl"))
+        valid = self._dataset(valid_src, "valid", False) if valid_src else None
+        return train, (valid if valid is not None and len(valid) else None)
+
+    def collate(self, items: list[Any]) -> Any:
+        """Stack segments, dropping silent crops."""
+        return collate_segments(items)
+
+    def build_optimizer(self, model: nn.Module, max_steps: int) -> tuple[torch.optim.Optimizer, Any]:
+        """ScaledAdam (or AdamW) with the Eden2 schedule."""
+        cfg = self.config
+        params = [p for p in model.parameters() if p.requires_grad]
+        if cfg.optimizer == "scaled_adam":
+            opt: torch.optim.Optimizer = ScaledAdam(params, lr=cfg.lr or 0.035, clipping_scale=cfg.clipping_scale)
+        else:
+            opt = torch.optim.AdamW(params, lr=cfg.lr or 2e-4, betas=(0.8, 0.99), weight_decay=cfg.weight_decay)
+        return opt, Eden2(opt, cfg.lr_batches, cfg.warmup_batches, cfg.warmup_start)
+
+    # ---------------------------------------------------------------------------------- latents
+    def encoder(self, device: torch.device) -> Any:
+        """The frozen semantic encoder on ``device`` (loaded on first use)."""
+        if self.config.encoder is None:
+            raise ConfigError("this vocoder task has no encoder (it trains from a latent cache)")
+        if self._encoder is None:
+            encoder = load_encoder(self.config.encoder).eval().requires_grad_(False)
+            if int(encoder.latent_dim) != self.config.model.latent_dim:
+                raise ConfigError(f"encoder {self.config.encoder} gives {encoder.latent_dim}-d latents but the "
+                                  f"vocoder expects {self.config.model.latent_dim}-d")
+            self._encoder = encoder
+        self._encoder = self._encoder.to(device)
+        return self._encoder
+
+    def batch_latents(self, batch: dict[str, Tensor]) -> Tensor:
+        """``[B, D, S / hop]`` latents of the batch's audio (cached, or encoded now without gradients)."""
+        if "latents" in batch:
+            if batch["latents"].shape[1] != self.config.model.latent_dim:
+                raise ConfigError(f"cached latents are {batch['latents'].shape[1]}-d but the vocoder expects "
+                                  f"{self.config.model.latent_dim}-d")
+            return batch["latents"]
+        audio = batch["audio"]
+        with torch.no_grad():
+            z = self.encoder(audio.device).encode(audio.float(), self.config.model.sample_rate)
+        n = audio.shape[-1] // self.config.model.hop_length
+        return torch.nn.functional.pad(z, (0, max(0, n - z.shape[-1])))[..., :n]
+
+    # ------------------------------------------------------------------------------------ loss
+    def compute_loss(self, model: nn.Module, batch: dict[str, Tensor]) -> LossOutput:
+        """Flow-matching loss on one batch ``{"audio": [B, S], "length": [B], ...}``."""
+        cfg = self.config.model
+        x1 = batch["audio"].float()
+        latents = self.batch_latents(batch)
+        t = torch.rand(x1.shape[0], device=x1.device)
+        x0 = torch.randn_like(x1) * cfg.init_noise_scale
+        tt = t.unsqueeze(-1)
+        x_t = (1.0 - tt) * x0 + tt * x1
+        pred = model(x_t, t, latents=latents)
+        target = x1 if cfg.pred_x1 else x1 - x0
+        loss = energy_weighted_spectral_loss(_unwrap(model).loss_spec, pred.float() - target, x1,
+                                             batch["length"], cfg)
+        return LossOutput(loss, {"loss/spec": loss.detach()})
+
+    # ------------------------------------------------------------------------------ samples/export
+    @torch.no_grad()
+    def log_samples(self, model: nn.Module, step: int, out_dir: Path) -> None:
+        """Reconstruct the first few validation (or training) clips; writes wavs and ``mel_distance.json``."""
+        import json
+
+        from sara.audio.io import save_audio
+
+        cfg = self.config
+        clips = (list_clips(cfg.valid_data or cfg.train_data, "valid") or list_clips(cfg.train_data, "train"))
+        clips = clips[: cfg.num_log_samples]
+        seconds = max(1, round(cfg.sample_seconds * cfg.model.frame_rate)) * cfg.model.hop_length
+        ds = SegmentDataset(clips, seconds, sample_rate=cfg.model.sample_rate, hop_length=cfg.model.hop_length,
+                            latent_cache=cfg.latent_cache, train=False, min_rms=0.0)
+        generator = _unwrap(model)
+        voc = SemanticVocoder(cfg.model, generator=generator).eval()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        dists = {}
+        for i in range(len(ds)):
+            batch = {k: v.unsqueeze(0).to(voc.device) for k, v in ds[i].items()}
+            wav = voc.decode(self.batch_latents(batch), steps=cfg.sample_steps, seed=i)
+            save_audio(out_dir / f"sample-{i}.wav", wav[0].cpu(), cfg.model.sample_rate)
+            save_audio(out_dir / f"reference-{i}.wav", batch["audio"][0].cpu(), cfg.model.sample_rate)
+            dists[clips[i].path.name] = float(multi_resolution_mel_distance(wav, batch["audio"])[0])
+        (out_dir / "mel_distance.json").write_text(json.dumps({"step": step, **dists}, indent=2) + "\n")
+
+    def export(self, model: nn.Module, out_dir: Path) -> Path:
+        """Write a SemanticVocoder release (with the encoder bundled in ``encoder/`` when the task has one)."""
+        generator = _unwrap(model)
+        voc = SemanticVocoder(self.config.model, generator=generator)
+        if self.config.encoder is not None:
+            voc.encoder_path = Path(self.config.encoder)
+        return voc.save_pretrained(out_dir)

@@ -1,0 +1,262 @@
+"""``SemanticVocoder``: semantic latents (25 Hz, 768-d) -> 24 kHz waveform by waveform flow matching.
+
+Paper: SemanticVocoder (arXiv 2602.23333), generator from Flow2GAN (arXiv 2512.23278).  Decoding needs
+only the generator; :meth:`SemanticVocoder.reconstruct` also needs a semantic encoder (``encode(wav, sr)
+-> [B, D, N]``), passed in or found next to the checkpoint.
+
+Memory: the generator is fully convolutional, so memory grows linearly with the number of latent frames
+``N`` (about 0.2 MB of activations per latent frame and item for the paper model, plus a per-block
+condition cache of the same order that is skipped above ``max_cache_bytes``).  Long inputs therefore need
+no chunking; batch items are decoded together.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from sara.errors import AudioError, CheckpointError
+from sara.serialization import (
+    config_from_dict,
+    config_to_dict,
+    is_release_dir,
+    load_release,
+    load_state_dict_strict,
+    save_release,
+)
+from sara.vocoder.config import VocoderConfig
+from sara.vocoder.loading import drop_rebuilt_buffers, find_encoder_weights, read_official
+from sara.vocoder.model import VocoderGenerator, fix_length
+from sara.vocoder.sampler import euler_sample, initial_noise
+
+__all__ = ["LatentEncoder", "SemanticVocoder"]
+
+ENCODER_DIR = "encoder"
+
+
+class LatentEncoder(Protocol):
+    """What the vocoder needs from a semantic encoder (``sara.SemanticEncoder`` satisfies it)."""
+
+    frame_rate: float
+    latent_dim: int
+
+    def encode(self, waveform: Tensor, sample_rate: int) -> Tensor:  # [B, T] | [B, C, T] -> [B, D, N]
+        ...
+
+
+def load_encoder(path: str | os.PathLike[str]) -> Any:
+    """``sara.SemanticEncoder.from_pretrained(path)`` (imported lazily)."""
+    from sara.encoder import SemanticEncoder
+
+    return SemanticEncoder.from_pretrained(path)
+
+
+class SemanticVocoder(nn.Module):
+    """Flow-matching waveform decoder for semantic latents, with an optional bundled encoder.
+
+    Args:
+        config: generator configuration.
+        encoder: semantic encoder used by :meth:`reconstruct` (optional).
+        generator: an existing generator to wrap (e.g. from training); built from ``config`` when None.
+    """
+
+    config_class = VocoderConfig
+
+    def __init__(
+        self, config: VocoderConfig, encoder: nn.Module | None = None, generator: VocoderGenerator | None = None
+    ) -> None:
+        super().__init__()
+        if generator is not None and generator.cfg != config:
+            raise ValueError("generator was built from a different VocoderConfig")
+        self.config = config
+        self.generator = generator if generator is not None else VocoderGenerator(config)
+        self.encoder = encoder
+        self.encoder_path: Path | None = None  # weights to load on first use of the encoder
+        self.encoder_hint = "pass encoder=... (a sara SemanticEncoder or its path)"
+        self.max_cache_bytes = 1 << 30
+
+    # -------------------------------------------------------------------------------- properties
+    @property
+    def sample_rate(self) -> int:
+        """Output sample rate in Hz (24000)."""
+        return self.config.sample_rate
+
+    @property
+    def frame_rate(self) -> float:
+        """Latent frame rate in Hz (25.0)."""
+        return self.config.frame_rate
+
+    @property
+    def hop_length(self) -> int:
+        """Output samples per latent frame (960)."""
+        return self.config.hop_length
+
+    @property
+    def latent_dim(self) -> int:
+        """Latent channels ``D`` (768)."""
+        return self.config.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the generator weights."""
+        return next(self.generator.parameters()).device
+
+    # ------------------------------------------------------------------------------------ decode
+    @torch.inference_mode()
+    def decode(
+        self,
+        latents: Tensor,
+        steps: int | None = None,
+        noise: Tensor | None = None,
+        seed: int | None = None,
+    ) -> Tensor:
+        """Generate waveforms from semantic latents.
+
+        Args:
+            latents: ``[B, D, N]`` (or ``[D, N]``) at 25 Hz.
+            steps: Euler steps (network evaluations); ``config.default_steps`` (200) when None.
+            noise: standard-normal ``[B, N * 960]`` initial noise (scaled by ``init_noise_scale`` here).
+            seed: seed for the initial noise when ``noise`` is None.
+
+        Returns:
+            ``[B, N * hop_length]`` float32 waveforms at ``sample_rate``, clamped to [-1, 1].
+        """
+        was_training = self.generator.training
+        self.generator.eval()  # no branch dropout while sampling, whatever mode the module is in
+        try:
+            return self._decode(self._check_latents(latents), steps, noise, seed)
+        finally:
+            self.generator.train(was_training)
+
+    def _decode(self, latents: Tensor, steps: int | None, noise: Tensor | None, seed: int | None) -> Tensor:
+        batch, _, frames = latents.shape
+        num_samples = frames * self.hop_length
+        x0 = initial_noise(batch, num_samples, noise=noise, seed=seed, device=self.device)
+        x0 = x0 * self.config.init_noise_scale
+        cond = self.generator.prepare_condition(latents, num_samples, self._cache_blocks(batch, num_samples))
+        steps = self.config.default_steps if steps is None else int(steps)
+        return euler_sample(lambda x, t: self.generator(x, t, condition=cond), x0, steps,
+                            pred_x1=self.config.pred_x1, clamp=self.config.clamp).float()
+
+    def _check_latents(self, latents: Tensor) -> Tensor:
+        if latents.dim() == 2:
+            latents = latents.unsqueeze(0)
+        if latents.dim() != 3 or latents.shape[1] != self.latent_dim or latents.shape[2] == 0:
+            raise AudioError(f"latents must have shape [B, {self.latent_dim}, N>0], got {tuple(latents.shape)}")
+        if not torch.isfinite(latents).all():
+            raise AudioError("latents contain NaN or infinite values")
+        return latents.to(self.device, next(self.generator.parameters()).dtype)
+
+    def _cache_blocks(self, batch: int, num_samples: int) -> bool:
+        """Cache every block's projected condition across steps unless that would exceed the budget."""
+        per_item = sum(
+            sum(self.config.channels[r] for _ in range(self.config.num_layers[r])) * (1 + num_samples // hop)
+            for r, hop in enumerate(self.config.hop_lengths)
+        )
+        return batch * per_item * 4 <= self.max_cache_bytes
+
+    # ------------------------------------------------------------------------------- reconstruct
+    def get_encoder(self) -> Any:
+        """The semantic encoder, loading it on first use; raises CheckpointError when there is none."""
+        if self.encoder is None and self.encoder_path is not None:
+            self.set_encoder(load_encoder(self.encoder_path))
+        if self.encoder is None:
+            raise CheckpointError(f"reconstruct needs a semantic encoder: {self.encoder_hint}")
+        return self.encoder
+
+    def set_encoder(self, encoder: Any) -> None:
+        """Attach ``encoder`` after checking that its latents fit this vocoder."""
+        if int(encoder.latent_dim) != self.latent_dim or abs(float(encoder.frame_rate) - self.frame_rate) > 1e-6:
+            raise CheckpointError(
+                f"encoder gives {encoder.latent_dim}-d latents at {encoder.frame_rate} Hz but the vocoder "
+                f"expects {self.latent_dim}-d at {self.frame_rate} Hz"
+            )
+        self.encoder = encoder.to(self.device) if isinstance(encoder, nn.Module) else encoder
+
+    @torch.inference_mode()
+    def reconstruct(self, waveform: Tensor, sample_rate: int, steps: int | None = None, seed: int | None = None) -> Tensor:
+        """Encode ``waveform`` with the semantic encoder and decode it again.
+
+        Args:
+            waveform: ``[T]``, ``[B, T]`` or ``[B, C, T]`` at ``sample_rate`` Hz (channels are mixed by
+                the encoder).
+            sample_rate: input rate in Hz (any).
+            steps, seed: as in :meth:`decode`.
+
+        Returns:
+            ``[B, round(T * 24000 / sample_rate)]`` waveforms at :attr:`sample_rate` (same duration).
+        """
+        encoder = self.get_encoder()
+        wav = waveform.unsqueeze(0) if waveform.dim() == 1 else waveform
+        latents = encoder.encode(wav.to(self.device), sample_rate)
+        out = self.decode(latents, steps=steps, seed=seed)
+        return fix_length(out, round(wav.shape[-1] * self.sample_rate / sample_rate))
+
+    # -------------------------------------------------------------------------------- (de)serialise
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Write a release directory; a bundled encoder goes to ``<directory>/encoder/``."""
+        out = save_release(directory, type(self).__name__, config_to_dict(self.config), self.generator.state_dict())
+        encoder = self.encoder
+        if encoder is None and self.encoder_path is not None:
+            encoder = self.get_encoder()
+        if encoder is not None:
+            encoder.save_pretrained(out / ENCODER_DIR)
+        return out
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        encoder: Any | str | os.PathLike[str] | None = None,
+        *,
+        map_location: str | torch.device = "cpu",
+    ) -> SemanticVocoder:
+        """Load a sara release directory or an official checkpoint (directory or ``.pt`` file).
+
+        Args:
+            path: release dir, a directory holding ``semanticVocoder_epoch-270.pt`` (+ official
+                ``config.json``), or the ``.pt`` file.
+            encoder: an encoder object or a path for ``sara.SemanticEncoder.from_pretrained``; when None,
+                a bundled ``encoder/`` or the official ``encoder_name`` weights found next to the
+                checkpoint are used on demand.
+            map_location: device for the weights.
+
+        Raises:
+            CheckpointError: missing files, unknown layout or mismatching weights.
+        """
+        p = Path(path)
+        if not p.exists():
+            raise CheckpointError(f"{p}: no such file or directory")
+        model = cls._from_release(p) if p.is_dir() and is_release_dir(p) else cls._from_official(p)
+        model = model.to(map_location).eval()
+        if encoder is not None:
+            model.set_encoder(load_encoder(encoder) if isinstance(encoder, (str, os.PathLike)) else encoder)
+        return model
+
+    @classmethod
+    def _from_release(cls, directory: Path) -> SemanticVocoder:
+        payload, state = load_release(directory, cls.__name__)
+        model = cls(config_from_dict(VocoderConfig, payload["config"]))
+        load_state_dict_strict(model.generator, state, source=str(directory))
+        if (directory / ENCODER_DIR).is_dir():
+            model.encoder_path = directory / ENCODER_DIR
+        else:
+            model.encoder_hint = f"{directory} bundles no encoder; pass encoder=... (or --encoder PATH)"
+        return model
+
+    @classmethod
+    def _from_official(cls, path: Path) -> SemanticVocoder:
+        info = read_official(path)
+        model = cls(info.config)
+        state = drop_rebuilt_buffers(model.generator, info.state_dict, str(info.checkpoint_path))
+        load_state_dict_strict(model.generator, state, source=str(info.checkpoint_path))
+        folder = info.checkpoint_path.parent
+        model.encoder_path = find_encoder_weights(info.encoder_name, folder)
+        name = info.encoder_name or "dasheng_base"
+        model.encoder_hint = (f"the official config names encoder {name!r}; put its weights (e.g. {name}.pt) "
+                              f"next to the checkpoint in {folder}, or pass encoder=... (--encoder PATH)")
+        return model
