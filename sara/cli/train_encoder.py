@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     data.add_argument("--data", help="directory of audio files (class = parent folder name)")
     data.add_argument("--manifest", help="corpus manifest jsonl (uses its 'split' and 'class' fields)")
     g.add_argument("--preset", default="tiny", help="encoder size: tiny, small, base, 0.6B, 1.2B")
+    g.add_argument("--embed-dim", type=int, default=None, help="override the preset's width")
+    g.add_argument("--depth", type=int, default=None, help="override the preset's number of blocks")
+    g.add_argument("--num-heads", type=int, default=None, help="override the preset's attention heads")
     g.add_argument("--objective", choices=("mae", "supervised"), default="mae")
     g.add_argument("--init", default=None, help="encoder to fine-tune from (release dir or dasheng .pt)")
     g.add_argument("--crop-seconds", type=float, default=None, help="crop length (default: 10 s, 4 s for tiny)")
@@ -38,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_task(args: argparse.Namespace) -> TrainTask:
     """Turn parsed flags into an :class:`~sara.encoder.training.EncoderTask`."""
+    import dataclasses
     from pathlib import Path
 
     from sara.encoder import EncoderConfig, SemanticEncoder
@@ -46,6 +50,14 @@ def build_task(args: argparse.Namespace) -> TrainTask:
 
     encoder = (SemanticEncoder.from_pretrained(args.init).config if args.init is not None
                else EncoderConfig.preset(args.preset))
+    overrides = {k: v for k, v in (("embed_dim", args.embed_dim), ("depth", args.depth),
+                                   ("num_heads", args.num_heads)) if v is not None}
+    if overrides and args.init is not None:
+        raise ConfigError("--embed-dim/--depth/--num-heads cannot change the architecture of an --init encoder")
+    try:
+        encoder = dataclasses.replace(encoder, **overrides)
+    except ValueError as exc:
+        raise ConfigError(f"encoder: {exc}") from None
     crop = args.crop_seconds if args.crop_seconds is not None else (4.0 if encoder.tokens_per_chunk < 250 else 10.0)
     classes = _class_names(args) if args.objective == "supervised" else ()
 

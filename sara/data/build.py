@@ -82,8 +82,8 @@ class CorpusConfig:
     @classmethod
     def full(cls) -> CorpusConfig:
         """Everything allowed (~8-10 h)."""
-        return cls(sources=tuple(SOURCES), speech_fraction=0.5, num_phrases=1800, num_drum_patterns=150,
-                   gm_sfx_per_program=20, num_espeak=1200, num_mixtures=1200)
+        return cls(sources=tuple(SOURCES), speech_fraction=0.35, num_phrases=1500, num_drum_patterns=150,
+                   gm_sfx_per_program=20, num_espeak=900, num_mixtures=1200)
 
     @classmethod
     def tiny(cls) -> CorpusConfig:
@@ -114,7 +114,7 @@ class BuildResult:
 
 def _source_roots(cfg: CorpusConfig, cache: Path, overrides: Mapping[str, Path]) -> Iterator[tuple[str, Path]]:
     """Yield ``(source, extracted root)``; local ``overrides`` replace fetching (tests, offline mirrors)."""
-    for name in cfg.sources:
+    for name in tqdm(cfg.sources, desc="sources", unit="pkg", dynamic_ncols=True):
         if name in overrides:
             yield name, Path(overrides[name])
             continue

@@ -116,9 +116,13 @@ class TextToAudioTask(TrainTask):
     config_class: ClassVar[type] = T2ATrainConfig
     default_grad_clip: ClassVar[float] = 1.0
 
+    # captions recur every epoch: keep the frozen encoder's states of this many recent captions
+    text_cache_size: ClassVar[int] = 4096
+
     def __init__(self, config: T2ATrainConfig) -> None:
         super().__init__(config)
         self._text_encoder: Any = None
+        self._text_cache: dict[str, Tensor] = {}
 
     # ------------------------------------------------------------------------------------- parts
 
@@ -163,8 +167,8 @@ class TextToAudioTask(TrainTask):
         """One flow-matching step on ``batch`` (``latents [B, D, F]``, ``mask [B, F]``, ``captions``)."""
         x1, mask = batch["latents"], batch["mask"]
         device, b = x1.device, x1.shape[0]
-        encoder = self.text_encoder.to(device)
-        states, text_mask = encoder.encode(list(batch["captions"]))
+        self.text_encoder.to(device)
+        states, text_mask = self.encode_captions(list(batch["captions"]))
         t = sample_train_timesteps(b, self.config.timestep_sampling, device=device)
         noise = torch.randn_like(x1)
         x_t = interpolate(x1, noise, t / 1000.0)
@@ -172,6 +176,19 @@ class TextToAudioTask(TrainTask):
         v = model(x_t, t, states.to(device), text_mask.to(device), drop, x_mask=mask)
         loss = masked_mse(v, velocity_target(x1, noise), mask)
         return LossOutput(total=loss, terms={"loss/flow": loss.detach()})
+
+    def encode_captions(self, captions: list[str]) -> tuple[Tensor, Tensor]:
+        """Frozen text states ``[B, S, text_dim]`` + mask ``[B, S]`` (CPU), memoised per caption."""
+        from sara.text.base import pad_states
+
+        rows = []
+        for caption in captions:
+            if caption not in self._text_cache:
+                if len(self._text_cache) >= self.text_cache_size:
+                    self._text_cache.pop(next(iter(self._text_cache)))
+                self._text_cache[caption] = self.text_encoder.encode_one(caption).cpu()
+            rows.append(self._text_cache[caption])
+        return pad_states(rows)
 
     # --------------------------------------------------------------------------- samples / export
 

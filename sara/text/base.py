@@ -88,6 +88,7 @@ class HFTextEncoder(TextEncoder):
         tok_max = getattr(tokenizer, "model_max_length", max_length) or max_length
         self.max_length = int(min(max_length, tok_max))
 
+    @torch.no_grad()
     def encode_one(self, prompt: str) -> Tensor:
         if not isinstance(prompt, str) or not prompt.strip():
             raise SaraError("empty prompt")
