@@ -6,7 +6,7 @@ DiT is trained with ``sara.train.fit`` on (latent, caption) pairs with the MiniL
 are generated from *unseen* phrasings and a nearest-centroid classifier fit on the training latents
 (time-averaged) labels them.  Chance is 1/K.
 
-    python benchmarks/t2a_toy_conditioning.py [--steps 600] [--out /tmp/t2a_toy]
+    python benchmarks/t2a_toy_conditioning.py [--steps 600] [--out /tmp/t2a_toy] [--threads 1]
 """
 
 from __future__ import annotations
@@ -65,40 +65,44 @@ def centroids(cache: Path, records: list[dict]) -> tuple[torch.Tensor, list[str]
     return torch.stack([torch.stack(feats[n]).mean(0) for n in names]), names
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--out", default="/tmp/t2a_toy")
-    ap.add_argument("--samples-per-prompt", type=int, default=4)
-    args = ap.parse_args()
-    torch.set_num_threads(2)
-    root = Path(args.out)
+def run_experiment(root: Path, steps: int, samples_per_prompt: int = 4) -> dict:
+    """Train on the toy corpus under ``root`` and score generated latents; returns accuracies."""
+    from sara.pipeline import TextToAudio
+    from sara.train import TrainConfig, fit, load_run_model
+
     shutil.rmtree(root, ignore_errors=True)
     manifest, cache, records = make_corpus(root)
     model_cfg = dataclasses.replace(DiTConfig.tiny(), dim=64, num_heads=4, ada_rank=4, ada_alpha=4.0, context_dim=64)
     cfg = T2ATrainConfig(manifest=str(manifest), latent_dir=str(cache), model=model_cfg, segment_seconds=1.0,
                          lr=1e-3, warmup_steps=50, valid_split=None)
-    from sara.train import TrainConfig, fit, load_run_model
-
-    fit(TextToAudioTask(cfg), TrainConfig(run_dir=str(root / "run"), max_steps=args.steps, batch_size=16,
-                                          ema_decay=0.99, ckpt_every=args.steps, log_every=50, valid_every=0))
+    fit(TextToAudioTask(cfg), TrainConfig(run_dir=str(root / "run"), max_steps=steps, batch_size=16,
+                                          ema_decay=0.99, ckpt_every=steps, log_every=50, valid_every=0))
     task, model, _ = load_run_model(root / "run")
-    from sara.pipeline import TextToAudio
-
     pipe = TextToAudio(model.dit, task.text_encoder, None)
     cents, names = centroids(cache, records)
-    results = {}
+    results: dict = {}
     for scale in (1.0, 3.5):
         correct = total = 0
         for k, name in enumerate(names):
-            prompts = CLASSES[name][1] * args.samples_per_prompt
+            prompts = CLASSES[name][1] * samples_per_prompt
             lat = pipe.generate_latents(prompts, 1.0, 25, scale, generator=torch.Generator().manual_seed(k))
             pred = torch.cdist(lat.mean(-1), cents).argmin(-1)
             correct += int((pred == k).sum())
             total += len(prompts)
         results[f"accuracy_cfg{scale}"] = correct / total
-    results.update({"chance": 1 / len(names), "num_classes": len(names), "train_steps": args.steps})
-    print(json.dumps(results, indent=1))
+    results.update({"chance": 1 / len(names), "num_classes": len(names), "train_steps": steps})
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--out", default="/tmp/t2a_toy")
+    ap.add_argument("--samples-per-prompt", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(json.dumps(run_experiment(Path(args.out), args.steps, args.samples_per_prompt), indent=1))
 
 
 if __name__ == "__main__":

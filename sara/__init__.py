@@ -17,6 +17,8 @@ _EXPORTS: dict[str, str] = {
     "load_audio": "sara.audio.io",
     "save_audio": "sara.audio.io",
     "resample": "sara.audio.dsp",
+    "build_corpus": "sara.data.build",
+    "CorpusConfig": "sara.data.build",
     "SemanticEncoder": "sara.encoder",
     "EncoderConfig": "sara.encoder",
     "SemanticVocoder": "sara.vocoder",

@@ -20,7 +20,7 @@ from sara.dit.model import LatentDiT, TextContext
 from sara.errors import CheckpointError, SaraError
 from sara.flow.sampling import cfg_velocity, euler_sample
 from sara.flow.timesteps import make_schedule
-from sara.serialization import FORMAT_VERSION, upgrade_release_config
+from sara.serialization import FORMAT_VERSION, config_from_dict, upgrade_release_config
 from sara.text.base import TextEncoder, pad_states
 from sara.text.factory import TextEncoderSpec, build_text_encoder
 
@@ -100,16 +100,17 @@ class TextToAudio:
             raise CheckpointError(f"{p}: holds a {payload.get('class')!r}, not a 'TextToAudio'")
         from sara.vocoder import SemanticVocoder
 
-        spec = payload["config"].get("text_encoder", {"kind": "minilm"})
+        spec = config_from_dict(TextEncoderSpec, payload["config"].get("text_encoder", {"kind": "minilm"}))
         dit = LatentDiT.from_pretrained(p / "dit")
         encoder = None
-        if (p / "encoder").is_dir():
+        encoder_dir = next((d for d in (p / "encoder", p / "vocoder" / "encoder") if d.is_dir()), None)
+        if encoder_dir is not None:
             from sara.encoder import SemanticEncoder
 
-            encoder = SemanticEncoder.from_pretrained(p / "encoder")
+            encoder = SemanticEncoder.from_pretrained(encoder_dir)
         vocoder = SemanticVocoder.from_pretrained(p / "vocoder", encoder=encoder)
         text_encoder = build_text_encoder(spec, base_dir=p)
-        return cls(dit, text_encoder, vocoder, encoder, text_encoder_spec=TextEncoderSpec(**spec))
+        return cls(dit, text_encoder, vocoder, encoder, text_encoder_spec=spec)
 
     @classmethod
     def _from_official(cls, p: Path) -> TextToAudio:
@@ -243,7 +244,8 @@ class TextToAudio:
         velocity = self._velocity(text, guidance_scale)
         sched = make_schedule(schedule, int(steps))
         bar = _progress_bar(sched.num_evals, progress)
-        out = euler_sample(velocity, x, sched, skip_noop=skip_noop, callback=None if bar is None else bar.update)
+        callback = None if bar is None else (lambda _i: bar.update(1))
+        out = euler_sample(velocity, x, sched, skip_noop=skip_noop, callback=callback)
         if bar is not None:
             bar.close()
         return out

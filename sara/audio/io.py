@@ -124,11 +124,18 @@ def save_audio(
 
 
 def iter_audio_files(inputs: Iterable[str | os.PathLike[str]], *, recursive: bool = True) -> Iterator[Path]:
-    """Expand files and directories into audio file paths (sorted within each directory)."""
+    """Expand files and directories into audio file paths (sorted within each directory).
+
+    Inside a directory, hidden entries (any path part starting with ``.``, e.g. a ``.cache``) are skipped.
+    """
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
-            yield from sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+            yield from sorted(
+                f for f in p.glob(pattern)
+                if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
         else:
             yield p

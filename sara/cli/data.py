@@ -21,8 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--preset", default="v1", help="v1 (~2 h, quick) | full (~8-10 h) | tiny (tests)")
     build.add_argument("--seed", type=int, default=None, help="corpus seed (default: the preset's, 0)")
     build.add_argument("--sources", default=None, help="comma-separated subset of real sources")
-    build.add_argument("--source-dir", action="append", default=[], metavar="NAME=PATH",
-                       help="use an already extracted source directory instead of downloading")
+    build.add_argument(
+        "--source-dir",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="use an already extracted source directory instead of downloading",
+    )
+    build.add_argument("--no-synth", action="store_true", help="skip the synthesizers (real sources only)")
+    build.add_argument(
+        "--mixtures", type=int, default=None, help="number of mixtures (default: the preset's)"
+    )
     build.add_argument("--describe", type=Path, default=None, help="also write a CORPUS.md here")
     build.set_defaults(func=run)
     describe = sub.add_parser("describe", help="write a Markdown description of a corpus manifest")
@@ -52,13 +61,19 @@ def _build(args: argparse.Namespace) -> int:
     cfg = CorpusConfig.preset(args.preset)
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)
+    if args.no_synth:
+        cfg = replace(cfg, num_phrases=0, num_drum_patterns=0, gm_sfx_per_program=0, num_espeak=0)
+    if args.mixtures is not None:
+        cfg = replace(cfg, num_mixtures=args.mixtures)
     if args.sources is not None:
         cfg = replace(cfg, sources=tuple(s for s in args.sources.split(",") if s))
     result = build_corpus(args.dir, cfg, _source_dirs(args.source_dir))
     for line in result.skipped:
         print(f"skipped: {line}")
-    print(f"wrote {result.manifest}: {result.num_clips} clips, {result.hours:.2f} h, {result.num_classes} classes "
-          f"in {result.seconds:.0f} s")
+    print(
+        f"wrote {result.manifest}: {result.num_clips} clips, {result.hours:.2f} h, {result.num_classes} classes "
+        f"in {result.seconds:.0f} s"
+    )
     print(f"manifest sha256 {result.manifest_sha256}")
     if args.describe is not None:
         args.describe.write_text(describe_corpus(result.manifest), encoding="utf-8")

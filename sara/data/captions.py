@@ -22,10 +22,29 @@ __all__ = [
 ]
 
 LANGUAGE_NAMES: dict[str, str] = {
-    "en": "English", "fr": "French", "ro": "Romanian", "ru": "Russian", "ca": "Catalan", "bg": "Bulgarian",
-    "es": "Spanish", "be": "Belarusian", "el": "Greek", "da": "Danish", "lt": "Lithuanian", "nl": "Dutch",
-    "pt": "Portuguese", "pt_BR": "Brazilian Portuguese", "de": "German", "it": "Italian", "sv": "Swedish",
-    "pl": "Polish", "fi": "Finnish", "cs": "Czech", "hu": "Hungarian", "tr": "Turkish", "wa": "Walloon",
+    "en": "English",
+    "fr": "French",
+    "ro": "Romanian",
+    "ru": "Russian",
+    "ca": "Catalan",
+    "bg": "Bulgarian",
+    "es": "Spanish",
+    "be": "Belarusian",
+    "el": "Greek",
+    "da": "Danish",
+    "lt": "Lithuanian",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "pt_BR": "Brazilian Portuguese",
+    "de": "German",
+    "it": "Italian",
+    "sv": "Swedish",
+    "pl": "Polish",
+    "fi": "Finnish",
+    "cs": "Czech",
+    "hu": "Hungarian",
+    "tr": "Turkish",
+    "wa": "Walloon",
 }
 
 _SFX_TEMPLATES = ("the sound of {np}", "{np} can be heard", "a recording of {np}", "{np}, close up")
@@ -37,7 +56,8 @@ def with_article(np: str) -> str:
     first = np.split(" ", 1)[0].lower() if np else ""
     if first in {"a", "an", "the", "some", "two", "three", "several", "many", "people", "someone"}:
         return np
-    if np.endswith("s") and not np.endswith("ss") and " " not in np:
+    last = np.rsplit(" ", 1)[-1].lower()
+    if last.endswith("s") and not last.endswith(("ss", "us")):  # plural: "drums", "pizzicato strings"
         return np
     return ("an " if first[:1] in "aeiou" else "a ") + np
 
@@ -71,7 +91,12 @@ def sfx_captions(phrase: str, rng: random.Random, k: int = 3, context: str = "")
 
 
 def speech_captions(
-    transcript: str, rng: random.Random, *, gender: str = "unknown", language: str = "en", k: int = 3,
+    transcript: str,
+    rng: random.Random,
+    *,
+    gender: str = "unknown",
+    language: str = "en",
+    k: int = 3,
     quality: str = "",
 ) -> list[str]:
     """Captions for speech with an exact transcript.
@@ -94,11 +119,14 @@ def speech_captions(
     return _sample(templates, rng, k)
 
 
-def instrument_note_captions(instrument: str, rng: random.Random, *, detail: str = "", k: int = 3) -> list[str]:
+def instrument_note_captions(
+    instrument: str, rng: random.Random, *, detail: str = "", k: int = 3
+) -> list[str]:
     """Captions for a single hit/note of an instrument ("a snare drum hit"); ``detail`` e.g. "soft"."""
     adj = f"{detail} " if detail else ""
     templates = [
-        f"{with_article(adj + instrument)} hit" if "drum" in instrument or "cymbal" in instrument
+        f"{with_article(adj + instrument)} hit"
+        if "drum" in instrument or "cymbal" in instrument
         else f"{with_article(instrument)} playing a single {adj}note",
         f"a single {adj}{instrument} sound",
         f"the sound of {with_article(instrument)}",
@@ -108,7 +136,13 @@ def instrument_note_captions(instrument: str, rng: random.Random, *, detail: str
 
 
 def phrase_captions(
-    instrument: str, rng: random.Random, *, num_notes: int, key: str, bpm: int, k: int = 3,
+    instrument: str,
+    rng: random.Random,
+    *,
+    num_notes: int,
+    key: str,
+    bpm: int,
+    k: int = 3,
     synthetic: bool = True,
 ) -> list[str]:
     """Captions for a synthesized melodic phrase with known notes, key and tempo."""

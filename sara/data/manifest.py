@@ -18,8 +18,21 @@ from sara.errors import SaraError
 
 __all__ = ["load_manifest", "make_record", "manifest_hash", "write_classes", "write_manifest"]
 
-_FIRST = ("id", "path", "caption", "captions", "class", "group", "source", "license", "duration", "split",
-          "sample_rate", "kind", "synthetic")
+_FIRST = (
+    "id",
+    "path",
+    "caption",
+    "captions",
+    "class",
+    "group",
+    "source",
+    "license",
+    "duration",
+    "split",
+    "sample_rate",
+    "kind",
+    "synthetic",
+)
 
 
 def make_record(clip: RawClip, segment: dict, split: str, sample_rate: int) -> dict:
@@ -54,8 +67,10 @@ def write_manifest(records: list[dict], path: Path) -> str:
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise SaraError(f"duplicate clip id in manifest: {dup}")
-    lines = [json.dumps({k: r[k] for k in (*_FIRST, *sorted(set(r) - set(_FIRST)))}, ensure_ascii=False)
-             for r in records]
+    lines = [
+        json.dumps({k: r[k] for k in (*_FIRST, *sorted(set(r) - set(_FIRST)))}, ensure_ascii=False)
+        for r in records
+    ]
     text = "".join(line + "\n" for line in lines)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -73,14 +73,21 @@ def plan_mixtures(records: list[dict], num: int, seed: int) -> list[MixPlan]:
     return plans
 
 
+def _pick(pool: list[dict], rng: random.Random) -> dict:
+    """A class chosen uniformly, then a clip of it: keeps big classes (speech) from crowding out the rest."""
+    classes = sorted({r["class"] for r in pool})
+    cls = rng.choice(classes)
+    return rng.choice([r for r in pool if r["class"] == cls])
+
+
 def _plan_one(index: int, split: str, fg: list[dict], bg: list[dict], rng: random.Random) -> MixPlan | None:
     """One mixture: overlay when a background exists (70 %), otherwise a sequence of two events."""
-    first = rng.choice(fg)
+    first = _pick(fg, rng)
     if bg and rng.random() < 0.7:
-        second = rng.choice(bg)
+        second = _pick(bg, rng)
         mode, ratio, offset = "overlay", rng.uniform(3.0, 12.0), rng.uniform(0.2, 1.5)
     else:
-        second = rng.choice(fg)
+        second = _pick(fg, rng)
         mode, ratio, offset = "sequence", rng.uniform(-3.0, 3.0), rng.uniform(0.2, 0.8)
     if second["class"] == first["class"]:
         return None
@@ -116,13 +123,25 @@ def _record(plan: MixPlan, rel: str, duration: float, digest: str, seed: int, sa
     captions = compose(plan.first["caption"], plan.second["caption"], rng)
     licenses = sorted({plan.first["license"], plan.second["license"]})
     return {
-        "id": rel.removeprefix("audio/").removesuffix(".wav"), "path": rel, "caption": captions[0],
-        "captions": captions, "class": plan.first["class"], "group": plan.first["group"], "source": SOURCE,
-        "license": " + ".join(licenses), "duration": duration, "split": plan.split, "sample_rate": sample_rate,
-        "kind": "mixture", "synthetic": bool(plan.first["synthetic"] or plan.second["synthetic"]),
+        "id": rel.removeprefix("audio/").removesuffix(".wav"),
+        "path": rel,
+        "caption": captions[0],
+        "captions": captions,
+        "class": plan.first["class"],
+        "group": plan.first["group"],
+        "source": SOURCE,
+        "license": " + ".join(licenses),
+        "duration": duration,
+        "split": plan.split,
+        "sample_rate": sample_rate,
+        "kind": "mixture",
+        "synthetic": bool(plan.first["synthetic"] or plan.second["synthetic"]),
         "raw_label": f"{plan.mode}: {plan.first['class']} + {plan.second['class']}",
-        "split_key": f"{plan.split}:{plan.index}", "sha256": digest, "mix_mode": plan.mode,
-        "components": [plan.first["id"], plan.second["id"]], "second_class": plan.second["class"],
+        "split_key": f"{plan.split}:{plan.index}",
+        "sha256": digest,
+        "mix_mode": plan.mode,
+        "components": [plan.first["id"], plan.second["id"]],
+        "second_class": plan.second["class"],
         "mix_ratio_db": plan.ratio_db,
     }
 
@@ -132,8 +151,18 @@ def make_mixtures(records: list[dict], num: int, seed: int, corpus: Path, cfg: P
     out = []
     for plan in tqdm(plan_mixtures(records, num, seed), desc="mixtures", unit="mix", dynamic_ncols=True):
         rel = f"audio/{SOURCE}/mix-{plan.split}-{plan.index:05d}.wav"
-        recipe = hashlib.sha256(json.dumps([plan.mode, plan.first["sha256"], plan.second["sha256"], plan.ratio_db,
-                                            plan.offset, repr(cfg)]).encode()).hexdigest()[:16]
+        recipe = hashlib.sha256(
+            json.dumps(
+                [
+                    plan.mode,
+                    plan.first["sha256"],
+                    plan.second["sha256"],
+                    plan.ratio_db,
+                    plan.offset,
+                    repr(cfg),
+                ]
+            ).encode()
+        ).hexdigest()[:16]
         cache = corpus / ".cache" / "mixtures" / f"{Path(rel).stem}.json"
         entry = json.loads(cache.read_text()) if cache.is_file() else {}
         if entry.get("recipe") != recipe or not (corpus / rel).is_file():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -134,10 +135,26 @@ def _render(clip: RawClip, out_dir: Path, cfg: ProcessConfig) -> dict:
     return {"segments": segments}
 
 
+def _describe_arg(arg: object) -> object:
+    """A stable, cheap identity for a loader argument: bytes by hash, files by path and size."""
+    if isinstance(arg, (bytes, bytearray)):
+        return "bytes:" + hashlib.sha256(arg).hexdigest()[:16]
+    if isinstance(arg, Path):
+        return f"{arg}:{arg.stat().st_size if arg.is_file() else -1}"
+    return repr(arg)
+
+
 def _recipe(clip: RawClip) -> str:
-    """Hash of what determines a clip's audio besides its source file (synth scores live in these fields)."""
-    text = json.dumps([clip.raw_label, clip.captions, clip.max_segments, clip.extra], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    """Hash of everything that determines a clip's audio: its loader (function and arguments: the source
+    file or bytes, the synth score or text) and the fields that shape processing."""
+    load = clip.load
+    origin = [getattr(load, "__qualname__", repr(load))]
+    if isinstance(load, partial):
+        origin = [load.func.__qualname__, *(_describe_arg(a) for a in load.args)]
+    text = json.dumps(
+        [origin, clip.raw_label, clip.captions, clip.max_segments, clip.extra], sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def process_clip(clip: RawClip, out_dir: Path, cfg: ProcessConfig) -> dict:

@@ -74,8 +74,12 @@ SOURCES: dict[str, Source] = {
         Source("bucklespring-data", "debian", games.read_bucklespring),
         Source("sound-theme-freedesktop", "debian", games.read_freedesktop),
         Source("lomiri-sounds", "debian", voice.read_lomiri),
-        Source("asterisk-core-sounds-en-wav", "debian", voice.read_asterisk,
-               ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-en")),
+        Source(
+            "asterisk-core-sounds-en-wav",
+            "debian",
+            voice.read_asterisk,
+            ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-en"),
+        ),
         Source("ktuberling-data", "debian", voice.read_ktuberling),
         Source("wesnoth-1.16-music", "debian", voice.read_wesnoth_music),
     )

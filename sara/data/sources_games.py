@@ -35,7 +35,13 @@ def _files(base: Path) -> list[Path]:
 
 
 def _tree_reader(
-    ctx: SourceContext, source: str, base: Path, license: str, *, parent_first: bool = True, context: str = "",
+    ctx: SourceContext,
+    source: str,
+    base: Path,
+    license: str,
+    *,
+    parent_first: bool = True,
+    context: str = "",
     only: tuple[str, ...] | None = None,
 ) -> Iterator[RawClip]:
     """Label each file by ``"<parent> <stem>"`` then ``"<stem>"``; takes of one stem share a split key.
@@ -48,8 +54,16 @@ def _tree_reader(
             continue
         parent = rel.parent.as_posix().replace("/", " ")
         labels = [f"{parent} {path.stem}", path.stem] if parent_first and parent != "." else [path.stem]
-        clip = labelled_clip(ctx, source, slug(rel.with_suffix("").as_posix()), path, labels, license=license,
-                             split_key=f"{rel.parent.as_posix()}/{take_stem(path.stem)}", context=context)
+        clip = labelled_clip(
+            ctx,
+            source,
+            slug(rel.with_suffix("").as_posix()),
+            path,
+            labels,
+            license=license,
+            split_key=f"{rel.parent.as_posix()}/{take_stem(path.stem)}",
+            context=context,
+        )
         if clip:
             yield clip
 
@@ -61,15 +75,33 @@ def read_ufoai(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
         for name, data in iter_zip_files(pk3, _AUDIO):
             rel = Path(name.removeprefix("sound/"))
             folder = rel.parent.as_posix().replace("/", " ")
-            clip = labelled_clip(ctx, source, slug(rel.with_suffix("").as_posix()), data,
-                                 [f"{folder} {rel.stem}", rel.stem], license="CC-BY-3.0 / GPL-2+",
-                                 split_key=f"{rel.parent.as_posix()}/{take_stem(rel.stem)}", max_segments=2)
+            clip = labelled_clip(
+                ctx,
+                source,
+                slug(rel.with_suffix("").as_posix()),
+                data,
+                [f"{folder} {rel.stem}", rel.stem],
+                license="CC-BY-3.0 / GPL-2+",
+                split_key=f"{rel.parent.as_posix()}/{take_stem(rel.stem)}",
+                max_segments=2,
+            )
             if clip:
                 yield clip
 
 
-_GCOMPRIS_RCC = ("instruments", "explore_farm_animals", "memory-sound", "melody", "canal_lock", "watercycle",
-                 "mining", "traffic", "railroad", "clickgame", "money")
+_GCOMPRIS_RCC = (
+    "instruments",
+    "explore_farm_animals",
+    "memory-sound",
+    "melody",
+    "canal_lock",
+    "watercycle",
+    "mining",
+    "traffic",
+    "railroad",
+    "clickgame",
+    "money",
+)
 
 
 def _gcompris_stem(stem: str) -> str:
@@ -93,8 +125,15 @@ def read_gcompris(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
             if not name.lower().endswith(_AUDIO):
                 continue
             stem = _gcompris_stem(Path(name).stem)
-            clip = labelled_clip(ctx, source, slug(f"{bundle}-{Path(name).stem}"), data, [f"{bundle} {stem}", stem],
-                                 license="GPL-3+", split_key=f"{bundle}/{take_stem(stem)}")
+            clip = labelled_clip(
+                ctx,
+                source,
+                slug(f"{bundle}-{Path(name).stem}"),
+                data,
+                [f"{bundle} {stem}", stem],
+                license="GPL-3+",
+                split_key=f"{bundle}/{take_stem(stem)}",
+            )
             if clip:
                 yield clip
 
@@ -116,8 +155,15 @@ def read_minetest(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
     source = "minetest-data"
     for path in sorted(root.glob("usr/share/games/minetest/games/minetest_game/mods/*/sounds/*.ogg")):
         stem = path.name.split(".")[0]
-        clip = labelled_clip(ctx, source, slug(path.stem), path, [stem], license="CC-BY-SA-3.0 / LGPL-2.1+",
-                             split_key=f"minetest/{stem}")
+        clip = labelled_clip(
+            ctx,
+            source,
+            slug(path.stem),
+            path,
+            [stem],
+            license="CC-BY-SA-3.0 / LGPL-2.1+",
+            split_key=f"minetest/{stem}",
+        )
         if clip:
             yield clip
 
@@ -127,13 +173,22 @@ def read_widelands_sfx(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
     base = root / "usr/share/games/widelands/data"
     for sub in ("sound", "world"):
         if (base / sub).is_dir():
-            for clip in _tree_reader(ctx, "widelands-data", base / sub, "GPL-2+"):
-                yield clip
+            yield from _tree_reader(ctx, "widelands-data", base / sub, "GPL-2+")
 
 
 def read_lmms(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
     """LMMS sample library: ``samples/<category>/<name>NN.ogg`` (waveforms and shapes are dropped)."""
-    categories = ("basses", "bassloops", "beats", "drums", "effects", "instruments", "latin", "misc", "stringsnpads")
+    categories = (
+        "basses",
+        "bassloops",
+        "beats",
+        "drums",
+        "effects",
+        "instruments",
+        "latin",
+        "misc",
+        "stringsnpads",
+    )
     yield from _tree_reader(ctx, "lmms-common", root / "usr/share/lmms/samples", "GPL-2+", only=categories)
 
 
@@ -143,8 +198,16 @@ def read_bucklespring(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
     for path in _files(root / "usr/share/buckle/wav"):
         key_code, _, updown = path.stem.partition("-")
         what = "released" if updown == "1" else "pressed"
-        clip = labelled_clip(ctx, source, slug(path.stem), path, ["mechanical keyboard key"], license="GPL-2+",
-                             split_key=f"buckle/{key_code}", context=f"being {what}")
+        clip = labelled_clip(
+            ctx,
+            source,
+            slug(path.stem),
+            path,
+            ["mechanical keyboard key"],
+            license="GPL-2+",
+            split_key=f"buckle/{key_code}",
+            context=f"being {what}",
+        )
         if clip:
             yield clip
 

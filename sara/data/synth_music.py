@@ -19,7 +19,15 @@ from sara.data.clips import RawClip, clip_rng
 from sara.data.gm import GM_PROGRAMS, GM_SFX, GmProgram, GmSfx
 from sara.errors import SaraError
 
-__all__ = ["NOTE_NAMES", "Score", "iter_drum_clips", "iter_gm_sfx_clips", "iter_phrase_clips", "make_phrase", "render"]
+__all__ = [
+    "NOTE_NAMES",
+    "Score",
+    "iter_drum_clips",
+    "iter_gm_sfx_clips",
+    "iter_phrase_clips",
+    "make_phrase",
+    "render",
+]
 
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -66,7 +74,9 @@ def _load_synth(soundfont: str, sample_rate: int):  # noqa: ANN202 - (tinysoundf
     try:
         import tinysoundfont
     except ImportError:
-        raise SaraError("tinysoundfont is missing: pip install --no-deps tinysoundfont (the 'data' extra)") from None
+        raise SaraError(
+            "tinysoundfont is missing: pip install --no-deps tinysoundfont (the 'data' extra)"
+        ) from None
     synth = tinysoundfont.Synth(samplerate=sample_rate, gain=-3.0)
     return synth, synth.sfload(soundfont)
 
@@ -78,10 +88,15 @@ def render(score: Score, soundfont: str | Path, sample_rate: int) -> tuple[np.nd
         SaraError: tinysoundfont is not installed.
     """
     synth, sfid = _load_synth(str(soundfont), sample_rate)
+    # sounds_off() only starts a quick release; render it out so no voice of the previous score leaks into
+    # this one (otherwise the audio would depend on render order and incremental builds would differ)
     synth.sounds_off()
+    synth.generate(sample_rate // 10)
     chan = 9 if score.drums else 0
     synth.program_select(chan, sfid, 128 if score.drums else 0, score.program, score.drums)
-    events = sorted([(s, 1, n, v) for n, s, _, v in score.notes] + [(s + d, 0, n, 0) for n, s, d, _ in score.notes])
+    events = sorted(
+        [(s, 1, n, v) for n, s, _, v in score.notes] + [(s + d, 0, n, 0) for n, s, d, _ in score.notes]
+    )
     out, now = [], 0
     for time_s, on, note, vel in events:
         target = int(round(time_s * sample_rate))
@@ -101,11 +116,21 @@ def iter_phrase_clips(num_clips: int, seed: int, soundfont: Path, sample_rate: i
         uid = f"phrase-{i:05d}-p{prog.program:03d}"
         rng = clip_rng(seed, SOURCE, uid)
         score, info = make_phrase(prog, rng)
-        caps = phrase_captions(prog.instrument, rng, num_notes=info["num_notes"], key=info["key"], bpm=info["bpm"])
+        caps = phrase_captions(
+            prog.instrument, rng, num_notes=info["num_notes"], key=info["key"], bpm=info["bpm"]
+        )
         yield RawClip(
-            source=SOURCE, uid=uid, load=partial(render, score, soundfont, sample_rate), class_name=prog.class_name,
-            group=prog.group, captions=tuple(caps), license=LICENSE, split_key=uid, kind="instrument",
-            raw_label=f"gm program {prog.program} ({prog.instrument})", synthetic=True,
+            source=SOURCE,
+            uid=uid,
+            load=partial(render, score, soundfont, sample_rate),
+            class_name=prog.class_name,
+            group=prog.group,
+            captions=tuple(caps),
+            license=LICENSE,
+            split_key=uid,
+            kind="instrument",
+            raw_label=f"gm program {prog.program} ({prog.instrument})",
+            synthetic=True,
             extra={"gm_program": prog.program, **info},
         )
 
@@ -142,12 +167,24 @@ def iter_drum_clips(num_clips: int, seed: int, soundfont: Path, sample_rate: int
         rng = clip_rng(seed, SOURCE, uid)
         bpm = rng.randrange(80, 161, 4)
         bars = max(1, min(4, int(8.0 / (240.0 / bpm))))
-        caps = (f"a drum kit playing a {style} beat at {bpm} bpm", f"a {style} drum pattern",
-                f"drums playing a steady {style} rhythm, {bars} bars")
+        caps = (
+            f"a drum kit playing a {style} beat at {bpm} bpm",
+            f"a {style} drum pattern",
+            f"drums playing a steady {style} rhythm, {bars} bars",
+        )
         yield RawClip(
-            source=SOURCE, uid=uid, load=partial(render, _drum_score(style, bpm, bars, rng), soundfont, sample_rate),
-            class_name="drum kit", group="percussion", captions=caps, license=LICENSE, split_key=uid,
-            kind="instrument", raw_label=f"gm drums {style}", synthetic=True, extra={"bpm": bpm, "style": style},
+            source=SOURCE,
+            uid=uid,
+            load=partial(render, _drum_score(style, bpm, bars, rng), soundfont, sample_rate),
+            class_name="drum kit",
+            group="percussion",
+            captions=caps,
+            license=LICENSE,
+            split_key=uid,
+            kind="instrument",
+            raw_label=f"gm drums {style}",
+            synthetic=True,
+            extra={"bpm": bpm, "style": style},
         )
 
 
@@ -161,7 +198,9 @@ def _sfx_score(fx: GmSfx, rng: random.Random) -> Score:
     return Score(fx.program, tuple(notes), tail_s=0.5)
 
 
-def iter_gm_sfx_clips(num_per_program: int, seed: int, soundfont: Path, sample_rate: int) -> Iterator[RawClip]:
+def iter_gm_sfx_clips(
+    num_per_program: int, seed: int, soundfont: Path, sample_rate: int
+) -> Iterator[RawClip]:
     """Renders of the GM sound-effect programs 120-127 (seashore, bird tweet, telephone, ...)."""
     for fx in GM_SFX:
         for i in range(num_per_program):
@@ -169,7 +208,16 @@ def iter_gm_sfx_clips(num_per_program: int, seed: int, soundfont: Path, sample_r
             rng = clip_rng(seed, SOURCE, uid)
             caps = tuple(sfx_captions(fx.phrase, rng))
             yield RawClip(
-                source=SOURCE, uid=uid, load=partial(render, _sfx_score(fx, rng), soundfont, sample_rate),
-                class_name=fx.class_name, group=fx.group, captions=caps, license=LICENSE, split_key=uid,
-                kind="sfx", raw_label=f"gm program {fx.program}", synthetic=True, extra={"gm_program": fx.program},
+                source=SOURCE,
+                uid=uid,
+                load=partial(render, _sfx_score(fx, rng), soundfont, sample_rate),
+                class_name=fx.class_name,
+                group=fx.group,
+                captions=caps,
+                license=LICENSE,
+                split_key=uid,
+                kind="sfx",
+                raw_label=f"gm program {fx.program}",
+                synthetic=True,
+                extra={"gm_program": fx.program},
             )

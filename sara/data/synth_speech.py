@@ -20,25 +20,101 @@ from sara.data.captions import speech_captions
 from sara.data.clips import RawClip, clip_rng, read_audio
 from sara.errors import SaraError
 
-__all__ = ["ENGLISH_VOICES", "OTHER_VOICES", "VARIANTS", "english_sentence", "iter_espeak_clips", "variant_genders"]
+__all__ = [
+    "ENGLISH_VOICES",
+    "OTHER_VOICES",
+    "VARIANTS",
+    "english_sentence",
+    "iter_espeak_clips",
+    "variant_genders",
+]
 
 SOURCE = "synth-espeak-ng"
 LICENSE = "GPL-3+ (espeak-ng output)"
 ENGLISH_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan")
 OTHER_VOICES = ("fr", "es", "de", "it", "pt", "nl", "ca", "ro", "ru", "da", "el", "pl")
 # human-sounding variants only (no robots, whispers or monsters)
-VARIANTS = ("f2", "f3", "f4", "f5", "Alicia", "Andrea", "Annie", "belinda", "linda", "steph", "anika",
-            "m2", "m3", "m4", "m5", "m6", "m7", "adam", "Andy", "david", "john", "max", "paul", "robert", "edward")
+VARIANTS = (
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "Alicia",
+    "Andrea",
+    "Annie",
+    "belinda",
+    "linda",
+    "steph",
+    "anika",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "adam",
+    "Andy",
+    "david",
+    "john",
+    "max",
+    "paul",
+    "robert",
+    "edward",
+)
 
-_SUBJECTS = ("the old man", "my sister", "the teacher", "a little dog", "the children", "our neighbour",
-             "the train", "the doctor", "everyone", "the farmer", "a bird", "the captain", "my friend")
-_VERBS = ("is waiting", "will arrive", "was singing", "has left", "is reading", "can swim", "was running",
-          "is cooking dinner", "will call back", "is sleeping", "was laughing", "is painting the fence")
-_PLACES = ("at the station", "in the garden", "near the river", "after lunch", "on Monday morning",
-           "in the kitchen", "by the window", "at the end of the street", "before sunset", "in the library")
-_EXTRAS = ("Please close the door.", "What time is it?", "Thank you very much.", "I think it will rain today.",
-           "Turn left at the next corner.", "The meeting starts at nine.", "Could you repeat that, please?",
-           "Welcome to the museum.", "The shop is closed on Sundays.", "Let's go for a walk.")
+_SUBJECTS = (
+    "the old man",
+    "my sister",
+    "the teacher",
+    "a little dog",
+    "the children",
+    "our neighbour",
+    "the train",
+    "the doctor",
+    "everyone",
+    "the farmer",
+    "a bird",
+    "the captain",
+    "my friend",
+)
+_VERBS = (
+    "is waiting",
+    "will arrive",
+    "was singing",
+    "has left",
+    "is reading",
+    "can swim",
+    "was running",
+    "is cooking dinner",
+    "will call back",
+    "is sleeping",
+    "was laughing",
+    "is painting the fence",
+)
+_PLACES = (
+    "at the station",
+    "in the garden",
+    "near the river",
+    "after lunch",
+    "on Monday morning",
+    "in the kitchen",
+    "by the window",
+    "at the end of the street",
+    "before sunset",
+    "in the library",
+)
+_EXTRAS = (
+    "Please close the door.",
+    "What time is it?",
+    "Thank you very much.",
+    "I think it will rain today.",
+    "Turn left at the next corner.",
+    "The meeting starts at nine.",
+    "Could you repeat that, please?",
+    "Welcome to the museum.",
+    "The shop is closed on Sundays.",
+    "Let's go for a walk.",
+)
 
 
 def english_sentence(rng: random.Random) -> str:
@@ -71,13 +147,23 @@ def _espeak() -> str:
 
 def synthesize(text: str, voice: str, rate: int, pitch: int) -> tuple[np.ndarray, int]:
     """Run espeak-ng and return ``([T] float32, sample_rate)`` (22.05 kHz)."""
-    cmd = [_espeak(), "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout"]  # text on stdin: never an option
+    cmd = [
+        _espeak(),
+        "-v",
+        voice,
+        "-s",
+        str(rate),
+        "-p",
+        str(pitch),
+        "--stdout",
+    ]  # text on stdin: never an option
     wav = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, check=True).stdout
     return read_audio(wav)
 
 
-def iter_espeak_clips(num_clips: int, seed: int, texts: dict[str, list[str]], english_share: float = 0.7
-                      ) -> Iterator[RawClip]:
+def iter_espeak_clips(
+    num_clips: int, seed: int, texts: dict[str, list[str]], english_share: float = 0.7
+) -> Iterator[RawClip]:
     """``num_clips`` utterances over voices and variants.
 
     Args:
@@ -104,9 +190,23 @@ def iter_espeak_clips(num_clips: int, seed: int, texts: dict[str, list[str]], en
         rate, pitch = rng.randrange(130, 191, 5), rng.randrange(30, 71, 5)
         caps = speech_captions(text, rng, gender=gender, language=lang)
         yield RawClip(
-            source=SOURCE, uid=uid, load=partial(synthesize, text, f"{voice}+{variant}", rate, pitch),
+            source=SOURCE,
+            uid=uid,
+            load=partial(synthesize, text, f"{voice}+{variant}", rate, pitch),
             class_name={"female": "woman speaking", "male": "man speaking"}.get(gender, "person speaking"),
-            group="speech", captions=tuple(caps), license=LICENSE, split_key=uid, kind="speech", raw_label=text,
-            synthetic=True, extra={"transcript": text, "language": lang, "gender": gender,
-                                   "voice": f"{voice}+{variant}", "rate": rate, "pitch": pitch},
+            group="speech",
+            captions=tuple(caps),
+            license=LICENSE,
+            split_key=uid,
+            kind="speech",
+            raw_label=text,
+            synthetic=True,
+            extra={
+                "transcript": text,
+                "language": lang,
+                "gender": gender,
+                "voice": f"{voice}+{variant}",
+                "rate": rate,
+                "pitch": pitch,
+            },
         )

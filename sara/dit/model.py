@@ -135,6 +135,9 @@ class LatentDiT(PretrainedMixin, nn.Module):
             context: ``[B, S, context_dim]``.
             context_mask: ``[B, S]`` bool (True = real token) or None.
         """
+        if self.context_pe is not None and context.shape[1] > self.context_pe.length:
+            raise SaraError(f"prompt too long: {context.shape[1]} tokens, this model takes at most "
+                            f"{self.context_pe.length}")
         ctx = self.context_embed(context.to(self.context_embed[0].weight.dtype))
         if self.context_pe is not None:
             ctx = self.context_pe(ctx)

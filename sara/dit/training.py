@@ -119,9 +119,10 @@ class TextToAudioTask(TrainTask):
     # captions recur every epoch: keep the frozen encoder's states of this many recent captions
     text_cache_size: ClassVar[int] = 4096
 
-    def __init__(self, config: T2ATrainConfig) -> None:
+    def __init__(self, config: T2ATrainConfig, text_encoder: Any | None = None) -> None:
+        """``text_encoder``: an already built encoder matching ``config.text_encoder`` (else built lazily)."""
         super().__init__(config)
-        self._text_encoder: Any = None
+        self._text_encoder: Any = text_encoder
         self._text_cache: dict[str, Tensor] = {}
 
     # ------------------------------------------------------------------------------------- parts

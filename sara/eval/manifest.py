@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sara.errors import SaraError
 
-__all__ = ["Clip", "read_captions", "read_manifest"]
+__all__ = ["Clip", "keep_frequent_classes", "read_captions", "read_manifest"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,15 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Clip]:
     if not clips:
         raise SaraError(f"{p}: manifest is empty")
     return clips
+
+
+def keep_frequent_classes(clips: list[Clip], min_train_clips: int) -> list[Clip]:
+    """Clips whose class has at least ``min_train_clips`` clips in the train split."""
+    counts: dict[str, int] = {}
+    for c in clips:
+        if c.split == "train":
+            counts[c.label] = counts.get(c.label, 0) + 1
+    return [c for c in clips if counts.get(c.label, 0) >= min_train_clips]
 
 
 def read_captions(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -34,7 +34,7 @@ def subsample(clips: Sequence[Clip], max_clips: int | None, seed: int = 0) -> li
 
 def evaluate_probe(clips: Sequence[Clip], embedders: Sequence[AudioEmbedder], cache: EmbeddingCache, *,
                    kinds: Sequence[Literal["linear", "mlp"]] = ("linear", "mlp"), scheme: Literal["split", "group"] = "split",
-                   label: Literal["class", "group"] = "class", fast: bool = False, tsne_dir: Path | None = None,
+                   label: Literal["class", "group"] = "class", grid: Literal["hear", "cpu", "fast"] = "hear", tsne_dir: Path | None = None,
                    max_clips: int | None = None) -> dict[str, Any]:
     """Probe each embedder's mean-pooled clip embeddings on the manifest's classes.
 
@@ -44,7 +44,7 @@ def evaluate_probe(clips: Sequence[Clip], embedders: Sequence[AudioEmbedder], ca
         kinds: probe types to run.
         scheme: how to split (see :func:`make_splits`).
         label: predict the manifest ``class`` or the coarser ``group``.
-        fast: use :meth:`ProbeConfig.fast` (one grid point, fewer epochs).
+        grid: probe hyper-parameter grid (:meth:`ProbeConfig.preset`).
         tsne_dir: write ``tsne_<embedder>_<label>.png`` here when given.
         max_clips: evaluate a seeded random subset of this many labelled clips (quick runs).
 
@@ -58,16 +58,16 @@ def evaluate_probe(clips: Sequence[Clip], embedders: Sequence[AudioEmbedder], ca
         raise SaraError(f"probe: the manifest needs at least two values of {label!r}")
     splits = make_splits(clips, scheme)
     out: dict[str, Any] = {"num_clips": len(clips), "num_classes": len(set(labels)), "label": label,
-                           "scheme": scheme, "results": {}, "tsne": {}}
+                           "scheme": scheme, "grid": grid, "results": {}, "tsne": {}}
     for embedder in embedders:
         embs = embed_files(embedder, [c.path for c in clips], cache, desc="probe")
         feats = np.stack([embs[str(c.path)].clip.numpy() for c in clips])
         res = {}
         for kind in kinds:
-            cfg = ProbeConfig.fast(kind) if fast else ProbeConfig(kind=kind)
+            cfg = ProbeConfig.preset(grid, kind)
             r = run_probe(feats, labels, splits, cfg)
             res[kind] = {"metric": r.metric, "mean": r.mean, "std": r.std, "per_split": list(r.per_split),
-                         "lr": r.lr, "hidden_layers": r.hidden_layers, "dim": int(feats.shape[1])}
+                         "lr": r.lr, "hidden_layers": r.hidden_layers, "dim": int(feats.shape[1]), **r.extra}
         out["results"][embedder.name] = res
         if tsne_dir is not None:
             from sara.eval.tsne import plot_tsne

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from sara.errors import SaraError
 
-__all__ = ["ProbeConfig", "ProbeResult", "Split", "fold_splits", "run_probe", "trainvaltest_split"]
+__all__ = ["ProbeConfig", "ProbeResult", "Split", "balanced_accuracy", "fold_splits", "run_probe", "trainvaltest_split"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,24 @@ class ProbeConfig:
     seed: int = 42
 
     @classmethod
+    def hear(cls, kind: Literal["linear", "mlp"] = "linear") -> ProbeConfig:
+        """hear-eval-kit's grid (width 1024, 1-2 layers, 4 learning rates, 500 epochs)."""
+        return cls(kind=kind)
+
+    @classmethod
+    def cpu(cls, kind: Literal["linear", "mlp"] = "linear") -> ProbeConfig:
+        """A CPU-sized grid: width 512, one hidden layer, two learning rates, 200 epochs."""
+        return cls(kind=kind, hidden_dim=512, hidden_layers=(1,), lrs=(1e-3, 1e-4), max_epochs=200, patience=10)
+
+    @classmethod
     def fast(cls, kind: Literal["linear", "mlp"] = "linear") -> ProbeConfig:
-        """A cheaper grid for tests and CPU runs."""
+        """One grid point for tests and smoke runs."""
         return cls(kind=kind, hidden_dim=256, hidden_layers=(1,), lrs=(1e-3,), max_epochs=150, patience=10)
+
+    @classmethod
+    def preset(cls, name: Literal["hear", "cpu", "fast"], kind: Literal["linear", "mlp"]) -> ProbeConfig:
+        """Preset by name."""
+        return {"hear": cls.hear, "cpu": cls.cpu, "fast": cls.fast}[name](kind)
 
 
 @dataclass(frozen=True)
@@ -119,18 +134,24 @@ def _score(logits: Tensor, y: Tensor, multilabel: bool) -> float:
     return float(average_precision_score(yt[:, keep], ys[:, keep], average="macro"))
 
 
+def balanced_accuracy(logits: Tensor, y: Tensor) -> float:
+    """Mean per-class recall over the classes present in ``y`` (robust to class imbalance)."""
+    pred = logits.argmax(-1)
+    return float(torch.stack([(pred[y == c] == c).float().mean() for c in y.unique()]).mean())
+
+
 def _loss(logits: Tensor, y: Tensor, multilabel: bool) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, y) if multilabel else F.cross_entropy(logits, y)
 
 
 def _train_one(config: ProbeConfig, x: Tensor, y: Tensor, split: Split, lr: float, layers: int,
-               multilabel: bool, d_out: int) -> tuple[float, float]:
-    """Train on ``split.train`` with early stopping on valid; returns (best valid score, its test score)."""
+               multilabel: bool, d_out: int) -> tuple[float, Tensor]:
+    """Train on ``split.train`` with early stopping on valid; returns (best valid score, its test logits)."""
     torch.manual_seed(config.seed)
     model = _build(config, x.shape[1], d_out, layers)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     xtr, ytr = x[split.train], y[split.train]
-    best_valid, best_test, bad = -1.0, 0.0, 0
+    best_valid, best_test, bad = -1.0, torch.zeros(len(split.test), d_out), 0
     gen = torch.Generator().manual_seed(config.seed)
     for epoch in range(1, config.max_epochs + 1):
         model.train()
@@ -147,7 +168,7 @@ def _train_one(config: ProbeConfig, x: Tensor, y: Tensor, split: Split, lr: floa
             valid = _score(model(x[split.valid]), y[split.valid], multilabel)
             if valid > best_valid:
                 best_valid, bad = valid, 0
-                best_test = _score(model(x[split.test]), y[split.test], multilabel)
+                best_test = model(x[split.test])
             else:
                 bad += 1
         if bad >= config.patience:
@@ -190,6 +211,9 @@ def run_probe(features: np.ndarray, labels: Sequence[object] | np.ndarray, split
     xs = [(_standardize(x, s.train) if config.standardize else x) for s in splits]
     scores = {g: _train_one(config, xs[0], y, splits[0], g[0], g[1], multilabel, d_out)[0] for g in grid}
     lr, layers = max(grid, key=lambda g: scores[g])
-    tests = [_train_one(config, xs[i], y, s, lr, layers, multilabel, d_out)[1] for i, s in enumerate(splits)]
+    logits = [_train_one(config, xs[i], y, s, lr, layers, multilabel, d_out)[1] for i, s in enumerate(splits)]
+    tests = [_score(lg, y[s.test], multilabel) for lg, s in zip(logits, splits)]
+    extra = {} if multilabel else {
+        "balanced_accuracy": float(np.mean([balanced_accuracy(lg, y[s.test]) for lg, s in zip(logits, splits)]))}
     return ProbeResult(kind=config.kind, metric="mAP" if multilabel else "accuracy", mean=float(np.mean(tests)),
-                       std=float(np.std(tests)), per_split=tuple(tests), lr=lr, hidden_layers=layers)
+                       std=float(np.std(tests)), per_split=tuple(tests), lr=lr, hidden_layers=layers, extra=extra)

@@ -66,9 +66,9 @@ class EmbeddingCache:
         if f is None:
             return
         f.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {"frames": out.frames.contiguous(), "clip": out.clip.contiguous()}
+        tensors = {"frames": out.frames.contiguous().clone(), "clip": out.clip.contiguous().clone()}
         if out.logits is not None:
-            tensors["logits"] = out.logits.contiguous()
+            tensors["logits"] = out.logits.contiguous().clone()
         tmp = f.with_suffix(f".tmp{os.getpid()}")
         save_file(tensors, str(tmp))
         os.replace(tmp, f)
@@ -97,8 +97,7 @@ def paired_fraction(a: Iterable[Path], b: Iterable[Path]) -> float:
     return min(common / len(na), common / len(nb))
 
 
-def _embedder_metrics(gen: dict[str, EmbedderOutput], ref: dict[str, EmbedderOutput], paired: bool,
-                      embedder: AudioEmbedder) -> dict[str, Any]:
+def _embedder_metrics(gen: dict[str, EmbedderOutput], ref: dict[str, EmbedderOutput], paired: bool) -> dict[str, Any]:
     """FD (clip vectors), FAD (frames), and KL / IS when the embedder has logits."""
     m: dict[str, Any] = {
         "fd": frechet_distance(np.stack([e.clip.numpy() for e in gen.values()]),
@@ -127,16 +126,19 @@ def evaluate_generation(generated: Sequence[Path], reference: Sequence[Path], em
     """
     if len(generated) < 2 or len(reference) < 2:
         raise SaraError("generation metrics need at least 2 generated and 2 reference files")
+    if captions is not None and not any(hasattr(e, "embed_text") for e in embedders):
+        raise SaraError("a captions file is only used by the CLAP score: add --embedder clap:DIR")
     paired = paired_fraction(generated, reference) > 0.99
     result: dict[str, Any] = {"num_generated": len(generated), "num_reference": len(reference), "paired": paired,
                               "metrics": {}}
-    for embedder in embedders:
+    for i, embedder in enumerate(embedders):
         gen = embed_files(embedder, generated, cache, desc="generated")
         ref = embed_files(embedder, reference, cache, desc="reference")
-        metrics = _embedder_metrics(gen, ref, paired, embedder)
+        metrics = _embedder_metrics(gen, ref, paired)
         if captions is not None and hasattr(embedder, "embed_text"):
             metrics.update(_clap_metrics(embedder, gen, captions))
-        result["metrics"][embedder.name] = metrics
+        key = embedder.name if embedder.name not in result["metrics"] else f"{embedder.name}#{i}"
+        result["metrics"][key] = metrics
     return result
 
 

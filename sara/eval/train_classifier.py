@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 from sara.audio.io import load_audio
 from sara.errors import SaraError
 from sara.eval.embedders.classifier import AudioClassifier, ClassifierConfig
-from sara.eval.manifest import Clip
+from sara.eval.manifest import Clip, keep_frequent_classes
 
-__all__ = ["ClassifierTrainConfig", "keep_frequent_classes", "train_classifier"]
+__all__ = ["ClassifierTrainConfig", "train_classifier"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,6 @@ class ClassifierTrainConfig:
     crop_seconds: float = 2.0
     min_train_clips: int = 1  # drop classes with fewer train clips (thin classes cannot be learned)
     seed: int = 0
-
-
-def keep_frequent_classes(clips: list[Clip], min_train_clips: int) -> list[Clip]:
-    """Clips whose class has at least ``min_train_clips`` clips in the train split."""
-    counts: dict[str, int] = {}
-    for c in clips:
-        if c.split == "train":
-            counts[c.label] = counts.get(c.label, 0) + 1
-    return [c for c in clips if counts.get(c.label, 0) >= min_train_clips]
 
 
 def _load_mels(model: AudioClassifier, clips: list[Clip], desc: str) -> list[Tensor]:

@@ -21,6 +21,13 @@ def tsne_2d(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) ->
     return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
 
 
+def _palette(n: int, plt: object) -> list[tuple[float, ...]]:
+    """``n`` distinct colours: tab10 for <= 10 classes, else tab20 + tab20b + tab20c (60), cycling beyond."""
+    maps = ["tab10"] if n <= 10 else ["tab20", "tab20b", "tab20c"]
+    colors = [plt.get_cmap(m)(i) for m in maps for i in range(plt.get_cmap(m).N)]  # type: ignore[attr-defined]
+    return [colors[i % len(colors)] for i in range(n)]
+
+
 def plot_tsne(features: np.ndarray, labels: Sequence[str], out_png: str | os.PathLike[str], *,
               title: str = "", seed: int = 0) -> Path:
     """Project ``features [N, D]`` and scatter them coloured by ``labels``; returns the PNG path.
@@ -34,17 +41,18 @@ def plot_tsne(features: np.ndarray, labels: Sequence[str], out_png: str | os.Pat
 
     xy = tsne_2d(features, seed=seed)
     names = sorted(set(labels))
-    cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
+    colors = _palette(len(names), plt)
+    fig, ax = plt.subplots(figsize=(9 if len(names) > 10 else 7, 6), dpi=120)
     lab = np.asarray(labels)
     for i, name in enumerate(names):
         pts = xy[lab == name]
-        ax.scatter(pts[:, 0], pts[:, 1], s=8, color=cmap(i % cmap.N), label=name)
+        ax.scatter(pts[:, 0], pts[:, 1], s=6, color=colors[i], label=name)
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-    if len(names) <= 30:
-        ax.legend(fontsize=6, markerscale=2, loc="best", ncol=2 if len(names) > 15 else 1)
+    if len(names) <= 60:
+        ax.legend(fontsize=5 if len(names) > 20 else 7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                  ncol=2 if len(names) > 30 else 1, frameon=False)
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

@@ -3,8 +3,10 @@
 Sources are corpus manifests (``*.jsonl``, one object per clip with ``path`` relative to the manifest and
 ``split``) or audio files / directories.  Each item is a ``segment_samples``-long crop at 24 kHz starting
 on a latent-frame boundary (a multiple of 960 samples), so that cached latents ``[D, N]`` written by
-``sara encode`` line up with it.  Silent crops are retried (RMS threshold) and the segment is normalised
-to a random peak level (loudness augmentation).  Only the crop is read from disk.
+``sara encode`` line up with it.  Silent crops are retried (RMS threshold) and, when latents are computed
+on the fly, the segment is normalised to a random peak level (loudness augmentation).  Cached latents were
+computed from the clip at its original level, and dasheng latents encode level, so with a cache the
+audio keeps its original level (otherwise target and condition would disagree).  Only the crop is read.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import math
 import os
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,19 +101,27 @@ class SegmentDataset(Dataset):
         sample_rate: training rate in Hz (24000).
         hop_length: samples per latent frame (960).
         latent_cache: root of the latent cache (``<cache_rel>`` files), or None to encode on the fly.
-        train: random crops and random peak level; otherwise the first crop and a -3 dB peak.
+        train: random crops (and random ``peak_db`` levels); otherwise the first crop (at ``peak_db[0]``).
         min_rms, rms_tries: a crop with RMS below ``min_rms`` is retried up to ``rms_tries`` times.
-        peak_db: ``(low, high)`` peak level range in dBFS for the loudness augmentation.
+        peak_db: ``(low, high)`` peak level range in dBFS for the loudness augmentation; None keeps the
+            original level (always the case with a latent cache).
     """
 
     def __init__(self, clips: list[ClipRef], segment_samples: int, *, sample_rate: int = 24000, hop_length: int = 960,
                  latent_cache: str | os.PathLike[str] | None = None, train: bool = True, min_rms: float = 0.005,
-                 rms_tries: int = 3, peak_db: tuple[float, float] = (-6.0, -1.0)) -> None:
+                 rms_tries: int = 3, peak_db: tuple[float, float] | None = (-6.0, -1.0)) -> None:
         if segment_samples % hop_length:
             raise ConfigError(f"segment_samples {segment_samples} is not a multiple of hop_length {hop_length}")
         self.clips, self.segment, self.sample_rate, self.hop = clips, segment_samples, sample_rate, hop_length
         self.cache = Path(latent_cache) if latent_cache is not None else None
-        self.train, self.min_rms, self.rms_tries, self.peak_db = train, min_rms, rms_tries, peak_db
+        if self.cache is not None:  # clips `sara encode` could not encode (e.g. too short) have no cache file
+            kept = [c for c in clips if self._cache_path(c) is not None]
+            if len(kept) < len(clips):
+                warnings.warn(f"{len(clips) - len(kept)} clip(s) have no cached latents in {self.cache}; skipped",
+                              stacklevel=2)
+            self.clips = kept
+        self.train, self.min_rms, self.rms_tries = train, min_rms, rms_tries
+        self.peak_db = None if self.cache is not None else peak_db
         self._frames: dict[int, int] = {}
 
     def __len__(self) -> int:
@@ -136,14 +147,22 @@ class SegmentDataset(Dataset):
                 break
         return f0, wav, False
 
+    def _cache_path(self, clip: ClipRef) -> Path | None:
+        """``<cache>/<relative path>.safetensors``, trying ever shorter relative paths (``a/b/x``, ``b/x``,
+        ``x``) because ``sara encode DIR`` names outputs relative to DIR; None when absent."""
+        assert self.cache is not None
+        parts = clip.cache_rel.parts
+        for i in range(len(parts)):
+            path = self.cache.joinpath(*parts[i:])
+            if path.is_file():
+                return path
+        return None
+
     def _latents(self, index: int, f0: int) -> Tensor:
         """Cached latents ``[D, segment / hop]`` for frames ``f0..``, zero-padded past the clip's end."""
-        assert self.cache is not None
-        path = self.cache / self.clips[index].cache_rel
-        if not path.is_file():
-            path = self.cache / self.clips[index].cache_rel.name
-        if not path.is_file():
-            raise AudioError(f"{self.clips[index].path}: no cached latents ({path}); run `sara encode` first")
+        path = self._cache_path(self.clips[index])
+        if path is None:
+            raise AudioError(f"{self.clips[index].path}: no cached latents in {self.cache}; run `sara encode` first")
         n = self.segment // self.hop
         with safe_open(str(path), framework="pt") as f:
             z = f.get_slice("latents")[:, f0 : f0 + n]
@@ -155,8 +174,8 @@ class SegmentDataset(Dataset):
         f0, wav, loud = self._crop(index, rng)
         length = wav.numel()
         peak = float(wav.abs().max()) if length else 0.0
-        level = rng.uniform(*self.peak_db) if self.train else -3.0
-        if peak > 0:
+        if self.peak_db is not None and peak > 0:
+            level = rng.uniform(*self.peak_db) if self.train else self.peak_db[0]
             wav = wav * (10.0 ** (level / 20.0) / peak)
         item = {"audio": torch.nn.functional.pad(wav, (0, self.segment - length)),
                 "length": torch.tensor(length), "loud": torch.tensor(loud)}

@@ -6,11 +6,14 @@ linear-filterbank spectral loss; one random branch is dropped with probability 0
 Optimiser: ScaledAdam (lr 0.035, clipping scale 2.0) with Eden2 (lr_batches 7500, warm-up 500), or AdamW.
 
 Latents come either from a frozen encoder run on each batch (``encoder=``) or from the latent cache that
-``sara encode`` writes (``latent_cache=``).  The cache is much faster: encoding a 1.6 s segment with
-dasheng-base costs a forward pass of an 86 M-parameter transformer per item and step (several times the
-cost of a small generator's forward+backward on CPU), while reading a cached slice is a memory copy.  It
-costs disk space, fixes the latents (computed on whole clips, so with more context than a crop), and
-must be rebuilt when the encoder changes.  ``benchmarks/bench_vocoder.py`` measures both.
+``sara encode`` writes (``latent_cache=``).  The cache is faster: on one CPU core
+(``benchmarks/bench_vocoder.py``) encoding a batch of 8 x 1.6 s segments with a dasheng-base-sized encoder
+(86 M-parameter transformer) costs about as much again as the small generator's forward + backward
+(+70 % per step; relatively more for smaller generators), while reading the cached slices costs < 1 % of
+a step -- a memory copy instead of a transformer forward pass per item and step.  Its costs: disk space
+(768 x 25 x 4 B = 77 kB per second of audio), latents computed on whole clips (more context than a crop,
+like inference on full clips), no loudness augmentation (the cached latents fix the level), and a
+rebuild whenever the encoder changes.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class VocoderTrainConfig:
         latent_cache: root of ``sara encode`` outputs; when set, latents are read instead of computed.
         segment_seconds: crop length; rounded to whole latent frames (1.6 s = 40 frames = 38400 samples).
         min_rms, rms_tries: silent-crop retry.
-        peak_db: loudness augmentation range (dBFS peak).
+        peak_db: loudness augmentation range (dBFS peak) with on-the-fly latents; validation uses -3 dB.
+            Ignored with a latent cache (the cached latents fix the level).
         optimizer: ``scaled_adam`` (paper) or ``adamw``.
         lr: base learning rate; None = 0.035 for ScaledAdam, 2e-4 for AdamW.
         lr_batches, warmup_batches, warmup_start: Eden2 schedule (used with both optimisers).
@@ -133,7 +137,8 @@ class VocoderTask(TrainTask):
         cfg = self.config
         return SegmentDataset(list_clips(sources, split), cfg.segment_samples, sample_rate=cfg.model.sample_rate,
                               hop_length=cfg.model.hop_length, latent_cache=cfg.latent_cache, train=train,
-                              min_rms=cfg.min_rms, rms_tries=cfg.rms_tries, peak_db=cfg.peak_db)
+                              min_rms=cfg.min_rms, rms_tries=cfg.rms_tries,
+                              peak_db=cfg.peak_db if train else (-3.0, -3.0))
 
     def build_datasets(self) -> tuple[Dataset, Dataset | None]:
         """Random training crops and fixed validation crops (None when there is no validation data)."""
@@ -155,9 +160,9 @@ class VocoderTask(TrainTask):
         cfg = self.config
         params = [p for p in model.parameters() if p.requires_grad]
         if cfg.optimizer == "scaled_adam":
-            opt: torch.optim.Optimizer = ScaledAdam(params, lr=cfg.lr or 0.035, clipping_scale=cfg.clipping_scale)
+            opt: torch.optim.Optimizer = ScaledAdam(params, lr=0.035 if cfg.lr is None else cfg.lr, clipping_scale=cfg.clipping_scale)
         else:
-            opt = torch.optim.AdamW(params, lr=cfg.lr or 2e-4, betas=(0.8, 0.99), weight_decay=cfg.weight_decay)
+            opt = torch.optim.AdamW(params, lr=2e-4 if cfg.lr is None else cfg.lr, betas=(0.8, 0.99), weight_decay=cfg.weight_decay)
         return opt, Eden2(opt, cfg.lr_batches, cfg.warmup_batches, cfg.warmup_start)
 
     # ---------------------------------------------------------------------------------- latents
@@ -216,7 +221,8 @@ class VocoderTask(TrainTask):
         clips = clips[: cfg.num_log_samples]
         seconds = max(1, round(cfg.sample_seconds * cfg.model.frame_rate)) * cfg.model.hop_length
         ds = SegmentDataset(clips, seconds, sample_rate=cfg.model.sample_rate, hop_length=cfg.model.hop_length,
-                            latent_cache=cfg.latent_cache, train=False, min_rms=0.0)
+                            latent_cache=cfg.latent_cache, train=False, min_rms=0.0,
+                            peak_db=(-3.0, -3.0))
         generator = _unwrap(model)
         voc = SemanticVocoder(cfg.model, generator=generator).eval()
         out_dir.mkdir(parents=True, exist_ok=True)

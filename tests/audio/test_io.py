@@ -56,7 +56,8 @@ def test_nan_rejected_and_no_partial_file(tmp_path: Path) -> None:
 
 def test_iter_audio_files(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    for name in ("b.wav", "a.flac", "sub/c.ogg", "notes.txt"):
+    (tmp_path / ".cache").mkdir()
+    for name in ("b.wav", "a.flac", "sub/c.ogg", "notes.txt", ".cache/hidden.wav"):
         (tmp_path / name).write_bytes(b"")
     found = [p.relative_to(tmp_path).as_posix() for p in iter_audio_files([tmp_path])]
     assert found == ["a.flac", "b.wav", "sub/c.ogg"]

@@ -75,7 +75,11 @@ def test_rcc_roundtrip(tmp_path, compress, version):
     path = tmp_path / "x.rcc"
     path.write_bytes(make_rcc(tree, compress, version))
     got = dict(iter_rcc_files(path))
-    assert got == {"animals/cow.ogg": b"moo" * 50, "animals/dog.ogg": b"woof", "instruments/harp.ogg": b"\x00\x01"}
+    assert got == {
+        "animals/cow.ogg": b"moo" * 50,
+        "animals/dog.ogg": b"woof",
+        "instruments/harp.ogg": b"\x00\x01",
+    }
 
 
 def test_rcc_rejects_other_files(tmp_path):
@@ -88,10 +92,14 @@ def test_rcc_rejects_other_files(tmp_path):
 def test_cat_reader_descriptions_and_licences(tmp_path, tone):
     wav = tone(seconds=0.1)
     path = tmp_path / "opensfx.cat"
-    path.write_bytes(make_cat([
-        ('"Ship horn". Original "ship2.aif" by Leon. License: CC-BY-SA-3.0', wav),
-        ('"Cow". By Someone. License: Creative Commons Zero 1.0.', wav[:100]),
-    ]))
+    path.write_bytes(
+        make_cat(
+            [
+                ('"Ship horn". Original "ship2.aif" by Leon. License: CC-BY-SA-3.0', wav),
+                ('"Cow". By Someone. License: Creative Commons Zero 1.0.', wav[:100]),
+            ]
+        )
+    )
     entries = read_opensfx_cat(path)
     assert [e.description for e in entries] == ["Ship horn", "Cow"]
     assert entries[0].license == "CC-BY-SA-3.0"

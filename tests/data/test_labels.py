@@ -27,21 +27,29 @@ def test_normalize_label(raw, expected):
 
 @pytest.mark.parametrize(
     ("stem", "expected"),
-    [("hit-1", "hit"), ("hit_05b", "hit"), ("beats_01-18", "beats"), ("Dog1.wav", "dog"), ("01", "01"),
-     ("crash20i__ride4", "crash20i__ride")],
+    [
+        ("hit-1", "hit"),
+        ("hit_05b", "hit"),
+        ("beats_01-18", "beats"),
+        ("Dog1.wav", "dog"),
+        ("01", "01"),
+        ("crash20i__ride4", "crash20i__ride"),
+    ],
 )
 def test_take_stem_groups_takes(stem, expected):
     assert take_stem(stem) == expected
 
 
 def _table() -> LabelTable:
-    return LabelTable([
-        LabelEntry("dog", "dog", "a dog barking", "animals"),
-        LabelEntry("hot dog", "eating", "someone eating", "human non-speech"),
-        LabelEntry("bell", "church bell", "a bell ringing", "percussion"),
-        LabelEntry("bell", "chime", "a bell chime", "ui and alerts", source="theme"),
-        LabelEntry("alien", "", "", "", drop=True),
-    ])
+    return LabelTable(
+        [
+            LabelEntry("dog", "dog", "a dog barking", "animals"),
+            LabelEntry("hot dog", "eating", "someone eating", "human non-speech"),
+            LabelEntry("bell", "church bell", "a bell ringing", "percussion"),
+            LabelEntry("bell", "chime", "a bell chime", "ui and alerts", source="theme"),
+            LabelEntry("alien", "", "", "", drop=True),
+        ]
+    )
 
 
 def test_lookup_exact_longest_and_source_specific():

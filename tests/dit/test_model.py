@@ -198,3 +198,13 @@ def test_abs_pe_length_is_enforced() -> None:
     x, ctx, mask = inputs(cfg, frames=18)
     with pytest.raises(ValueError, match="positional table"):
         model(x, torch.tensor([1.0, 1.0]), ctx, mask)
+
+
+def test_context_longer_than_its_table_is_a_clear_error() -> None:
+    from sara.errors import SaraError
+
+    cfg = tiny(context_pe="abs", context_max_length=4)
+    model = LatentDiT(cfg)
+    x, ctx, mask = inputs(cfg, tokens=5)
+    with pytest.raises(SaraError, match="prompt too long"):
+        model(x, torch.tensor([1.0, 1.0]), ctx, mask)

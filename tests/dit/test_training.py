@@ -19,7 +19,7 @@ LATENT_DIM = 8
 PATTERNS = {"dog": 1.0, "rain": -1.0}
 
 
-def make_corpus(root: Path, clips_per_class: int = 6, frames: int = 30) -> tuple[Path, Path]:
+def make_corpus(root: Path, clips_per_class: int = 6, frames: int = 30, dim: int = LATENT_DIM) -> tuple[Path, Path]:
     """Two classes whose latents differ in sign; manifest in the corpus format + a latent cache."""
     cache = root / "latents"
     cache.mkdir(parents=True)
@@ -27,7 +27,7 @@ def make_corpus(root: Path, clips_per_class: int = 6, frames: int = 30) -> tuple
     records = []
     for cls, sign in PATTERNS.items():
         for i in range(clips_per_class):
-            lat = sign * torch.ones(LATENT_DIM, frames) + 0.1 * torch.randn(LATENT_DIM, frames, generator=g)
+            lat = sign * torch.ones(dim, frames) + 0.1 * torch.randn(dim, frames, generator=g)
             save_file({"latents": lat}, str(cache / f"{cls}{i}.safetensors"))
             caps = [f"a {cls} sound", f"{cls}"] if cls == "dog" else ["rain falling", "heavy rain"]
             records.append({"path": f"audio/{cls}{i}.wav", "captions": caps, "caption": caps[0], "class": cls,
@@ -125,3 +125,17 @@ def test_finetune_needs_init_and_starts_from_it(tmp_path) -> None:
     assert torch.equal(model.dit.patch_embed.proj.weight, base.dit.patch_embed.proj.weight)
     assert ft.config.learning_rate == 3e-3
     assert dataclasses.replace(ft.config, lr=None).learning_rate == 2e-5
+
+
+def test_train_cli_t2a(tmp_path, capsys) -> None:
+    from sara.cli.__main__ import main
+
+    manifest, cache = make_corpus(tmp_path, clips_per_class=2, frames=10, dim=768)
+    code = main(["train", "t2a", "--run-dir", str(tmp_path / "run"), "--data", str(manifest), "--latent-cache",
+                 str(cache), "--preset", "tiny", "--max-steps", "2", "--batch-size", "2", "--segment-seconds", "0.4",
+                 "--log-every", "1", "--ckpt-every", "2"])
+    assert code == 0
+    assert any((tmp_path / "run" / "checkpoints").iterdir())
+    bad = main(["train", "t2a", "--run-dir", str(tmp_path / "run2"), "--data", str(manifest), "--latent-cache",
+                str(cache), "--stage", "finetune"])
+    assert bad == 2 and "init_from" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from sara.audio.io import save_audio
+from sara.audio.io import load_audio, save_audio
 from sara.cli.__main__ import main
 
 transformers = pytest.importorskip("transformers")
@@ -54,7 +54,7 @@ def test_clap_embedder_and_generation_score(tmp_path: Path, clap_dir: Path) -> N
     assert main(["eval", "generation", "--generated", str(tmp_path / "gen"), "--reference", str(tmp_path / "ref"),
                  "--embedder", f"clap:{clap_dir}", "--captions", str(tmp_path / "caps.tsv"), "--out", str(out)]) == 0
     m = json.loads((out / "generation.json").read_text())["metrics"]["clap"]
-    audio = np.stack([emb.run(w, 24000).clip.numpy() for w in wavs])
+    audio = np.stack([emb.run(load_audio(tmp_path / "gen" / f"s{i}.wav")[0], 24000).clip.numpy() for i in range(3)])
     text = emb.embed_text(caps).numpy()
     assert audio.shape == (3, 8) and np.allclose(np.linalg.norm(audio, axis=1), 1.0, atol=1e-5)
     assert m["clap_pairs"] == 3

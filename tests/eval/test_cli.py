@@ -36,11 +36,9 @@ def gen_ref(tmp_path: Path) -> tuple[Path, Path]:
 def test_generation_cli_with_mel_and_classifier(tmp_path: Path, gen_ref: tuple[Path, Path],
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     AudioClassifier(ClassifierConfig.tiny(("a", "b", "c"))).save_pretrained(tmp_path / "clf")
-    (tmp_path / "caps.tsv").write_text("".join(f"clip{i:02d}.wav\tcaption {i}\n" for i in range(12)))
     out = tmp_path / "out"
     argv = ["eval", "generation", "--generated", str(gen_ref[0]), "--reference", str(gen_ref[1]),
-            "--embedder", "mel", "--embedder", f"classifier:{tmp_path / 'clf'}", "--out", str(out),
-            "--captions", str(tmp_path / "caps.tsv")]
+            "--embedder", "mel", "--embedder", f"classifier:{tmp_path / 'clf'}", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "| embedder |" in printed and "classifier" in printed
@@ -66,8 +64,11 @@ def test_generation_cli_user_errors(tmp_path: Path, gen_ref: tuple[Path, Path], 
                  "--out", str(tmp_path / "o")]) == 2
     assert main(["eval", "generation", "--generated", str(gen_ref[0]), "--reference", str(gen_ref[1]),
                  "--embedder", "cnn14", "--out", str(tmp_path / "o")]) == 2
+    (tmp_path / "caps.tsv").write_text("clip00.wav\tx\n")
+    assert main(["eval", "generation", "--generated", str(gen_ref[0]), "--reference", str(gen_ref[1]),
+                 "--captions", str(tmp_path / "caps.tsv"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "no such file or directory" in err and "needs a local path" in err
+    assert "no such file or directory" in err and "needs a local path" in err and "clap:DIR" in err
 
 
 class FakeVocoder:
@@ -124,13 +125,13 @@ def test_probe_cli_with_fake_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(SemanticEmbedder, "from_pretrained", classmethod(lambda cls, path: cls(FakeEncoder())))
     manifest, out = _corpus(tmp_path), tmp_path / "probe"
-    assert main(["eval", "probe", "--encoder", "fake", "--manifest", str(manifest), "--fast", "--kinds", "linear",
+    assert main(["eval", "probe", "--encoder", "fake", "--manifest", str(manifest), "--grid", "fast", "--kinds", "linear",
                  "--out", str(out)]) == 0
     res = json.loads((out / "probe.json").read_text())
     assert res["num_classes"] == 2 and set(res["results"]) == {"semantic", "mel"}
     assert res["results"]["semantic"]["linear"]["mean"] >= 0.8
     assert (out / "tsne_semantic_class.png").is_file() and (out / "tsne_mel_class.png").is_file()
-    assert main(["eval", "probe", "--encoder", "fake", "--manifest", str(manifest), "--fast", "--kinds", "mlp",
+    assert main(["eval", "probe", "--encoder", "fake", "--manifest", str(manifest), "--grid", "fast", "--kinds", "mlp",
                  "--label", "group", "--folds", "group", "--baseline", "none", "--max-clips", "24", "--no-tsne",
                  "--out", str(out)]) == 0
     res = json.loads((out / "probe_group.json").read_text())
@@ -172,7 +173,7 @@ def test_cli_with_real_tiny_encoder_and_vocoder(tmp_path: Path, gen_ref: tuple[P
     m = json.loads((out / "reconstruction.json").read_text())["metrics"]
     assert all(math.isfinite(v) for v in m.values()) and m["mel@24k"] > 0
     manifest = _corpus(tmp_path)
-    assert main(["eval", "probe", "--encoder", str(tmp_path / "enc"), "--manifest", str(manifest), "--fast",
+    assert main(["eval", "probe", "--encoder", str(tmp_path / "enc"), "--manifest", str(manifest), "--grid", "fast",
                  "--kinds", "linear", "--no-tsne", "--baseline", "none", "--out", str(out)]) == 0
     res = json.loads((out / "probe.json").read_text())["results"]["semantic"]["linear"]
     assert res["dim"] == enc.latent_dim and 0.0 <= res["mean"] <= 1.0

@@ -26,7 +26,17 @@ def tags(n: int) -> list[str]:
 def test_probe_separates_blobs(kind: str) -> None:
     x, y = blobs()
     res = run_probe(x, y, trainvaltest_split(tags(len(y))), ProbeConfig.fast(kind))
-    assert res.metric == "accuracy" and res.mean > 0.95
+    assert res.metric == "accuracy" and res.mean > 0.95 and res.extra["balanced_accuracy"] > 0.95
+
+
+def test_balanced_accuracy_weights_classes_equally() -> None:
+    import torch
+
+    from sara.eval.probes import balanced_accuracy
+
+    y = torch.tensor([0] * 8 + [1] * 2)
+    always_zero = torch.tensor([[1.0, 0.0]] * 10)
+    assert balanced_accuracy(always_zero, y) == pytest.approx(0.5)
 
 
 def test_probe_on_noise_is_near_chance() -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import OFFICIAL_BACKBONE, make_official_dir
 from safetensors.torch import load_file
 
 from sara.dit import LatentDiT
 from sara.pipeline import TextToAudio
 from sara.serialization import load_torch_checkpoint
+from tests.pipeline.t2a_fixtures import OFFICIAL_BACKBONE, make_official_dir
 
 
 @pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])

@@ -94,3 +94,30 @@ def test_t5_encoder_from_dir_and_state_dict(tiny_t5_dir) -> None:
     bad = {k: v for k, v in sd.items() if "block.1." not in k}
     with pytest.raises(CheckpointError):
         T5TextEncoder(tiny_t5_dir, state_dict=bad)
+
+
+def test_release_with_encoder_round_trip(tiny_pipe: TextToAudio, tmp_path) -> None:
+    from sara.encoder import EncoderConfig, SemanticEncoder
+
+    torch.manual_seed(0)
+    encoder = SemanticEncoder(EncoderConfig(embed_dim=768, depth=1, num_heads=2, target_length=400)).eval()
+    pipe = TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder, encoder,
+                       text_encoder_spec=tiny_pipe.text_encoder_spec)
+    loaded = TextToAudio.from_pretrained(pipe.save_pretrained(tmp_path / "rel"))
+    assert loaded.encoder is not None and loaded.encoder.config == encoder.config
+    wav = torch.randn(1, 16000)
+    assert torch.allclose(loaded.encoder.encode(wav, 16000), encoder.encode(wav, 16000), atol=1e-5)
+
+
+def test_train_t2a_flags_with_t5_set_text_width(tiny_t5_dir) -> None:
+    import argparse
+
+    from sara.cli import train_t2a
+
+    parser = argparse.ArgumentParser()
+    train_t2a.add_arguments(parser)
+    args = parser.parse_args(["--data", "m.jsonl", "--latent-cache", "lat", "--preset", "tiny", "--text-encoder",
+                              "t5", "--t5-path", str(tiny_t5_dir)])
+    task = train_t2a.build_task(args)
+    assert task.config.model.text_dim == 16 and task.text_encoder.dim == 16
+    assert task.build_model().dit.text_proj.in_features == 16

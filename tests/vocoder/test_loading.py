@@ -135,3 +135,48 @@ def test_decode_matches_plain_reference_of_official_inference(tmp_path) -> None:
     with torch.no_grad():
         ref = _reference.decode(state, z, 0.1 * noise, 5, cfg.hop_lengths)
     torch.testing.assert_close(voc.decode(z, steps=5, noise=noise), ref, atol=1e-5, rtol=1e-4)
+
+
+class TrainingParams(dict):
+    """Like icefall's AttributeDict, which Flow2GAN checkpoints pickle as ``params``."""
+
+
+class Exploit:
+    def __reduce__(self):  # noqa: ANN204
+        import os
+
+        return (os.system, ("touch exploited-by-pickle",))
+
+
+def test_checkpoint_with_custom_classes_loads_without_running_code(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import pathlib
+
+    monkeypatch.chdir(tmp_path)
+    cfg = tiny_config()
+    params = TrainingParams(exp_dir=pathlib.Path("exp/semanticvocoder"), base_lr=0.035)
+    torch.save({"model": official_state_dict(cfg), "params": params, "evil": Exploit()},
+               tmp_path / "semanticVocoder_epoch-270.pt")
+    voc = SemanticVocoder.from_pretrained(tmp_path)
+    assert voc.config.n_ffts == cfg.n_ffts
+    assert not (tmp_path / "exploited-by-pickle").exists()
+
+
+def test_top_level_exports() -> None:
+    import sara
+
+    assert sara.SemanticVocoder is SemanticVocoder and sara.VocoderConfig is VocoderConfig
+
+
+def test_reconstruct_long_input_uses_blockwise_encoding(monkeypatch) -> None:  # noqa: ANN001
+    import sara.vocoder.vocoder as vmod
+
+    enc = tiny_encoder()
+    voc = SemanticVocoder(tiny_config(), encoder=enc)
+    wav = torch.randn(1, 16000 * 2)
+    short = voc.reconstruct(wav, 16000, steps=1, seed=0)
+    monkeypatch.setattr(vmod, "LONG_SECONDS", 1.0)
+    calls = []
+    monkeypatch.setattr(enc, "encode_long", lambda w, sr: calls.append(w.shape) or enc.encode(w[None], sr)[0])
+    long = voc.reconstruct(wav, 16000, steps=1, seed=0)
+    assert calls == [torch.Size([32000])]
+    torch.testing.assert_close(long, short)

@@ -91,3 +91,26 @@ def test_decode_clamps_and_rejects_bad_input() -> None:
         voc.decode(torch.randn(1, voc.latent_dim + 1, 2))
     with pytest.raises(ValueError):
         voc.decode(torch.randn(1, voc.latent_dim, 2), noise=torch.randn(1, 5))
+
+
+def test_plan_chunks_cover_with_overlap() -> None:
+    from sara.vocoder.chunking import plan_chunks
+
+    assert plan_chunks(10, 20, 5) == [(0, 10)]
+    assert plan_chunks(30, 20, 10) == [(0, 20), (10, 30)]
+    assert plan_chunks(21, 10, 2) == [(0, 10), (8, 18), (16, 21)]
+    with pytest.raises(ValueError):
+        plan_chunks(10, 4, 4)
+
+
+def test_chunked_decode_matches_single_pass_away_from_joins() -> None:
+    voc = _vocoder()
+    z = torch.randn(1, voc.latent_dim, 30)
+    noise = torch.randn(1, 30 * 960)
+    full = voc.decode(z, steps=1, noise=noise)
+    voc.chunk_frames, voc.overlap_frames = 20, 10
+    chunked = voc.decode(z, steps=1, noise=noise)
+    assert chunked.shape == full.shape == (1, 28800)
+    torch.testing.assert_close(chunked[:, : 10 * 960], full[:, : 10 * 960], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(chunked[:, 25 * 960 :], full[:, 25 * 960 :], atol=1e-6, rtol=1e-5)
+    assert torch.isfinite(chunked).all()

@@ -63,7 +63,13 @@ def test_segments_are_frame_aligned_and_loudness_normalised(corpus, tmp_path) ->
     torch.manual_seed(0)
     item = ds[0]
     assert item["audio"].shape == (9600,) and item["latents"].shape == (32, 10)
-    peak_db = 20 * np.log10(float(item["audio"].abs().max()))
+    start = int(np.argmax(np.all(np.isclose(  # the crop starts on a latent frame of the clip
+        np.lib.stride_tricks.sliding_window_view(sf.read(str(clips[0].path), dtype="float32")[0], 100)[::960],
+        item["audio"][:100].numpy(), atol=1e-6), axis=1)))
+    z_full = enc.encode(torch.from_numpy(sf.read(str(clips[0].path), dtype="float32")[0])[None], 24000)[0]
+    torch.testing.assert_close(item["latents"], z_full[:, start : start + 10])  # cache kept the level too
+    augmented = SegmentDataset(clips, 9600, train=True)[0]  # on the fly: random peak in -6..-1 dBFS
+    peak_db = 20 * np.log10(float(augmented["audio"].abs().max()))
     assert -6.01 <= peak_db <= -0.99
     silent = ds[3]
     assert not bool(silent["loud"])

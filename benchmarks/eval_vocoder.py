@@ -1,0 +1,69 @@
+"""Reconstruction quality of vocoder releases on held-out clips (multi-resolution log-mel L1, lower is better).
+
+Latents come from a latent cache (``sara encode`` output) or from the release's bundled encoder.  The
+reference is each clip at 24 kHz, cut to whole latent frames (at most ``--max-seconds``) and peak-normalised
+to -3 dBFS (the validation convention of the training task).  ``--init`` also scores a freshly initialised
+generator of the same configuration (what training started from).
+
+    python benchmarks/eval_vocoder.py --model releases/voc --data corpus/manifest.jsonl --latent-cache cache --init
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from sara.vocoder import SemanticVocoder
+from sara.vocoder.data import SegmentDataset, list_clips
+from sara.vocoder.losses import multi_resolution_mel_distance
+from sara.vocoder.training import VocoderTask, VocoderTrainConfig
+
+
+def score(voc: SemanticVocoder, ds: SegmentDataset, steps: int) -> float:
+    """Mean mel distance over the dataset's clips (valid-length part only)."""
+    dists = []
+    for i in range(len(ds)):
+        item = ds[i]
+        n = int(item["length"]) // voc.hop_length * voc.hop_length
+        if n == 0:
+            continue
+        ref = item["audio"][:n].unsqueeze(0)
+        if "latents" in item:
+            z = item["latents"][:, : n // voc.hop_length].unsqueeze(0)
+        else:
+            z = voc.get_encoder().encode(ref, voc.sample_rate)[..., : n // voc.hop_length]
+        wav = voc.decode(z, steps=steps, seed=i)
+        dists.append(float(multi_resolution_mel_distance(wav, ref)[0]))
+    return sum(dists) / len(dists)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", nargs="+", required=True, help="vocoder release dirs / checkpoints")
+    parser.add_argument("--data", nargs="+", required=True, help="manifests (valid split) or audio dirs")
+    parser.add_argument("--latent-cache", default=None)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--max-seconds", type=float, default=10.0)
+    parser.add_argument("--init", action="store_true", help="also score a fresh initialisation")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    clips = list_clips(tuple(args.data), "valid")
+    for path in args.model:
+        voc = SemanticVocoder.from_pretrained(path)
+        frames = round(args.max_seconds * voc.frame_rate)
+        ds = SegmentDataset(clips, frames * voc.hop_length, sample_rate=voc.sample_rate, hop_length=voc.hop_length,
+                            latent_cache=args.latent_cache, train=False, min_rms=0.0,
+                            peak_db=(-3.0, -3.0))
+        print(f"{path}: {len(ds)} clips, {args.steps} steps, mel distance {score(voc, ds, args.steps):.4f}")
+        if args.init:
+            task = VocoderTask(VocoderTrainConfig(model=voc.config, train_data=("-",), latent_cache="-"))
+            torch.manual_seed(0)
+            fresh = SemanticVocoder(voc.config, generator=task.build_model()).eval()
+            fresh.encoder, fresh.encoder_path = voc.encoder, voc.encoder_path
+            print(f"{path} (fresh init): mel distance {score(fresh, ds, args.steps):.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Rebuild the bundled demo models (sara/pretrained/sara-demo) from nothing, on CPU.
+#
+#   bash recipes/demo.sh            # all stages; every stage resumes/skips finished work
+#   STAGES="vocoder t2a" bash recipes/demo.sh
+#
+# Stages: corpus -> encoder MAE pretraining -> encoder supervised fine-tuning -> latent cache ->
+# vocoder -> text-to-latent DiT -> bundle.  Wall-time budgets (MINUTES_*) bound each training stage;
+# the numbers in the model cards were measured with the defaults below on a 2-core CPU machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORK=${WORK:-work}
+CORPUS=${CORPUS:-$WORK/corpus}
+RUNS=${RUNS:-$WORK/runs}
+OUT=${OUT:-sara/pretrained/sara-demo}
+STAGES=${STAGES:-"corpus encoder_mae encoder_sup latents vocoder t2a"}
+MINUTES_MAE=${MINUTES_MAE:-15}
+MINUTES_SUP=${MINUTES_SUP:-12}
+MINUTES_VOC=${MINUTES_VOC:-70}
+MINUTES_T2A=${MINUTES_T2A:-70}
+SARA=${SARA:-sara}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+want() { [[ " $STAGES " == *" $1 "* ]]; }
+
+if want corpus; then
+  $SARA data build-corpus "$CORPUS" --preset v1
+fi
+
+if want encoder_mae; then
+  $SARA train encoder --run-dir "$RUNS/enc_mae" --manifest "$CORPUS/manifest.jsonl" \
+    --preset small --embed-dim 256 --depth 4 --num-heads 4 --crop-seconds 4 --random-gain \
+    --objective mae --lr 1e-3 --warmup-steps 100 --batch-size 16 --max-steps 4000 \
+    --max-minutes "$MINUTES_MAE" --ckpt-every 200 --valid-every 400 --log-every 20 \
+    --export "$RUNS/encoder_mae"
+fi
+
+if want encoder_sup; then
+  $SARA train encoder --run-dir "$RUNS/enc_sup" --manifest "$CORPUS/manifest.jsonl" \
+    --init "$RUNS/encoder_mae" --objective supervised --crop-seconds 4 --random-gain \
+    --lr 5e-4 --warmup-steps 50 --batch-size 16 --max-steps 4000 \
+    --max-minutes "$MINUTES_SUP" --ckpt-every 200 --valid-every 200 --log-every 20 \
+    --export "$RUNS/encoder"
+fi
+
+if want latents; then
+  $SARA encode "$CORPUS" --encoder "$RUNS/encoder" --output "$RUNS/latents" --batch-size 16
+fi
+
+if want vocoder; then
+  $SARA train vocoder --run-dir "$RUNS/vocoder" --data "$CORPUS/manifest.jsonl" \
+    --latent-cache "$RUNS/latents" --encoder "$RUNS/encoder" --preset small \
+    --batch-size 8 --max-steps 100000 --max-minutes "$MINUTES_VOC" --ckpt-every 250 \
+    --valid-every 500 --log-every 25 --export "$RUNS/vocoder_release"
+fi
+
+if want t2a; then
+  $SARA train t2a --run-dir "$RUNS/t2a" --data "$CORPUS/manifest.jsonl" \
+    --latent-cache "$RUNS/latents" --preset small --text-encoder minilm --segment-seconds 4 \
+    --vocoder "$RUNS/vocoder_release" --batch-size 16 --max-steps 100000 \
+    --max-minutes "$MINUTES_T2A" --ckpt-every 250 --valid-every 500 --log-every 25 \
+    --export "$OUT"
+fi
