@@ -4,6 +4,7 @@
     sara eval reconstruction --model M --audio DIR [--steps N] [--rates 44100 22050] [--visqol]
     sara eval probe --encoder M --manifest FILE [--baseline mel] [--kinds linear mlp] [--grid hear|cpu|fast]
     sara eval train-classifier --manifest FILE --out DIR
+    sara eval relevance --model M --classifier DIR --manifest FILE [--per-class 3] [--duration 4]
 
 Each command writes ``<out>/<command>.json`` and ``<out>/<command>.md`` and prints the Markdown table.
 Embedder specs: ``mel``, ``classifier:DIR``, ``semantic:DIR``, ``cnn14:FILE``, ``vggish:FILE``, ``clap:DIR``.
@@ -24,6 +25,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_reconstruction(sub)
     _add_probe(sub)
     _add_train_classifier(sub)
+    _add_relevance(sub)
+
+
+def _add_relevance(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("relevance", help="classifier accuracy on audio generated from test captions vs real audio")
+    p.add_argument("--model", default=None, help="TextToAudio release (default: the bundled demo model)")
+    p.add_argument("--classifier", required=True, help="corpus classifier release (`sara eval train-classifier`)")
+    p.add_argument("--manifest", type=Path, required=True, help="corpus manifest (jsonl)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--per-class", type=int, default=3, help="captions per class")
+    p.add_argument("--duration", type=float, default=4.0, help="seconds per generated clip")
+    p.add_argument("--steps", type=int, default=50, help="DiT sampling steps")
+    p.add_argument("--cfg", type=float, default=3.5, help="guidance scale")
+    p.add_argument("--vocoder-steps", type=int, default=None, help="vocoder steps (default: the model's)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("eval_relevance"), help="output directory (JSON + Markdown)")
+    p.set_defaults(func=run_relevance)
 
 
 def _common(p: argparse.ArgumentParser, default_out: str) -> None:
@@ -176,3 +195,42 @@ def run_train_classifier(args: argparse.Namespace) -> int:
     stats = train_classifier(clips, args.out, config, train)
     args.out = Path(args.out)
     return _finish(stats, [stats], args, "classifier_training", "Corpus classifier")
+
+
+def run_relevance(args: argparse.Namespace) -> int:
+    """``sara eval relevance``."""
+    import json
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from sara.audio.io import load_audio
+    from sara.errors import SaraError
+    from sara.eval.embedders.classifier import ClassifierEmbedder
+    from sara.eval.relevance import classifier_fn, relevance_score, select_prompts
+    from sara.pipeline import TextToAudio
+    from sara.pretrained import DEFAULT_MODEL
+
+    if not args.manifest.is_file():
+        raise SaraError(f"{args.manifest}: no such manifest")
+    records = [json.loads(line) for line in args.manifest.read_text().splitlines() if line.strip()]
+    classifier = ClassifierEmbedder.from_pretrained(args.classifier)
+    prompts = select_prompts(records, classifier.model.config.class_names, root=args.manifest.parent,
+                             split=args.split, per_class=args.per_class)
+    if not prompts:
+        raise SaraError(f"no {args.split!r} clips of the classifier's classes in {args.manifest}")
+    pipe = TextToAudio.from_pretrained(args.model or DEFAULT_MODEL)
+    torch.manual_seed(args.seed)
+
+    def generate(captions: list[str]) -> torch.Tensor:
+        with torch.inference_mode():
+            return pipe(captions, duration=args.duration, steps=args.steps, guidance_scale=args.cfg,
+                        vocoder_steps=args.vocoder_steps)
+
+    with tqdm(total=len(prompts), desc="relevance") as bar:
+        result = relevance_score(prompts, generate, classifier_fn(classifier), sample_rate=pipe.sample_rate,
+                                 load=load_audio, batch_size=args.batch_size, progress=bar.update)
+    result.update(chance=1.0 / len(classifier.model.config.class_names), model=str(args.model or DEFAULT_MODEL),
+                  classifier=str(args.classifier), steps=args.steps, cfg=args.cfg, duration=args.duration)
+    row = {k: result[k] for k in ("generated_accuracy", "real_accuracy", "chance", "num_prompts", "num_classes")}
+    return _finish(result, [row], args, "relevance", "Text-to-audio relevance (corpus classifier)")

@@ -143,30 +143,42 @@ class ScaledAdam(Optimizer):
         period = group["size_update_period"]
         step = state.get("step", 0)
         pf = p.detach().float()
-        if step % period == 0:
-            state["param_rms"] = pf.pow(2).mean().sqrt().clamp(min=group["param_min_rms"])
+        if "param_rms" not in state:
+            state["param_rms"] = pf.pow(2).mean().sqrt()
         scale_grads = state.setdefault("scale_grads", torch.zeros(period, device=p.device))
         scale_grads[step % period] = (pf * grad).sum()
+        size_step = None
+        if step % period == period - 1:  # refresh the RMS, then (after the first period) learn the scale
+            state["param_rms"] = pf.pow(2).mean().sqrt()
+            if step > 0:
+                size_step = self._size_step(state, scale_grads, group)
         denom = self._second_moment(state, grad, group)
-        update = -group["lr"] * state["param_rms"] * grad / denom
-        if step % period == period - 1:
-            update = update + pf * self._size_step(state, scale_grads.sum(), group)
+        update = -group["lr"] * state["param_rms"].clamp(min=group["param_min_rms"]) * grad / denom
+        if size_step is not None:
+            update = update + pf * size_step
         self._apply_momentum(p, state, update, group)
 
-    def _size_step(self, state: dict, scale_grad: Tensor, group: dict) -> Tensor:
-        """Relative change of the tensor's scale from the accumulated ``sum(p * g)`` (a 0-d tensor)."""
+    def _size_step(self, state: dict, scale_grads: Tensor, group: dict) -> Tensor:
+        """Relative change of the tensor's overall scale (a 0-d tensor), from the last period's
+        ``sum(p * g)`` values ``scale_grads [period]``: Adam on ``log(scale)`` with ``beta2 ** period``.
+
+        The step is at most ``lr * scalar_lr_scale * period`` in magnitude; a tensor whose RMS is below
+        ``param_min_rms`` is not shrunk, one above ``param_max_rms`` is shrunk by the maximum step.
+        """
         period, beta2 = group["size_update_period"], group["betas"][1]
+        size_lr = group["lr"] * group["scalar_lr_scale"]
         beta2p = beta2**period
-        n = state.get("size_steps", 0)
-        s = state.setdefault("scale_exp_avg_sq", torch.zeros((), device=scale_grad.device))
-        s.mul_(beta2p).add_(scale_grad.pow(2), alpha=1.0 - beta2p)
-        bias = 1.0 - beta2p ** (n + 1)
-        denom = (s / bias if bias < 0.99 else s).sqrt() + group["eps"]
-        step = (-group["lr"] * group["scalar_lr_scale"] * scale_grad / denom).clamp(-0.1, 0.1)
+        n = state.get("size_steps", 0) + 1
+        s = state.setdefault("scale_exp_avg_sq", torch.zeros((), device=scale_grads.device))
+        s.mul_(beta2p).add_(scale_grads.pow(2).mean(), alpha=1.0 - beta2p)
+        bias = 1.0 - beta2p**n
+        step = -size_lr * bias**0.5 * scale_grads.sum() / (s.sqrt() + group["eps"])
         rms = state["param_rms"]
-        if (rms >= group["param_max_rms"] and step > 0) or (rms <= group["param_min_rms"] and step < 0):
-            step = torch.zeros_like(step)
-        state["size_steps"] = n + 1
+        if rms < group["param_min_rms"]:
+            step = step.clamp(min=0.0)
+        elif rms > group["param_max_rms"]:
+            step = torch.full_like(step, -size_lr * period)
+        state["size_steps"] = n
         return step
 
     def state_dict(self) -> dict:
