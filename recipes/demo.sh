@@ -17,10 +17,13 @@ OUT=${OUT:-sara/pretrained/sara-demo}
 STAGES=${STAGES:-"corpus encoder_mae encoder_sup latents vocoder t2a"}
 MINUTES_MAE=${MINUTES_MAE:-15}
 MINUTES_SUP=${MINUTES_SUP:-12}
-MINUTES_VOC=${MINUTES_VOC:-70}
-MINUTES_T2A=${MINUTES_T2A:-70}
+MINUTES_VOC=${MINUTES_VOC:-60}
+MINUTES_T2A=${MINUTES_T2A:-60}
 SARA=${SARA:-sara}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# one BLAS thread per job: the vocoder and DiT stages are meant to run side by side on a 2-core machine, and
+# oversubscribed threads made every step 10-20x slower there
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 want() { [[ " $STAGES " == *" $1 "* ]]; }
 
@@ -45,20 +48,31 @@ if want encoder_sup; then
 fi
 
 if want latents; then
-  $SARA encode "$CORPUS" --encoder "$RUNS/encoder" --output "$RUNS/latents" --batch-size 16
+  $SARA encode "$CORPUS/audio" --encoder "$RUNS/encoder" --output "$RUNS/latents/audio" --batch-size 16
 fi
 
+# The vocoder and the DiT only share the latent cache, so they train side by side (one core each).
 if want vocoder; then
   $SARA train vocoder --run-dir "$RUNS/vocoder" --data "$CORPUS/manifest.jsonl" \
     --latent-cache "$RUNS/latents" --encoder "$RUNS/encoder" --preset small \
-    --batch-size 8 --max-steps 100000 --max-minutes "$MINUTES_VOC" --ckpt-every 250 \
-    --valid-every 500 --log-every 25 --export "$RUNS/vocoder_release"
+    --channels 160 128 96 --num-layers 3 3 3 --cond-channels 192 \
+    --batch-size 8 --max-steps 100000 --max-minutes "$MINUTES_VOC" --ckpt-every 200 \
+    --valid-every 400 --log-every 10 &
+  VOC_PID=$!
 fi
-
 if want t2a; then
   $SARA train t2a --run-dir "$RUNS/t2a" --data "$CORPUS/manifest.jsonl" \
-    --latent-cache "$RUNS/latents" --preset small --text-encoder minilm --segment-seconds 4 \
+    --latent-cache "$RUNS/latents" --preset small --dim 192 --depth 4 --num-heads 3 \
+    --text-encoder minilm --segment-seconds 3 --lr 5e-4 --warmup-steps 100 \
     --vocoder "$RUNS/vocoder_release" --batch-size 16 --max-steps 100000 \
-    --max-minutes "$MINUTES_T2A" --ckpt-every 250 --valid-every 500 --log-every 25 \
-    --export "$OUT"
+    --max-minutes "$MINUTES_T2A" --ckpt-every 200 --valid-every 400 --log-every 10 &
+  T2A_PID=$!
+fi
+if want vocoder; then
+  wait "$VOC_PID"
+  $SARA export "$RUNS/vocoder" "$RUNS/vocoder_release"
+fi
+if want t2a; then
+  wait "$T2A_PID"
+  $SARA export "$RUNS/t2a" "$OUT"   # bundles the vocoder release (and its encoder) with the DiT
 fi

@@ -24,6 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--encoder", default=None, help="semantic encoder for on-the-fly latents (and the bundle)")
     g.add_argument("--latent-cache", default=None, help="directory written by `sara encode` (faster)")
     g.add_argument("--preset", choices=PRESETS, default="small", help="generator size")
+    g.add_argument("--channels", type=int, nargs="+", default=None,
+                   help="override the preset's per-branch widths (one per branch)")
+    g.add_argument("--num-layers", type=int, nargs="+", default=None,
+                   help="override the preset's per-branch depths (one per branch)")
+    g.add_argument("--cond-channels", type=int, default=None, help="override the condition encoder's width")
     g.add_argument("--latent-dim", type=int, default=None,
                    help="latent channels (default: the encoder's, else the cache's, else 768)")
     g.add_argument("--segment-seconds", type=float, default=1.6, help="crop length (rounded to 40 ms frames)")
@@ -42,6 +47,13 @@ def build_task(args: argparse.Namespace) -> Any:
     from sara.vocoder.training import VocoderTask, VocoderTrainConfig
 
     model = getattr(VocoderConfig, args.preset)()
+    overrides = {k: v for k, v in (("channels", args.channels and tuple(args.channels)),
+                                   ("num_layers", args.num_layers and tuple(args.num_layers)),
+                                   ("cond_enc_channels", args.cond_channels)) if v is not None}
+    try:
+        model = dataclasses.replace(model, **overrides)
+    except ValueError as exc:
+        raise ConfigError(f"vocoder: {exc}") from None
     latent_dim = args.latent_dim if args.latent_dim is not None else _source_latent_dim(args)
     try:
         cfg = VocoderTrainConfig(

@@ -103,6 +103,7 @@ class _Run:
     ema: EMA | None
     progress: ckpt.TrainProgress
     run_dir: Path
+    started: float = 0.0  # time.monotonic() when this process started training
 
 
 def fit(task: TrainTask, cfg: TrainConfig) -> dict[str, float]:
@@ -195,7 +196,7 @@ def _reseed_loader(loader: Any, seed: int) -> None:
 
 def _train(run: _Run) -> dict[str, float]:
     cfg, p = run.cfg, run.progress
-    start = time.monotonic()
+    start = run.started = time.monotonic()
     window: dict[str, list[float]] = {}
     last: dict[str, float] = {}
     bad = 0
@@ -254,6 +255,7 @@ def _step(run: _Run, batch: Any) -> tuple[dict[str, float], bool]:
 def _log(run: _Run, window: dict[str, list[float]], bar: tqdm) -> dict[str, float]:
     means = {k: sum(v) / len(v) for k, v in window.items() if v}
     means["lr"] = float(run.optimizer.param_groups[0]["lr"])
+    means["time/session_s"] = round(time.monotonic() - run.started, 1)  # wall time since this (re)start
     if run.accel.is_main_process:
         bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in means.items() if k.startswith("loss")})
         with open(run.run_dir / "metrics.jsonl", "a") as f:

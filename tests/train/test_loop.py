@@ -9,8 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from sara.train import LossOutput, TrainConfig, TrainTask, export_run, fit, load_run_model
-from sara.train import registry
+from sara.train import LossOutput, TrainConfig, TrainTask, export_run, fit, load_run_model, registry
 from sara.train.checkpoint import list_checkpoints
 
 

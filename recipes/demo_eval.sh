@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Evaluate the bundled demo models on the corpus test split (numbers for the model card).
+#
+#   bash recipes/demo_eval.sh     # after recipes/demo.sh; same WORK/CORPUS/OUT variables
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORK=${WORK:-work}
+CORPUS=${CORPUS:-$WORK/corpus}
+RUNS=${RUNS:-$WORK/runs}
+EVAL=${EVAL:-$WORK/eval}
+OUT=${OUT:-sara/pretrained/sara-demo}
+SARA=${SARA:-sara}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+
+# 1. a fixed, spread-out sample of 48 test clips (every k-th by id) for reconstruction
+mkdir -p "$EVAL/test_clips"
+python3 - "$CORPUS" "$EVAL/test_clips" <<'PY'
+import json, os, sys
+corpus, dst = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for l in open(os.path.join(corpus, "manifest.jsonl"))]
+test = sorted((r for r in rows if r["split"] == "test"), key=lambda r: r["id"])
+for r in test[:: max(1, len(test) // 48)][:48]:
+    link = os.path.join(dst, r["id"].replace("/", "__") + ".wav")
+    if not os.path.exists(link):
+        os.symlink(os.path.abspath(os.path.join(corpus, r["path"])), link)
+PY
+
+# 2. vocoder reconstruction for 1, 4 and the default (200) steps
+for steps in 1 4 200; do
+  $SARA eval reconstruction --model "$OUT/vocoder" --audio "$EVAL/test_clips" --steps "$steps" \
+    --out "$EVAL/reconstruction_steps$steps" --no-cache
+done
+
+# 3. the corpus classifier (real training-split audio; classes with >= 10 training clips)
+if [[ ! -f "$EVAL/classifier/config.json" ]]; then
+  $SARA eval train-classifier --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/classifier" \
+    --min-train-clips 10 --epochs 25
+fi
+
+# 4. relevance: classify audio generated from test captions vs the real test clips
+$SARA eval relevance --model "$OUT" --classifier "$EVAL/classifier" --manifest "$CORPUS/manifest.jsonl" \
+  --per-class 2 --duration 4 --steps 50 --cfg 3.5 --vocoder-steps 32 --out "$EVAL/relevance"
+
+# 5. the model card
+python3 recipes/model_cards.py --runs "$RUNS" --bundle "$OUT" --manifest "$CORPUS/manifest.jsonl" --eval "$EVAL"
