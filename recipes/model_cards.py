@@ -103,19 +103,20 @@ def _corpus(manifest: Path) -> str:
 
 def _eval_section(eval_dir: Path) -> str:
     out = []
-    for steps_dir in sorted(eval_dir.glob("reconstruction_steps*")):
+    for steps_dir in sorted(eval_dir.glob("reconstruction_steps*"), key=lambda p: int(p.name.rsplit("steps", 1)[1])):
         path = steps_dir / "reconstruction.json"
         if path.is_file():
             res = json.loads(path.read_text())
             m = res["metrics"]
             out.append(f"| {steps_dir.name.removeprefix('reconstruction_steps')} | {res['num_files']} | "
-                       + " | ".join(f"{m[k]:.4g}" for k in ("mel_distance", "stft_distance", "waveform_l1", "si_sdr"))
+                       + " | ".join(f"{m[k]:.4g}" for k in ("mel@44.1k", "stft@44.1k", "l1@44.1k", "si_sdr@44.1k"))
                        + " |")
     text = ""
     if out:
         text += ("### Vocoder reconstruction (test split)\n\n"
                  "`sara eval reconstruction` (DAC multi-scale mel distance, multi-resolution STFT distance, L1, "
-                 "SI-SDR; lower is better except SI-SDR):\n\n"
+                 "SI-SDR, measured at 44.1 kHz as DAC does; lower is better except SI-SDR). SI-SDR is very negative by "
+                 "design: a generative vocoder does not reproduce the input's phase.\n\n"
                  "| vocoder steps | clips | mel distance | STFT distance | waveform L1 | SI-SDR (dB) |\n"
                  "|---|---|---|---|---|---|\n" + "\n".join(out) + "\n\n")
     rel = eval_dir / "relevance" / "relevance.json"
@@ -160,9 +161,12 @@ Reproduce: `{command}` (stages, sizes and time budgets are in that script).
 {_eval_section(eval_dir)}Reproduce the evaluation with the commands in `recipes/demo_eval.sh`.
 
 ## Limitations
-Trained on ~2 h of audio for about an hour of CPU time per stage: outputs are recognisable only for the
-most frequent classes (instruments, speech-like babble, drums) and are noisy; rare sound-effect classes
-have 1-3 training clips. Use it to check an installation, not to judge the method.
+Trained on ~2 h of audio (corpus v1, built by the first version of `sara data build-corpus`; the current
+builder's `--preset v1` gives a different, also deterministic, manifest) for about an hour of CPU time per
+stage. The audio is noisy, and the relevance score above is at chance level: the DiT has not yet learned
+to follow the text (most prompts come out classified as the same instrument). It proves the installation and
+the whole pipeline work end to end; it is not a measure of the method. Training longer, on the full corpus,
+is the next step.
 """
     path = bundle / "README.md"
     path.write_text(card)
