@@ -164,7 +164,9 @@ Reproduce: `{command}` (stages, sizes and time budgets are in that script).
 Trained on ~2 h of audio (corpus v1, built by the first version of `sara data build-corpus`; the current
 builder's `--preset v1` gives a different, also deterministic, manifest) for about an hour of CPU time per
 stage. The audio is noisy, and the relevance score above is at chance level: the DiT has not yet learned
-to follow the text (most prompts come out classified as the same instrument). It proves the installation and
+to follow the text well enough to survive the vocoder (most prompts come out classified as the same
+instrument). At the latent level it does condition: `recipes/latent_relevance.py` measured 0.111 probe
+accuracy on generated latents vs 0.026 chance (0.50 on real test latents). It proves the installation and
 the whole pipeline work end to end; it is not a measure of the method. Training longer, on the full corpus,
 is the next step.
 """
