@@ -16,9 +16,9 @@ RUNS=${RUNS:-$WORK/runs}
 OUT=${OUT:-sara/pretrained/sara-demo}
 STAGES=${STAGES:-"corpus encoder_mae encoder_sup latents vocoder t2a"}
 MINUTES_MAE=${MINUTES_MAE:-15}
-MINUTES_SUP=${MINUTES_SUP:-12}
+MINUTES_SUP=${MINUTES_SUP:-11}
 MINUTES_VOC=${MINUTES_VOC:-60}
-MINUTES_T2A=${MINUTES_T2A:-60}
+MINUTES_T2A=${MINUTES_T2A:-58}
 SARA=${SARA:-sara}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # one BLAS thread per job: the vocoder and DiT stages are meant to run side by side on a 2-core machine, and
@@ -42,8 +42,8 @@ fi
 if want encoder_sup; then
   $SARA train encoder --run-dir "$RUNS/enc_sup" --manifest "$CORPUS/manifest.jsonl" \
     --init "$RUNS/encoder_mae" --objective supervised --crop-seconds 4 --random-gain \
-    --lr 5e-4 --warmup-steps 50 --batch-size 16 --max-steps 4000 \
-    --max-minutes "$MINUTES_SUP" --ckpt-every 200 --valid-every 200 --log-every 20 \
+    --lr 5e-4 --warmup-steps 30 --batch-size 16 --max-steps 4000 \
+    --max-minutes "$MINUTES_SUP" --ckpt-every 100 --valid-every 100 --log-every 10 \
     --export "$RUNS/encoder"
 fi
 

@@ -19,6 +19,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -247,11 +248,15 @@ def _safe_globals() -> list[Any]:
     return [functools.partial, nn.LayerNorm, nn.GELU, nn.Identity, nn.SiLU, nn.ReLU, nn.BatchNorm2d]
 
 
-def load_torch_checkpoint(path: str | os.PathLike[str]) -> Any:
+def load_torch_checkpoint(path: str | os.PathLike[str], *, inert_fallback: bool = False) -> Any:
     """Read a pickled PyTorch checkpoint without executing code from it.
 
     Uses ``torch.load(weights_only=True)`` with a small allow-list of harmless globals.  Anything else
-    (custom classes, arbitrary callables) is refused with a :class:`CheckpointError`.
+    (custom classes, arbitrary callables) is refused with a :class:`CheckpointError` -- unless
+    ``inert_fallback`` is set: then the file is re-read with an unpickler that resolves only torch's
+    weights-only allow-list and turns every other class or callable into an inert data holder
+    (:class:`_Inert`), so training-state extras (e.g. icefall's ``AttributeDict`` of ``PosixPath``) load
+    as data next to the tensors, and a malicious ``__reduce__`` builds a harmless object instead of running.
     """
     p = Path(path)
     if not p.is_file():
@@ -260,7 +265,49 @@ def load_torch_checkpoint(path: str | os.PathLike[str]) -> Any:
         with torch.serialization.safe_globals(_safe_globals()):
             return torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if inert_fallback:
+            return _load_inert(p)
         msg = str(exc).splitlines()[0] if str(exc) else "unsupported content"
         raise CheckpointError(f"{p}: refused to unpickle (it needs code execution): {msg}") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"{p}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
+
+
+class _Inert(dict):
+    """Stand-in for any class a checkpoint references that is not a tensor building block: it keeps its
+    constructor arguments and state as data and runs no code (Flow2GAN-style checkpoints pickle their
+    training ``params`` as an ``AttributeDict`` holding ``pathlib`` paths, which ``weights_only`` refuses)."""
+
+    qualname = "?"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _InertUnpickler(pickle.Unpickler):
+    """Resolves only torch's weights-only allow-list; every other global becomes an inert :class:`_Inert`."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        from torch._weights_only_unpickler import _get_allowed_globals
+
+        full = f"{module}.{name}"
+        allowed = _get_allowed_globals()
+        if full in allowed:
+            return allowed[full]
+        return type(name, (_Inert,), {"qualname": full})
+
+
+_INERT_PICKLE = types.ModuleType("sara_inert_pickle")
+_INERT_PICKLE.Unpickler = _InertUnpickler  # type: ignore[attr-defined]
+_INERT_PICKLE.load = pickle.load  # type: ignore[attr-defined]
+
+
+def _load_inert(path: Path) -> Any:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=_INERT_PICKLE)
+    except Exception as exc:  # noqa: BLE001 - any failure here is an unreadable file for the user
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None

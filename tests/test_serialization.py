@@ -96,3 +96,20 @@ def test_torch_checkpoint_reader(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00garbage")
     with pytest.raises(CheckpointError):
         load_torch_checkpoint(junk)
+
+
+class _AttrDict(dict):
+    """Like icefall's AttributeDict: a dict subclass weights_only refuses to rebuild."""
+
+
+def test_inert_fallback_reads_data_without_running_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pathlib
+
+    path = tmp_path / "train_state.pt"
+    torch.save({"model": {"w": torch.arange(3.0)}, "params": _AttrDict(exp_dir=pathlib.PosixPath("/x")),
+                "evil": _Evil()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_torch_checkpoint(path)
+    ck = load_torch_checkpoint(path, inert_fallback=True)
+    assert torch.equal(ck["model"]["w"], torch.arange(3.0))
+    assert "pwned" not in capsys.readouterr().out  # the __reduce__ payload built an inert object instead

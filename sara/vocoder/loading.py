@@ -10,9 +10,7 @@ the tensor shapes and the hop lengths are taken as ``n_fft / 2``.  Pickles are r
 from __future__ import annotations
 
 import json
-import pickle
 import re
-import types
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +32,6 @@ __all__ = [
     "find_encoder_weights",
     "find_official_checkpoint",
     "infer_config",
-    "load_checkpoint_inert",
     "read_official",
 ]
 
@@ -215,57 +212,10 @@ def drop_rebuilt_buffers(model: nn.Module, state: dict[str, Tensor], source: str
     return out
 
 
-class _Inert(dict):
-    """Stand-in for any class a checkpoint references that is not a tensor building block: it keeps its
-    constructor arguments and state as data and runs no code (Flow2GAN-style checkpoints pickle their
-    training ``params`` as an ``AttributeDict`` holding ``pathlib`` paths, which ``weights_only`` refuses)."""
-
-    qualname = "?"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        self.args, self.kwargs = args, kwargs
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-class _InertUnpickler(pickle.Unpickler):
-    """Resolves only torch's weights-only allow-list; every other global becomes an inert :class:`_Inert`."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        from torch._weights_only_unpickler import _get_allowed_globals
-
-        full = f"{module}.{name}"
-        allowed = _get_allowed_globals()
-        if full in allowed:
-            return allowed[full]
-        return type(name, (_Inert,), {"qualname": full})
-
-
-_INERT_PICKLE = types.ModuleType("sara_inert_pickle")
-_INERT_PICKLE.Unpickler = _InertUnpickler  # type: ignore[attr-defined]
-_INERT_PICKLE.load = pickle.load  # type: ignore[attr-defined]
-
-
-def load_checkpoint_inert(path: Path) -> Any:
-    """Read a pickled checkpoint without executing code from it, replacing non-tensor classes with inert
-    stand-ins.  Tries the strict ``weights_only`` reader first."""
-    try:
-        return load_torch_checkpoint(path)
-    except CheckpointError as exc:
-        if "refused to unpickle" not in str(exc):
-            raise
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=_INERT_PICKLE)
-    except Exception as exc:  # noqa: BLE001 - any failure here is an unreadable file for the user
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
-
-
 def read_official(path: Path) -> OfficialCheckpoint:
     """Read an official checkpoint given as a ``.pt`` file or a directory holding one (+ config.json)."""
     ckpt_path = find_official_checkpoint(path) if path.is_dir() else path
-    state = extract_generator_state(load_checkpoint_inert(ckpt_path), str(ckpt_path))
+    state = extract_generator_state(load_torch_checkpoint(ckpt_path, inert_fallback=True), str(ckpt_path))
     cfg_path = ckpt_path.parent / "config.json"
     overrides, encoder_name = {}, None
     if cfg_path.is_file():
