@@ -5,7 +5,8 @@
 #   STAGES="vocoder t2a" bash recipes/demo.sh
 #
 # Stages: corpus -> encoder MAE pretraining -> encoder supervised fine-tuning -> latent cache ->
-# vocoder -> text-to-latent DiT -> bundle.  Wall-time budgets (MINUTES_*) bound each training stage;
+# vocoder stage 1 (flow matching) -> vocoder stage 2 (few-step fine-tuning through a 2-step sampler),
+# with the text-to-latent DiT training beside both vocoder stages -> bundle.  Wall-time budgets (MINUTES_*) bound each training stage;
 # the numbers in the model cards were measured with the defaults below on a 2-core CPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,62 +16,72 @@ CORPUS=${CORPUS:-$WORK/corpus}
 RUNS=${RUNS:-$WORK/runs}
 OUT=${OUT:-sara/pretrained/sara-demo}
 STAGES=${STAGES:-"corpus encoder_mae encoder_sup latents vocoder t2a"}
-MINUTES_MAE=${MINUTES_MAE:-15}
-MINUTES_SUP=${MINUTES_SUP:-11}
-MINUTES_VOC=${MINUTES_VOC:-60}
-MINUTES_T2A=${MINUTES_T2A:-58}
+MINUTES_MAE=${MINUTES_MAE:-14}
+MINUTES_SUP=${MINUTES_SUP:-10}
+MINUTES_VOC=${MINUTES_VOC:-55}
+MINUTES_VOC2=${MINUTES_VOC2:-35}
+MINUTES_T2A=${MINUTES_T2A:-95}
+GAN_STEPS=${GAN_STEPS:-2}
 SARA=${SARA:-sara}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # one BLAS thread per job: the vocoder and DiT stages are meant to run side by side on a 2-core machine, and
 # oversubscribed threads made every step 10-20x slower there
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+ENC_THREADS=${ENC_THREADS:-2}  # the encoder stages run alone
 
 want() { [[ " $STAGES " == *" $1 "* ]]; }
 
 if want corpus; then
-  $SARA data build-corpus "$CORPUS" --preset v1
+  $SARA data build-corpus "$CORPUS" --preset full
 fi
 
 if want encoder_mae; then
-  $SARA train encoder --run-dir "$RUNS/enc_mae" --manifest "$CORPUS/manifest.jsonl" \
+  OMP_NUM_THREADS=$ENC_THREADS $SARA train encoder --run-dir "$RUNS/enc_mae" --manifest "$CORPUS/manifest.jsonl" \
     --preset small --embed-dim 256 --depth 4 --num-heads 4 --crop-seconds 4 --random-gain \
-    --objective mae --lr 1e-3 --warmup-steps 100 --batch-size 16 --max-steps 4000 \
+    --objective mae --lr 1e-3 --warmup-steps 100 --batch-size 16 --max-steps 6000 \
     --max-minutes "$MINUTES_MAE" --ckpt-every 200 --valid-every 400 --log-every 20 \
     --export "$RUNS/encoder_mae"
 fi
 
 if want encoder_sup; then
-  $SARA train encoder --run-dir "$RUNS/enc_sup" --manifest "$CORPUS/manifest.jsonl" \
+  OMP_NUM_THREADS=$ENC_THREADS $SARA train encoder --run-dir "$RUNS/enc_sup" --manifest "$CORPUS/manifest.jsonl" \
     --init "$RUNS/encoder_mae" --objective supervised --crop-seconds 4 --random-gain \
-    --lr 5e-4 --warmup-steps 30 --batch-size 16 --max-steps 4000 \
-    --max-minutes "$MINUTES_SUP" --ckpt-every 100 --valid-every 100 --log-every 10 \
+    --lr 5e-4 --warmup-steps 30 --batch-size 16 --max-steps 6000 \
+    --max-minutes "$MINUTES_SUP" --ckpt-every 100 --valid-every 200 --log-every 10 \
     --export "$RUNS/encoder"
 fi
 
 if want latents; then
-  $SARA encode "$CORPUS/audio" --encoder "$RUNS/encoder" --output "$RUNS/latents/audio" --batch-size 16
+  OMP_NUM_THREADS=$ENC_THREADS $SARA encode "$CORPUS/audio" --encoder "$RUNS/encoder" \
+    --output "$RUNS/latents/audio" --batch-size 16
 fi
 
 # The vocoder and the DiT only share the latent cache, so they train side by side (one core each).
 if want vocoder; then
-  $SARA train vocoder --run-dir "$RUNS/vocoder" --data "$CORPUS/manifest.jsonl" \
-    --latent-cache "$RUNS/latents" --encoder "$RUNS/encoder" --preset small \
-    --channels 160 128 96 --num-layers 3 3 3 --cond-channels 192 \
-    --batch-size 8 --max-steps 100000 --max-minutes "$MINUTES_VOC" --ckpt-every 200 \
-    --valid-every 400 --log-every 10 &
+  (
+    $SARA train vocoder --run-dir "$RUNS/vocoder" --data "$CORPUS/manifest.jsonl" \
+      --latent-cache "$RUNS/latents" --encoder "$RUNS/encoder" --preset small \
+      --channels 160 128 96 --num-layers 3 3 3 --cond-channels 192 \
+      --batch-size 8 --max-steps 100000 --max-minutes "$MINUTES_VOC" --ckpt-every 200 \
+      --valid-every 400 --log-every 10 --export "$RUNS/vocoder_release"
+    # stage 2 without discriminators: a GAN step costs ~10x a stage-1 step on this CPU
+    $SARA train vocoder --stage gan --no-adversarial --gan-steps "$GAN_STEPS" --init "$RUNS/vocoder_release" \
+      --run-dir "$RUNS/vocoder_gan" --data "$CORPUS/manifest.jsonl" --latent-cache "$RUNS/latents" \
+      --encoder "$RUNS/encoder" --batch-size 8 --max-steps 100000 --max-minutes "$MINUTES_VOC2" \
+      --ckpt-every 200 --valid-every 400 --log-every 10 --export "$RUNS/vocoder_gan_release"
+  ) &
   VOC_PID=$!
 fi
 if want t2a; then
   $SARA train t2a --run-dir "$RUNS/t2a" --data "$CORPUS/manifest.jsonl" \
     --latent-cache "$RUNS/latents" --preset small --dim 192 --depth 4 --num-heads 3 \
     --text-encoder minilm --segment-seconds 3 --lr 5e-4 --warmup-steps 100 \
-    --vocoder "$RUNS/vocoder_release" --batch-size 16 --max-steps 100000 \
+    --vocoder "$RUNS/vocoder_gan_release" --batch-size 16 --max-steps 100000 \
     --max-minutes "$MINUTES_T2A" --ckpt-every 200 --valid-every 400 --log-every 10 &
   T2A_PID=$!
 fi
 if want vocoder; then
   wait "$VOC_PID"
-  $SARA export "$RUNS/vocoder" "$RUNS/vocoder_release"
 fi
 if want t2a; then
   wait "$T2A_PID"

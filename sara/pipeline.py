@@ -266,7 +266,7 @@ class TextToAudio:
         duration: float = 10.0,
         steps: int = 100,
         guidance_scale: float = 3.5,
-        vocoder_steps: int = 200,
+        vocoder_steps: int | None = None,
         seed: int | None = None,
         negative_prompt: str | list[str] | None = None,
         *,
@@ -279,7 +279,8 @@ class TextToAudio:
             duration: seconds (latent length ``25 * duration`` frames).
             steps: DiT sampling steps.
             guidance_scale: CFG scale (active iff > 1).
-            vocoder_steps: vocoder Euler steps.
+            vocoder_steps: vocoder Euler steps; None = the vocoder's ``default_steps`` (200 for the paper's
+                flow-matching vocoder, ``k`` for a ``k``-step GAN-fine-tuned one).
             seed: seeds a private generator (DiT noise first, then vocoder noise); None uses the global RNG.
             negative_prompt: optional caption(s) for the unconditional branch.
 
@@ -290,6 +291,8 @@ class TextToAudio:
             prompts = [prompts]
         if self.vocoder is None:
             raise SaraError("this pipeline has no vocoder; use generate_latents()")
+        if vocoder_steps is None:
+            vocoder_steps = int(getattr(getattr(self.vocoder, "config", None), "default_steps", 200))
         if int(vocoder_steps) != vocoder_steps or vocoder_steps < 1 or vocoder_steps > MAX_STEPS:
             raise SaraError(f"vocoder_steps must be an integer in [1, {MAX_STEPS}], got {vocoder_steps!r}")
         gen = None if seed is None else torch.Generator().manual_seed(int(seed))

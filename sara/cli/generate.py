@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
     p.add_argument("--steps", type=int, default=100, help="DiT sampling steps (default 100)")
     p.add_argument("--cfg", type=float, default=3.5, help="classifier-free guidance scale, on iff > 1 (default 3.5)")
-    p.add_argument("--vocoder-steps", type=int, default=200, help="vocoder Euler steps (default 200)")
+    p.add_argument("--vocoder-steps", type=int, default=None,
+                   help="vocoder Euler steps (default: the vocoder's own, 200 for the paper's)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--negative-prompt", default=None, help="caption for the unconditional branch")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -64,7 +65,7 @@ def validate_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--duration must be in (0, {MAX_DURATION_S:g}] seconds, got {args.duration:g}")
     if args.steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
-    if args.vocoder_steps < 1:
+    if args.vocoder_steps is not None and args.vocoder_steps < 1:
         raise ConfigError(f"--vocoder-steps must be >= 1, got {args.vocoder_steps}")
     if not math.isfinite(args.cfg):
         raise ConfigError(f"--cfg must be a finite number, got {args.cfg}")
@@ -127,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     """Generate one file or a whole captions file; returns the exit status."""
     validate_args(args)
     pipe = load_pipeline(args)
+    if args.vocoder_steps is None and pipe.vocoder is not None:
+        args.vocoder_steps = int(pipe.vocoder.config.default_steps)
     frames = pipe.num_frames(args.duration)  # checks the model's maximum duration
     if args.captions is not None:
         return _run_batch(args, pipe, frames)

@@ -4,6 +4,11 @@ Example (CPU, tiny model, latents computed on the fly)::
 
     sara train vocoder --run-dir runs/voc --data corpus/manifest.jsonl --encoder dasheng_base.pt \\
         --preset tiny --max-steps 2000 --batch-size 8 --sample-every 500 --export releases/voc-tiny
+
+Stage 2 (few-step GAN fine-tuning of a stage-1 release; the generator's size comes from ``--init``)::
+
+    sara train vocoder --stage gan --init releases/voc-tiny --gan-steps 1 --run-dir runs/voc-gan \
+        --data corpus/manifest.jsonl --encoder dasheng_base.pt --max-steps 4000 --export releases/voc-tiny-1step
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ PRESETS = ("paper", "small", "tiny")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the vocoder task's flags."""
     g = p.add_argument_group("vocoder")
+    g.add_argument("--stage", choices=("flow", "gan"), default="flow",
+                   help="flow: stage-1 flow matching; gan: stage-2 few-step GAN fine-tuning of --init")
+    g.add_argument("--init", default=None, help="vocoder to start from (required for --stage gan)")
     g.add_argument("--data", nargs="+", required=True, help="manifests (.jsonl), audio directories or files")
     g.add_argument("--valid-data", nargs="*", default=[], help="validation sources (default: manifests' valid split)")
     g.add_argument("--encoder", default=None, help="semantic encoder for on-the-fly latents (and the bundle)")
@@ -38,6 +46,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup-batches", type=float, default=500.0, help="Eden2 warm-up (steps)")
     g.add_argument("--num-log-samples", type=int, default=2, help="clips reconstructed at each --sample-every")
     g.add_argument("--sample-steps", type=int, default=16, help="Euler steps for the logged samples")
+    gan = p.add_argument_group("vocoder stage 2 (--stage gan)")
+    gan.add_argument("--gan-steps", type=int, default=1, help="Euler steps trained through and exported (k)")
+    gan.add_argument("--no-adversarial", dest="adversarial", action="store_false",
+                     help="no discriminators: fine-tune through the k-step sampler on the mel loss alone (cheap)")
+    gan.add_argument("--disc-preset", choices=PRESETS, default="paper", help="discriminator widths")
+    gan.add_argument("--gen-start-step", type=int, default=1000, help="discriminator-only warm-up batches")
+    gan.add_argument("--mel-weight", type=float, default=45.0, help="weight of the multi-scale log-mel L1")
+    gan.add_argument("--lr-gen", type=float, default=0.002)
+    gan.add_argument("--lr-disc", type=float, default=0.02)
 
 
 def build_task(args: argparse.Namespace) -> Any:
@@ -46,6 +63,10 @@ def build_task(args: argparse.Namespace) -> Any:
     from sara.vocoder import VocoderConfig
     from sara.vocoder.training import VocoderTask, VocoderTrainConfig
 
+    if args.stage == "gan":
+        return _build_gan_task(args)
+    if args.init is not None:
+        raise ConfigError("--init is for --stage gan (stage 1 trains from a fresh initialisation)")
     model = getattr(VocoderConfig, args.preset)()
     overrides = {k: v for k, v in (("channels", args.channels and tuple(args.channels)),
                                    ("num_layers", args.num_layers and tuple(args.num_layers)),
@@ -66,6 +87,29 @@ def build_task(args: argparse.Namespace) -> Any:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return VocoderTask(cfg)
+
+
+def _build_gan_task(args: argparse.Namespace) -> Any:
+    """The stage-2 :class:`~sara.vocoder.gan.VocoderGANTask`; the generator's config is that of ``--init``."""
+    from sara.errors import ConfigError
+    from sara.vocoder import SemanticVocoder
+    from sara.vocoder.discriminators import DiscriminatorConfig
+    from sara.vocoder.gan import VocoderGANTask, VocoderGANTrainConfig
+
+    if args.init is None:
+        raise ConfigError("--stage gan needs --init: the stage-1 vocoder to fine-tune")
+    model = SemanticVocoder.from_pretrained(args.init).config
+    try:
+        cfg = VocoderGANTrainConfig(
+            model=model, train_data=tuple(args.data), valid_data=tuple(args.valid_data), encoder=args.encoder,
+            latent_cache=args.latent_cache, segment_seconds=args.segment_seconds, optimizer=args.optimizer,
+            warmup_batches=args.warmup_batches, num_log_samples=args.num_log_samples, init=str(args.init),
+            gen_steps=args.gan_steps, adversarial=args.adversarial, discriminator=getattr(DiscriminatorConfig, args.disc_preset)(),
+            gen_start_step=args.gen_start_step, mel_weight=args.mel_weight, lr_gen=args.lr_gen, lr_disc=args.lr_disc,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return VocoderGANTask(cfg)
 
 
 def _source_latent_dim(args: argparse.Namespace) -> int | None:

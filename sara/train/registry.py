@@ -10,6 +10,7 @@ from sara.train.task import TrainTask
 TASKS: dict[str, str] = {
     "encoder": "sara.encoder.training:EncoderTask",
     "vocoder": "sara.vocoder.training:VocoderTask",
+    "vocoder_gan": "sara.vocoder.gan:VocoderGANTask",
     "t2a": "sara.dit.training:TextToAudioTask",
 }
 

@@ -9,7 +9,7 @@ implementation from the published description (per tensor, not batched over same
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -34,6 +34,8 @@ class ScaledAdam(Optimizer):
         clipping_scale: clip the RMS-weighted gradient norm at ``clipping_scale * median`` of recent
             norms (None: no clipping).
         clipping_update_period: number of recent norms kept; the threshold is re-estimated this often.
+        clip_per_group: keep a separate norm history and threshold for every parameter group (for a
+            generator and a discriminator stepped by one optimizer, as two separate ScaledAdams would).
     """
 
     def __init__(
@@ -49,21 +51,38 @@ class ScaledAdam(Optimizer):
         size_update_period: int = 4,
         clipping_scale: float | None = None,
         clipping_update_period: int = 100,
+        clip_per_group: bool = False,
     ) -> None:
         defaults = dict(lr=lr, betas=betas, scalar_lr_scale=scalar_lr_scale, eps=eps, param_min_rms=param_min_rms,
                         param_max_rms=param_max_rms, scalar_max=scalar_max, size_update_period=size_update_period)
         super().__init__(params, defaults)
         self.clipping_scale = clipping_scale
         self.clipping_update_period = clipping_update_period
-        self.norm_history: list[float] = []
-        self.clip_threshold = math.inf
+        self.clip_per_group = clip_per_group
+        sets = len(self.param_groups) if clip_per_group else 1
+        self.norm_histories: list[list[float]] = [[] for _ in range(sets)]
+        self.clip_thresholds: list[float] = [math.inf] * sets
         self.num_steps = 0
 
+    @property
+    def norm_history(self) -> list[float]:
+        """Recent gradient norms (of the first clipping set)."""
+        return self.norm_histories[0]
+
+    @property
+    def clip_threshold(self) -> float:
+        """Current clipping threshold (of the first clipping set)."""
+        return self.clip_thresholds[0]
+
     # ------------------------------------------------------------------------------- clipping
-    def _grad_norm(self) -> float:
+    def _clip_sets(self) -> list[list[dict]]:
+        """Parameter groups clipped together: all of them, or each on its own."""
+        return [[g] for g in self.param_groups] if self.clip_per_group else [list(self.param_groups)]
+
+    def _grad_norm(self, groups: list[dict]) -> float:
         """Norm of the gradients weighted by each tensor's RMS (scalars by ``scalar_lr_scale``)."""
         total = 0.0
-        for group in self.param_groups:
+        for group in groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -77,21 +96,27 @@ class ScaledAdam(Optimizer):
                     total += g2 * rms**2
         return math.sqrt(total)
 
-    def _clip_factor(self) -> float:
-        """Multiplier for this step's gradients (1.0 when not clipping; 0.0 for a non-finite norm)."""
+    def _clip_factors(self) -> list[float]:
+        """Gradient multiplier per clipping set (1.0 when not clipping; 0.0 for a non-finite norm)."""
+        sets = self._clip_sets()
         if self.clipping_scale is None:
-            return 1.0
-        norm = self._grad_norm()
+            return [1.0] * len(sets)
+        return [self._clip_factor(i, groups) for i, groups in enumerate(sets)]
+
+    def _clip_factor(self, i: int, groups: list[dict]) -> float:
+        norm = self._grad_norm(groups)
         if not math.isfinite(norm):
             return 0.0
-        self.norm_history = (self.norm_history + [norm])[-self.clipping_update_period:]
+        if norm == 0.0:  # no gradients in this set this step (e.g. a generator waiting for its start)
+            return 1.0
+        history = self.norm_histories[i] = (self.norm_histories[i] + [norm])[-self.clipping_update_period:]
         step = self.num_steps
-        median = sorted(self.norm_history)[len(self.norm_history) // 2]
+        median = sorted(history)[len(history) // 2]
         if step in (10, 20, 40):  # early, looser estimates
-            self.clip_threshold = 2.0 * self.clipping_scale * median
+            self.clip_thresholds[i] = 2.0 * self.clipping_scale * median
         elif step > 0 and step % self.clipping_update_period == 0:
-            self.clip_threshold = self.clipping_scale * median
-        return min(1.0, self.clip_threshold / norm) if norm > 0 else 1.0
+            self.clip_thresholds[i] = self.clipping_scale * median
+        return min(1.0, self.clip_thresholds[i] / norm)
 
     # ----------------------------------------------------------------------------------- step
     @torch.no_grad()
@@ -101,8 +126,9 @@ class ScaledAdam(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        factor = self._clip_factor()
-        for group in self.param_groups:
+        factors = self._clip_factors()
+        for k, group in enumerate(self.param_groups):
+            factor = factors[k if self.clip_per_group else 0]
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -184,8 +210,8 @@ class ScaledAdam(Optimizer):
     def state_dict(self) -> dict:
         """Optimizer state plus the clipping history."""
         sd = super().state_dict()
-        sd["clipping"] = {"norm_history": list(self.norm_history), "threshold": self.clip_threshold,
-                          "num_steps": self.num_steps}
+        sd["clipping"] = {"norm_histories": [list(h) for h in self.norm_histories],
+                          "thresholds": list(self.clip_thresholds), "num_steps": self.num_steps}
         return sd
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -194,8 +220,10 @@ class ScaledAdam(Optimizer):
         clip = state_dict.pop("clipping", None)
         super().load_state_dict(state_dict)
         if clip is not None:
-            self.norm_history = list(clip["norm_history"])
-            self.clip_threshold = float(clip["threshold"])
+            if "norm_history" in clip:  # single-set format of earlier checkpoints
+                clip = {"norm_histories": [clip["norm_history"]], "thresholds": [clip["threshold"]], **clip}
+            self.norm_histories = [list(h) for h in clip["norm_histories"]]
+            self.clip_thresholds = [float(t) for t in clip["thresholds"]]
             self.num_steps = int(clip["num_steps"])
 
 
@@ -211,17 +239,23 @@ class Eden2(LRScheduler):
 
     Args:
         optimizer: the wrapped optimizer (its group ``lr`` is the base rate).
-        lr_batches: ``B`` in the decay formula (Flow2GAN: 7500 for stage 1).
+        lr_batches: ``B`` in the decay formula (Flow2GAN: 7500 for stage 1), or one value per parameter
+            group (stage 2 decays the generator with 20000 and the discriminator with 5000).
         warmup_batches: length of the linear warm-up in steps.
         warmup_start: warm-up starting factor.
     """
 
-    def __init__(self, optimizer: Optimizer, lr_batches: float, warmup_batches: float = 500.0,
+    def __init__(self, optimizer: Optimizer, lr_batches: float | Sequence[float], warmup_batches: float = 500.0,
                  warmup_start: float = 0.1, last_epoch: int = -1) -> None:
-        self.lr_batches, self.warmup_batches, self.warmup_start = lr_batches, warmup_batches, warmup_start
+        n = len(optimizer.param_groups)
+        per_group = [float(lr_batches)] * n if isinstance(lr_batches, (int, float)) else [float(b) for b in lr_batches]
+        if len(per_group) != n:
+            raise ValueError(f"lr_batches has {len(per_group)} values for {n} parameter groups")
+        self.lr_batches, self.warmup_batches, self.warmup_start = per_group, warmup_batches, warmup_start
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         """Learning rates for step ``self.last_epoch`` (= batches seen)."""
-        f = eden2_factor(max(self.last_epoch, 0), self.lr_batches, self.warmup_batches, self.warmup_start)
-        return [base * f for base in self.base_lrs]
+        b = max(self.last_epoch, 0)
+        return [base * eden2_factor(b, lb, self.warmup_batches, self.warmup_start)
+                for base, lb in zip(self.base_lrs, self.lr_batches)]
