@@ -43,26 +43,32 @@ def main() -> None:
     parser.add_argument("--model", nargs="+", required=True, help="vocoder release dirs / checkpoints")
     parser.add_argument("--data", nargs="+", required=True, help="manifests (valid split) or audio dirs")
     parser.add_argument("--latent-cache", default=None)
-    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--steps", type=int, nargs="+", default=None,
+                        help="Euler steps to score (default: each model's own default_steps)")
     parser.add_argument("--max-seconds", type=float, default=10.0)
     parser.add_argument("--init", action="store_true", help="also score a fresh initialisation")
+    parser.add_argument("--max-clips", type=int, default=48, help="score every k-th valid clip, at most this many")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     clips = list_clips(tuple(args.data), "valid")
+    clips = clips[:: max(1, len(clips) // args.max_clips)][: args.max_clips]
     for path in args.model:
         voc = SemanticVocoder.from_pretrained(path)
         frames = round(args.max_seconds * voc.frame_rate)
         ds = SegmentDataset(clips, frames * voc.hop_length, sample_rate=voc.sample_rate, hop_length=voc.hop_length,
                             latent_cache=args.latent_cache, train=False, min_rms=0.0,
                             peak_db=(-3.0, -3.0))
-        print(f"{path}: {len(ds)} clips, {args.steps} steps, mel distance {score(voc, ds, args.steps):.4f}")
+        fresh = None
         if args.init:
             task = VocoderTask(VocoderTrainConfig(model=voc.config, train_data=("-",), latent_cache="-"))
             torch.manual_seed(0)
             fresh = SemanticVocoder(voc.config, generator=task.build_model()).eval()
             fresh.encoder, fresh.encoder_path = voc.encoder, voc.encoder_path
-            print(f"{path} (fresh init): mel distance {score(fresh, ds, args.steps):.4f}")
+        for steps in args.steps or [voc.config.default_steps]:
+            print(f"{path}: {len(ds)} clips, {steps} steps, mel distance {score(voc, ds, steps):.4f}", flush=True)
+            if fresh is not None:
+                print(f"{path} (fresh init): {steps} steps, mel distance {score(fresh, ds, steps):.4f}", flush=True)
 
 
 if __name__ == "__main__":

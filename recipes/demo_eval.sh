@@ -26,21 +26,31 @@ for r in test[:: max(1, len(test) // 48)][:48]:
         os.symlink(os.path.abspath(os.path.join(corpus, r["path"])), link)
 PY
 
-# 2. vocoder reconstruction for 1, 4 and the default (200) steps
-for steps in 1 4 200; do
+# 2. vocoder reconstruction: the shipped (stage-2) vocoder at 1, 4 and its default steps; the stage-1
+#    vocoder it was fine-tuned from at 1, 4 and the paper's 200 steps (skipped when that run is absent)
+DEFAULT_STEPS=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['config']['default_steps'])" "$OUT/vocoder/config.json")
+for steps in $(printf "%s\n" 1 4 "$DEFAULT_STEPS" | sort -un); do
   $SARA eval reconstruction --model "$OUT/vocoder" --audio "$EVAL/test_clips" --steps "$steps" \
     --out "$EVAL/reconstruction_steps$steps" --no-cache
 done
+if [[ -d "$RUNS/vocoder_release" && "${STAGE1:-1}" == 1 ]]; then
+  for steps in 1 4 200; do
+    $SARA eval reconstruction --model "$RUNS/vocoder_release" --audio "$EVAL/test_clips" --steps "$steps" \
+      --out "$EVAL/reconstruction_stage1_steps$steps" --no-cache
+  done
+fi
 
 # 3. the corpus classifier (real training-split audio; classes with >= 10 training clips)
 if [[ ! -f "$EVAL/classifier/config.json" ]]; then
   $SARA eval train-classifier --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/classifier" \
-    --min-train-clips 10 --epochs 25
+    --min-train-clips 10 --epochs 20
 fi
 
-# 4. relevance: classify audio generated from test captions vs the real test clips
+# 4. relevance: classify audio generated from test captions vs the real test clips (vocoder default steps)
 $SARA eval relevance --model "$OUT" --classifier "$EVAL/classifier" --manifest "$CORPUS/manifest.jsonl" \
-  --per-class 2 --duration 4 --steps 50 --cfg 3.5 --vocoder-steps 32 --out "$EVAL/relevance"
+  --per-class 2 --duration 4 --steps 50 --cfg 3.5 --out "$EVAL/relevance"
+python3 recipes/latent_relevance.py --model "$OUT" --manifest "$CORPUS/manifest.jsonl" --latents "$RUNS/latents" \
+  --classes "$EVAL/classifier/config.json" --out "$EVAL/latent_relevance.json"
 
 # 5. the model card
 python3 recipes/model_cards.py --runs "$RUNS" --bundle "$OUT" --manifest "$CORPUS/manifest.jsonl" --eval "$EVAL"

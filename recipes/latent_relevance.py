@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--latents", type=Path, required=True, help="`sara encode` cache of the corpus")
     ap.add_argument("--classes", type=Path, required=True, help="corpus classifier config.json (class list)")
+    ap.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
     ap.add_argument("--per-class", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -61,8 +62,11 @@ def main() -> None:
             z = pipe.generate_latents([r["caption"] for _, r in chunk], duration=4.0, steps=50,
                                       guidance_scale=3.5, generator=g)
         gen += [probe.predict(_feat(zz)[None])[0] == c for zz, (c, _) in zip(z, chunk)]
-    print(json.dumps({"prompts": len(prompts), "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
-                      "real_latent_acc": float(np.mean(real)), "chance": 1 / len(names), "train_clips": len(train)}))
+    result = {"prompts": len(prompts), "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
+              "real_test_latent_acc": float(np.mean(real)), "chance": 1 / len(names), "train_clips": len(train)}
+    print(json.dumps(result))
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -121,3 +121,11 @@ def test_train_t2a_flags_with_t5_set_text_width(tiny_t5_dir) -> None:
     task = train_t2a.build_task(args)
     assert task.config.model.text_dim == 16 and task.text_encoder.dim == 16
     assert task.build_model().dit.text_proj.in_features == 16
+
+
+def test_vocoder_steps_default_to_the_vocoders_own(tiny_pipe: TextToAudio, monkeypatch) -> None:  # noqa: ANN001
+    seen = []
+    decode = tiny_pipe.vocoder.decode
+    monkeypatch.setattr(tiny_pipe.vocoder, "decode", lambda z, steps, noise: seen.append(steps) or decode(z, steps, noise))
+    tiny_pipe("a dog", duration=0.2, steps=1, seed=0)
+    assert seen == [tiny_pipe.vocoder.config.default_steps]  # e.g. k for a k-step GAN-fine-tuned vocoder
