@@ -127,10 +127,11 @@ def fit(task: TrainTask, cfg: TrainConfig) -> dict[str, float]:
 
 def _setup(task: TrainTask, cfg: TrainConfig) -> _Run:
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=task.ddp_find_unused_parameters)
     accel = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
-                        cpu=not torch.cuda.is_available())
+                        cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
     set_seed(cfg.seed)
     run_dir = Path(cfg.run_dir)
     if accel.is_main_process:

@@ -87,5 +87,10 @@ class TrainTask(ABC):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0)
         return opt, sched
 
+    @property
+    def ddp_find_unused_parameters(self) -> bool:
+        """Whether some parameters get no gradient in some steps (DDP must then look for them)."""
+        return False
+
     def log_samples(self, model: nn.Module, step: int, out_dir: Path) -> None:  # noqa: B027 - optional hook
         """Write periodic samples (audio, plots) for listening; default: nothing."""

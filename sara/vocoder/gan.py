@@ -90,13 +90,50 @@ def feature_matching_loss(real: Features, fake: Features) -> Tensor:
 
 # -------------------------------------------------------------------------------------------- model
 class GANVocoder(nn.Module):
-    """What stage 2 trains: the ``generator`` and its ``discriminators`` (one checkpointed module)."""
+    """What stage 2 trains: the ``generator`` and its ``discriminators`` (one checkpointed module).
+
+    Every network evaluation of a training step happens in :meth:`forward`, so a DDP wrapper sees them.
+    """
 
     def __init__(self, generator: VocoderGenerator, discriminators: Discriminators | None) -> None:
         super().__init__()
         self.generator = generator
         self.discriminators = discriminators
         self.register_buffer("num_batches", torch.zeros((), dtype=torch.long))  # training batches seen
+
+    def generate(self, latents: Tensor, num_samples: int, steps: int) -> Tensor:
+        """The ``steps``-step sample ``[B, num_samples]`` (differentiable, unclamped) for ``latents [B, D, N]``."""
+        gen = self.generator
+        x0 = torch.randn(latents.shape[0], num_samples, device=latents.device) * gen.cfg.init_noise_scale
+        condition = gen.prepare_condition(latents, num_samples)
+        return euler_sample(lambda x, t: gen(x, t, condition=condition), x0, steps, pred_x1=gen.cfg.pred_x1,
+                            clamp=False)
+
+    def forward(self, real: Tensor, latents: Tensor, steps: int, train_gen: bool) -> dict[str, Any]:
+        """Generate from ``latents`` and score real and generated audio ``[B, L]``.
+
+        Returns a dict with ``fake`` and, when there are discriminators, ``real_mpd``/``real_mrd`` (scores,
+        features), ``fake_mpd``/``fake_mrd`` (on the detached fake) and, when ``train_gen``, ``gen_mpd``/
+        ``gen_mrd`` (on the fake, with the discriminators' parameters frozen).
+        """
+        if train_gen:
+            fake = self.generate(latents, real.shape[-1], steps)
+        else:
+            with torch.no_grad():
+                fake = self.generate(latents, real.shape[-1], steps)
+        out: dict[str, Any] = {"fake": fake}
+        d = self.discriminators
+        if d is None or not self.training:
+            return out
+        out.update(real_mpd=d.mpd(real), real_mrd=d.mrd(real), fake_mpd=d.mpd(fake.detach()),
+                   fake_mrd=d.mrd(fake.detach()))
+        if train_gen:
+            d.requires_grad_(False)  # this pass gives gradients to the generated audio only
+            try:
+                out.update(gen_mpd=d.mpd(fake), gen_mrd=d.mrd(fake))
+            finally:
+                d.requires_grad_(True)
+        return out
 
 
 @dataclass(frozen=True)
@@ -182,15 +219,12 @@ class VocoderGANTask(VocoderTask):
             opt = torch.optim.AdamW(groups, betas=(0.8, 0.99), weight_decay=cfg.weight_decay)
         return opt, Eden2(opt, lr_batches, cfg.warmup_batches, cfg.warmup_start)
 
-    # ------------------------------------------------------------------------------------ loss
-    def generate(self, generator: nn.Module, latents: Tensor, num_samples: int) -> Tensor:
-        """The ``k``-step sample ``[B, num_samples]`` (differentiable, unclamped) for ``latents [B, D, N]``."""
-        gen: VocoderGenerator = getattr(generator, "module", generator)
-        x0 = torch.randn(latents.shape[0], num_samples, device=latents.device) * gen.cfg.init_noise_scale
-        condition = gen.prepare_condition(latents, num_samples)
-        return euler_sample(lambda x, t: gen(x, t, condition=condition), x0, self.config.gen_steps,
-                            pred_x1=gen.cfg.pred_x1, clamp=False)
+    @property
+    def ddp_find_unused_parameters(self) -> bool:
+        """The generator has no gradients during the discriminator-only warm-up."""
+        return self.config.adversarial and self.config.gen_start_step > 0
 
+    # ------------------------------------------------------------------------------------ loss
     def compute_loss(self, model: nn.Module, batch: dict[str, Tensor]) -> LossOutput:
         """Discriminator + generator losses (training) or the k-step mel loss (evaluation)."""
         cfg = self.config
@@ -200,38 +234,24 @@ class VocoderGANTask(VocoderTask):
         sr = cfg.model.sample_rate
         if not m.training:
             with torch.no_grad():
-                fake = self.generate(m.generator, latents, real.shape[-1])
-                mel = multi_scale_mel_loss(fake, real, sr)
+                mel = multi_scale_mel_loss(model(real, latents, cfg.gen_steps, False)["fake"], real, sr)
             return LossOutput(mel, {"loss/mel": mel})
+        train_gen = m.discriminators is None or int(m.num_batches) >= cfg.gen_start_step
         m.num_batches += 1
+        out = model(real, latents, cfg.gen_steps, train_gen)
         if m.discriminators is None:
-            mel = multi_scale_mel_loss(self.generate(m.generator, latents, real.shape[-1]), real, sr)
+            mel = multi_scale_mel_loss(out["fake"], real, sr)
             return LossOutput(cfg.mel_weight * mel, {"loss/mel": mel.detach()})
-        train_gen = int(m.num_batches) > cfg.gen_start_step
-        if train_gen:
-            fake = self.generate(m.generator, latents, real.shape[-1])
-        else:
-            with torch.no_grad():
-                fake = self.generate(m.generator, latents, real.shape[-1])
-        d = m.discriminators
-        real_mpd, real_mpd_f = d.mpd(real)
-        real_mrd, real_mrd_f = d.mrd(real)
-        fake_mpd, _ = d.mpd(fake.detach())
-        fake_mrd, _ = d.mrd(fake.detach())
-        disc_mpd = discriminator_hinge_loss(real_mpd, fake_mpd)
-        disc_mrd = discriminator_hinge_loss(real_mrd, fake_mrd)
+        (real_mpd, real_mpd_f), (real_mrd, real_mrd_f) = out["real_mpd"], out["real_mrd"]
+        disc_mpd = discriminator_hinge_loss(real_mpd, out["fake_mpd"][0])
+        disc_mrd = discriminator_hinge_loss(real_mrd, out["fake_mrd"][0])
         total = cfg.disc_mpd_weight * disc_mpd + cfg.disc_mrd_weight * disc_mrd
         terms = {"loss/disc_mpd": disc_mpd.detach(), "loss/disc_mrd": disc_mrd.detach()}
         if train_gen:
-            d.requires_grad_(False)  # this forward pass gives gradients to the generated audio only
-            try:
-                g_mpd, g_mpd_f = d.mpd(fake)
-                g_mrd, g_mrd_f = d.mrd(fake)
-            finally:
-                d.requires_grad_(True)
+            (g_mpd, g_mpd_f), (g_mrd, g_mrd_f) = out["gen_mpd"], out["gen_mrd"]
             adv_mpd, adv_mrd = generator_hinge_loss(g_mpd), generator_hinge_loss(g_mrd)
             fm_mpd, fm_mrd = feature_matching_loss(real_mpd_f, g_mpd_f), feature_matching_loss(real_mrd_f, g_mrd_f)
-            mel = multi_scale_mel_loss(fake, real, sr)
+            mel = multi_scale_mel_loss(out["fake"], real, sr)
             total = total + (cfg.adv_mpd_weight * adv_mpd + cfg.adv_mrd_weight * adv_mrd + cfg.fm_mpd_weight * fm_mpd
                              + cfg.fm_mrd_weight * fm_mrd + cfg.mel_weight * mel)
             terms.update({"loss/adv_mpd": adv_mpd.detach(), "loss/adv_mrd": adv_mrd.detach(),

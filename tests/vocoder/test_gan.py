@@ -179,3 +179,26 @@ def test_train_vocoder_gan_cli(data, capsys) -> None:  # noqa: ANN001
     assert "--init" in capsys.readouterr().err
     code = main(["train", "vocoder", "--init", str(data / "stage1"), "--run-dir", str(data / "run3"), *common])
     assert code == 2 and "--stage gan" in capsys.readouterr().err
+
+
+def test_network_evaluations_go_through_the_wrapper(data) -> None:  # noqa: ANN001
+    """A DDP wrapper only synchronises what runs inside its forward: the task must call the wrapper."""
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, module: torch.nn.Module) -> None:
+            super().__init__()
+            self.module, self.calls = module, 0
+
+        def forward(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            self.calls += 1
+            return self.module(*args, **kwargs)
+
+    task = _task(data, gen_start_step=1)
+    assert task.ddp_find_unused_parameters  # the generator idles during the discriminator warm-up
+    assert not _task(data, adversarial=False).ddp_find_unused_parameters
+    train, _ = task.build_datasets()
+    batch = task.collate([train[i] for i in range(2)])
+    wrapped = Wrapper(task.build_model().train())
+    task.compute_loss(wrapped, batch)
+    task.compute_loss(wrapped, batch).total.backward()
+    assert wrapped.calls == 2 and any(p.grad is not None for p in wrapped.module.generator.parameters())
