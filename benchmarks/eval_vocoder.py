@@ -20,6 +20,18 @@ from sara.vocoder.losses import multi_resolution_mel_distance
 from sara.vocoder.training import VocoderTask, VocoderTrainConfig
 
 
+def silence_score(ds: SegmentDataset, hop: int) -> float:
+    """The same distance for an all-zero output (what a generator that predicts nothing scores)."""
+    dists = []
+    for i in range(len(ds)):
+        item = ds[i]
+        n = int(item["length"]) // hop * hop
+        if n:
+            ref = item["audio"][:n].unsqueeze(0)
+            dists.append(float(multi_resolution_mel_distance(torch.zeros_like(ref), ref)[0]))
+    return sum(dists) / len(dists)
+
+
 def score(voc: SemanticVocoder, ds: SegmentDataset, steps: int) -> float:
     """Mean mel distance over the dataset's clips (valid-length part only)."""
     dists = []
@@ -59,6 +71,7 @@ def main() -> None:
         ds = SegmentDataset(clips, frames * voc.hop_length, sample_rate=voc.sample_rate, hop_length=voc.hop_length,
                             latent_cache=args.latent_cache, train=False, min_rms=0.0,
                             peak_db=(-3.0, -3.0))
+        print(f"{path}: {len(ds)} clips, silent output: mel distance {silence_score(ds, voc.hop_length):.4f}", flush=True)
         fresh = None
         if args.init:
             task = VocoderTask(VocoderTrainConfig(model=voc.config, train_data=("-",), latent_cache="-"))
