@@ -98,6 +98,12 @@ def _build_gan_task(args: argparse.Namespace) -> Any:
 
     if args.init is None:
         raise ConfigError("--stage gan needs --init: the stage-1 vocoder to fine-tune")
+    ignored = [flag for flag, value in (("--lr", args.lr), ("--channels", args.channels),
+                                        ("--num-layers", args.num_layers), ("--cond-channels", args.cond_channels),
+                                        ("--latent-dim", args.latent_dim)) if value is not None]
+    if ignored:
+        raise ConfigError(f"{', '.join(ignored)} do not apply to --stage gan (the generator comes from --init; "
+                          "use --lr-gen / --lr-disc)")
     model = SemanticVocoder.from_pretrained(args.init).config
     try:
         cfg = VocoderGANTrainConfig(
