@@ -49,6 +49,8 @@ fi
 # 4. relevance: classify audio generated from test captions vs the real test clips (vocoder default steps)
 $SARA eval relevance --model "$OUT" --classifier "$EVAL/classifier" --manifest "$CORPUS/manifest.jsonl" \
   --per-class 2 --duration 4 --steps 50 --cfg 3.5 --out "$EVAL/relevance"
+python3 recipes/vocoder_relevance.py --vocoder "$OUT/vocoder" --classifier "$EVAL/classifier" \
+  --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/vocoder_relevance.json"
 python3 recipes/latent_relevance.py --model "$OUT" --manifest "$CORPUS/manifest.jsonl" --latents "$RUNS/latents" \
   --classes "$EVAL/classifier/config.json" --out "$EVAL/latent_relevance.json"
 

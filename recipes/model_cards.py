@@ -142,6 +142,12 @@ def _eval_section(eval_dir: Path) -> str:
                  f"{r['steps']} DiT steps, guidance {r['cfg']}):\n\n"
                  "| generated audio | real test audio | chance |\n|---|---|---|\n"
                  f"| {r['generated_accuracy']:.3f} | {r['real_accuracy']:.3f} | {r['chance']:.3f} |\n\n")
+    voc = eval_dir / "vocoder_relevance.json"
+    if voc.is_file():
+        r = json.loads(voc.read_text())
+        text += ("The vocoder alone (`recipes/vocoder_relevance.py`): the same classifier on vocoder reconstructions "
+                 f"({r['steps']} steps) of {r['clips']} of those real test clips is right {r['reconstructed_accuracy']:.3f} "
+                 f"of the time, vs {r['real_accuracy']:.3f} on the clips themselves.\n\n")
     lat = eval_dir / "latent_relevance.json"
     if lat.is_file():
         r = json.loads(lat.read_text())
@@ -161,7 +167,12 @@ def _limitations(eval_dir: Path) -> str:
         r = json.loads(rel.read_text())
         ratio = r["generated_accuracy"] / r["chance"] if r["chance"] else float("nan")
         text += (f"Relevance is {ratio:.1f}x chance but far below real audio ({r['generated_accuracy']:.3f} vs "
-                 f"{r['real_accuracy']:.3f}). ")
+                 f"{r['real_accuracy']:.3f}): not clearly above chance yet. ")
+        preds = [p["generated"] for p in r.get("predictions", [])]
+        if preds:
+            top = max(set(preds), key=preds.count)
+            text += (f"The classifier puts {preds.count(top)} of {len(preds)} generated clips in one class "
+                     f"(\"{top}\"): the generated audio is still far from the corpus' sounds. ")
     return text + ("The models prove the installation and the whole pipeline work end to end and give a reproducible "
                    "baseline; they are not a measure of the method at scale.")
 
