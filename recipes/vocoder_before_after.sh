@@ -14,8 +14,8 @@ WORK=${WORK:-work}
 CORPUS=${CORPUS:-$WORK/corpus}
 RUNS=${RUNS:-$WORK/runs_voc_small}
 ENC=${ENC:-sara/pretrained/sara-demo/vocoder/encoder}
-MINUTES_1=${MINUTES_1:-10}
-MINUTES_2=${MINUTES_2:-6}
+MINUTES_1=${MINUTES_1:-6}
+MINUTES_2=${MINUTES_2:-4}
 SARA=${SARA:-sara}
 PYTHON=${PYTHON:-python}
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
