@@ -64,7 +64,7 @@ if want vocoder; then
       --channels 160 128 96 --num-layers 3 3 3 --cond-channels 192 \
       --batch-size 8 --max-steps 100000 --max-minutes "$MINUTES_VOC" --ckpt-every 200 \
       --valid-every 400 --log-every 10 --export "$RUNS/vocoder_release"
-    # stage 2 without discriminators: a GAN step costs ~10x a stage-1 step on this CPU
+    # stage 2 without discriminators: a GAN step costs 10-100x a stage-1 step on this CPU (bench_vocoder_train.py)
     $SARA train vocoder --stage gan --no-adversarial --gan-steps "$GAN_STEPS" --init "$RUNS/vocoder_release" \
       --run-dir "$RUNS/vocoder_gan" --data "$CORPUS/manifest.jsonl" --latent-cache "$RUNS/latents" \
       --encoder "$RUNS/encoder" --batch-size 8 --max-steps 100000 --max-minutes "$MINUTES_VOC2" \

@@ -13,8 +13,9 @@ gradients of its own loss.  Both halves are updated from the same discriminator 
 alternates a discriminator step and a generator step on each batch; the difference is one step of
 staleness).  The discriminator trains alone for the first ``gen_start_step`` steps.
 With ``adversarial=False`` there are no discriminators and the generator is fine-tuned through the sampler
-on the mel loss alone: far cheaper on a CPU (a small-discriminator GAN step costs ~10x a stage-1 step
-there), at the price of the over-smoothed detail that a pure regression loss gives.
+on the mel loss alone: far cheaper on a CPU, where a GAN step costs one to two orders of magnitude more than
+a stage-1 step (``benchmarks/bench_vocoder_train.py``), at the price of the over-smoothed detail that a pure
+regression loss gives.
 Optimiser: ScaledAdam with one parameter group per half (lr 0.002 generator / 0.02 discriminator, separate
 gradient clipping) and Eden2 (lr_batches 20000 / 5000).
 
