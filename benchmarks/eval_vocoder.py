@@ -11,8 +11,11 @@ generator of the same configuration (what training started from).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 import torch
+from torch import Tensor
 
 from sara.vocoder import SemanticVocoder
 from sara.vocoder.data import SegmentDataset, list_clips
@@ -20,33 +23,24 @@ from sara.vocoder.losses import multi_resolution_mel_distance
 from sara.vocoder.training import VocoderTask, VocoderTrainConfig
 
 
-def silence_score(ds: SegmentDataset, hop: int) -> float:
-    """The same distance for an all-zero output (what a generator that predicts nothing scores)."""
+def score(decode: Callable[[Tensor, int], Tensor], ds: SegmentDataset, hop: int, sample_rate: int,
+          encoder: Any = None) -> float:
+    """Mean mel distance over the dataset's clips (valid-length part only).
+
+    ``decode(latents [1, D, N], seed) -> [1, N * hop]``; latents come from the cache or from ``encoder``.
+    """
     dists = []
     for i in range(len(ds)):
         item = ds[i]
         n = int(item["length"]) // hop * hop
-        if n:
-            ref = item["audio"][:n].unsqueeze(0)
-            dists.append(float(multi_resolution_mel_distance(torch.zeros_like(ref), ref)[0]))
-    return sum(dists) / len(dists)
-
-
-def score(voc: SemanticVocoder, ds: SegmentDataset, steps: int) -> float:
-    """Mean mel distance over the dataset's clips (valid-length part only)."""
-    dists = []
-    for i in range(len(ds)):
-        item = ds[i]
-        n = int(item["length"]) // voc.hop_length * voc.hop_length
         if n == 0:
             continue
         ref = item["audio"][:n].unsqueeze(0)
         if "latents" in item:
-            z = item["latents"][:, : n // voc.hop_length].unsqueeze(0)
+            z = item["latents"][:, : n // hop].unsqueeze(0)
         else:
-            z = voc.get_encoder().encode(ref, voc.sample_rate)[..., : n // voc.hop_length]
-        wav = voc.decode(z, steps=steps, seed=i)
-        dists.append(float(multi_resolution_mel_distance(wav, ref)[0]))
+            z = encoder.encode(ref, sample_rate)[..., : n // hop]
+        dists.append(float(multi_resolution_mel_distance(decode(z, i), ref)[0]))
     return sum(dists) / len(dists)
 
 
@@ -71,7 +65,10 @@ def main() -> None:
         ds = SegmentDataset(clips, frames * voc.hop_length, sample_rate=voc.sample_rate, hop_length=voc.hop_length,
                             latent_cache=args.latent_cache, train=False, min_rms=0.0,
                             peak_db=(-3.0, -3.0))
-        print(f"{path}: {len(ds)} clips, silent output: mel distance {silence_score(ds, voc.hop_length):.4f}", flush=True)
+        hop = voc.hop_length
+        encoder = None if args.latent_cache else voc.get_encoder()
+        silent = score(lambda z, i, h=hop: torch.zeros(1, z.shape[-1] * h), ds, hop, voc.sample_rate, encoder)
+        print(f"{path}: {len(ds)} clips, silent output: mel distance {silent:.4f}", flush=True)
         fresh = None
         if args.init:
             task = VocoderTask(VocoderTrainConfig(model=voc.config, train_data=("-",), latent_cache="-"))
@@ -79,9 +76,11 @@ def main() -> None:
             fresh = SemanticVocoder(voc.config, generator=task.build_model()).eval()
             fresh.encoder, fresh.encoder_path = voc.encoder, voc.encoder_path
         for steps in args.steps or [voc.config.default_steps]:
-            print(f"{path}: {len(ds)} clips, {steps} steps, mel distance {score(voc, ds, steps):.4f}", flush=True)
+            d = score(lambda z, i, v=voc, s=steps: v.decode(z, steps=s, seed=i), ds, hop, voc.sample_rate, encoder)
+            print(f"{path}: {len(ds)} clips, {steps} steps, mel distance {d:.4f}", flush=True)
             if fresh is not None:
-                print(f"{path} (fresh init): {steps} steps, mel distance {score(fresh, ds, steps):.4f}", flush=True)
+                d = score(lambda z, i, v=fresh, s=steps: v.decode(z, steps=s, seed=i), ds, hop, voc.sample_rate, encoder)
+                print(f"{path} (fresh init): {steps} steps, mel distance {d:.4f}", flush=True)
 
 
 if __name__ == "__main__":

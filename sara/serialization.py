@@ -303,7 +303,8 @@ class _InertUnpickler(pickle.Unpickler):
 
 _INERT_PICKLE = types.ModuleType("sara_inert_pickle")
 _INERT_PICKLE.Unpickler = _InertUnpickler  # type: ignore[attr-defined]
-_INERT_PICKLE.load = pickle.load  # type: ignore[attr-defined]
+# torch reads the legacy format's header pickles through ``pickle_module.load``: it must be inert too
+_INERT_PICKLE.load = lambda f, **kwargs: _InertUnpickler(f, **kwargs).load()  # type: ignore[attr-defined]
 
 
 def _load_inert(path: Path) -> Any:

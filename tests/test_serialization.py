@@ -113,3 +113,17 @@ def test_inert_fallback_reads_data_without_running_code(tmp_path: Path, capsys: 
     ck = load_torch_checkpoint(path, inert_fallback=True)
     assert torch.equal(ck["model"]["w"], torch.arange(3.0))
     assert "pwned" not in capsys.readouterr().out  # the __reduce__ payload built an inert object instead
+
+
+def test_inert_fallback_legacy_format_header_runs_no_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The legacy (non-zip) format starts with pickles torch reads through ``pickle_module.load``."""
+    import pickle
+
+    path = tmp_path / "legacy.pt"
+    path.write_bytes(pickle.dumps(_Evil()) + b"\x00rest")
+    with pytest.raises(CheckpointError):
+        load_torch_checkpoint(path, inert_fallback=True)
+    assert "pwned" not in capsys.readouterr().out
+    legacy = tmp_path / "legacy_ok.pt"
+    torch.save({"model": {"w": torch.arange(2.0)}, "p": _AttrDict(a=1)}, legacy, _use_new_zipfile_serialization=False)
+    assert torch.equal(load_torch_checkpoint(legacy, inert_fallback=True)["model"]["w"], torch.arange(2.0))

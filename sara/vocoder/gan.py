@@ -186,11 +186,6 @@ class VocoderGANTask(VocoderTask):
     config_class: ClassVar[type] = VocoderGANTrainConfig
     config: VocoderGANTrainConfig
 
-    @property
-    def default_grad_clip(self) -> float | None:
-        """ScaledAdam clips per group itself; AdamW gets the loop's norm clipping."""
-        return None if self.config.optimizer == "scaled_adam" else 1.0
-
     def build_model(self) -> nn.Module:
         """The generator (from ``init`` when given) and fresh discriminators."""
         cfg = self.config
