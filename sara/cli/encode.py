@@ -8,6 +8,7 @@ file failed.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", required=True, help="output directory")
     p.add_argument("--batch-size", type=int, default=8, help="max equal-length files per forward pass")
     p.add_argument("--long-seconds", type=float, default=60.0, help="encode longer files alone, block-wise")
+    p.add_argument("--pad-seconds", type=float, default=0.0,
+                   help="append silence to shorter files before encoding (for text-to-latent training data)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=run)
 
@@ -34,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not math.isfinite(args.pad_seconds) or not 0 <= args.pad_seconds <= 600:
+        raise ConfigError(f"--pad-seconds must be between 0 and 600, got {args.pad_seconds}")
     encoder = SemanticEncoder.from_pretrained(args.encoder, map_location=args.device)
     items, planned_failures = plan_items(args.inputs, Path(args.output))
     failures = list(planned_failures)
@@ -44,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         if result.error is not None:
             failures.append(result)
 
-    encode_files(encoder, items, batch_size=args.batch_size, long_seconds=args.long_seconds, on_result=on_result)
+    encode_files(encoder, items, batch_size=args.batch_size, long_seconds=args.long_seconds,
+                 pad_seconds=args.pad_seconds, on_result=on_result)
     bar.close()
     for failure in failures:
         print(f"sara encode: {failure.item.source}: {failure.error}", file=sys.stderr)

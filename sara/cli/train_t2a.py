@@ -28,6 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num-heads", type=int, default=None, help="override the preset's attention heads")
     g.add_argument("--latent-dim", type=int, default=None,
                    help="latent channels (default: read from the latent cache)")
+    g.add_argument("--pooled-text", action="store_true",
+                   help="also add the pooled prompt to the AdaLN conditioning (sara extension; works with "
+                        "--init-from, starting from the source's function)")
+    g.add_argument("--class-balance", type=float, default=0.0,
+                   help="repeat clips of rare classes: (median count / class count) ** this, per epoch")
     g.add_argument("--text-encoder", choices=("minilm", "t5"), default="minilm")
     g.add_argument("--t5-path", default=None, help="local FLAN-T5 directory or cached HF id (with t5)")
     g.add_argument("--stage", choices=("pretrain", "finetune"), default="pretrain")
@@ -37,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup-steps", type=int, default=500)
     g.add_argument("--cfg-drop", type=float, default=0.2, help="condition dropout probability")
     g.add_argument("--timestep-sampling", choices=("logit_normal", "uniform"), default="logit_normal")
+    g.add_argument("--timestep-shift", type=float, default=1.0,
+                   help="shift training noise levels towards noise (SD3 map; 1 = official)")
     g.add_argument("--vocoder", default=None, help="vocoder release (audio samples and --export)")
     g.add_argument("--sample-prompts", nargs="+", default=None, help="prompts for --sample-every")
     g.add_argument("--sample-steps", type=int, default=50)
@@ -53,6 +60,8 @@ def _model_config(args: argparse.Namespace, model: Any) -> Any:
     latent_dim = args.latent_dim if args.latent_dim is not None else _cache_latent_dim(args.latent_cache)
     if latent_dim is not None:
         overrides["latent_dim"] = latent_dim
+    if args.pooled_text:
+        overrides["pooled_text"] = True
     return dataclasses.replace(model, **overrides)
 
 
@@ -88,7 +97,8 @@ def build_task(args: argparse.Namespace) -> Any:
             manifest=args.data, latent_dir=args.latent_cache, model=model, text_encoder=spec, stage=args.stage,
             init_from=args.init_from, segment_seconds=args.segment_seconds, lr=args.lr,
             warmup_steps=args.warmup_steps, cfg_drop_ratio=args.cfg_drop, timestep_sampling=args.timestep_sampling,
-            vocoder=args.vocoder, sample_steps=args.sample_steps, **extra,
+            timestep_shift=args.timestep_shift,
+            vocoder=args.vocoder, sample_steps=args.sample_steps, class_balance=args.class_balance, **extra,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

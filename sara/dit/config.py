@@ -42,6 +42,12 @@ class DiTConfig:
         skip_norm: normalise ``cat[x, skip]`` before the skip projection [skip_norm].
         text_dim: width of the raw text-encoder states; when set, a trainable ``text_proj``
             Linear(text_dim -> context_dim) lives in the model (official: the text encoder's ``proj``).
+        pooled_text: *sara extension, not in the official UDiT* (default off, so official weights load
+            unchanged): the masked mean of the projected text states, through a 2-layer MLP whose last layer
+            starts at zero, is added to the timestep embedding, so every AdaLN modulation sees the prompt
+            (global conditioning, as DiT does with class labels).  Cross-attention alone learns slowly
+            from a cold start on small data: its zero-initialised output sees nearly uniform attention over
+            the tokens shared by most captions.
     """
 
     latent_dim: int = 768
@@ -68,6 +74,7 @@ class DiTConfig:
     skip: bool = True
     skip_norm: bool = True
     text_dim: int | None = 1024
+    pooled_text: bool = False
 
     def __post_init__(self) -> None:
         if self.dim % self.num_heads:

@@ -9,6 +9,7 @@ the clips; the latent cache holds one ``<stem>.safetensors`` per clip (tensor ``
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +20,14 @@ from torch.utils.data import Dataset
 
 from sara.errors import ConfigError
 
-__all__ = ["LatentCaptionDataset", "collate_latent_captions"]
+__all__ = ["LatentCaptionDataset", "class_weights", "collate_latent_captions"]
 
 
 @dataclass(frozen=True)
 class _Clip:
     latent_path: Path
     captions: tuple[str, ...]
+    label: str | None = None
 
 
 class LatentCaptionDataset(Dataset):
@@ -37,10 +39,16 @@ class LatentCaptionDataset(Dataset):
         split: manifest split to use ("train", "valid", ...).
         num_frames: crop/pad length F in latent frames (25 per second).
         train: random crops and random caption choice; otherwise the first frames and the first caption.
+        class_balance: exponent ``a`` of class re-balancing (0 = off): ``sample_weights`` become
+            ``n ** -a`` for a clip whose class (the manifest's ``class`` field) has ``n`` clips; the training
+            loop then draws each epoch's items with replacement by these weights.
+
+    Attributes:
+        sample_weights: ``[len(self)]`` float64 weights for the training loop's sampler, or None (uniform).
     """
 
     def __init__(self, manifest: str | Path, latent_dir: str | Path, split: str, num_frames: int,
-                 train: bool = True) -> None:
+                 train: bool = True, class_balance: float = 0.0) -> None:
         from sara.data.manifest import load_manifest
 
         self.num_frames = int(num_frames)
@@ -52,6 +60,7 @@ class LatentCaptionDataset(Dataset):
         if records and not self.clips:
             raise ConfigError(f"{latent_dir}: no cached latents for the {split!r} clips of {manifest} "
                               f"(run `sara encode` on the corpus first)")
+        self.sample_weights = class_weights([c.label for c in self.clips], class_balance)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -62,6 +71,21 @@ class LatentCaptionDataset(Dataset):
         crop, mask = _crop_or_pad(latents, self.num_frames, self.train)
         caption = random.choice(clip.captions) if self.train else clip.captions[0]
         return {"latents": crop, "mask": mask, "caption": caption}
+
+
+def class_weights(labels: list[str | None], exponent: float) -> Tensor | None:
+    """Per-item sampling weights ``n_label ** -exponent`` (mean 1), or None when ``exponent == 0``.
+
+    ``n_label`` counts the items sharing ``labels[i]``; unlabelled items (None) count as a class of their own.
+    Exponent 1 makes every class equally likely, 0.5 is halfway (in log-frequency) between that and the data.
+    """
+    if exponent < 0:
+        raise ValueError(f"class balance exponent must be >= 0, got {exponent}")
+    if exponent == 0 or not labels:
+        return None
+    counts = Counter(labels)
+    w = torch.tensor([counts[label] ** -exponent for label in labels], dtype=torch.float64)
+    return w / w.mean()
 
 
 def _stem_index(latent_dir: Path) -> dict[str, Path]:
@@ -77,7 +101,8 @@ def _clip(record: dict, latent_dir: Path, index: dict[str, Path]) -> _Clip | Non
         return None
     rel = Path(record["path"]).with_suffix(".safetensors")
     path = latent_dir / rel if (latent_dir / rel).is_file() else index.get(rel.stem)
-    return None if path is None else _Clip(path, tuple(captions))
+    label = record.get("class") if isinstance(record.get("class"), str) else None
+    return None if path is None else _Clip(path, tuple(captions), label)
 
 
 def _crop_or_pad(latents: Tensor, frames: int, random_start: bool) -> tuple[Tensor, Tensor]:

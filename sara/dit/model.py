@@ -32,10 +32,13 @@ class TextContext:
     Attributes:
         kv: per block (in, mid, out order) the cross-attention ``(k, v)``, each ``[B, H, S, hd]``.
         mask: ``[B, S]`` bool key mask (True = real token) or None.
+        pooled: ``[B, D]`` pooled-text embedding added to the timestep embedding (``config.pooled_text``),
+            else None.
     """
 
     kv: list[tuple[Tensor, Tensor]]
     mask: Tensor | None
+    pooled: Tensor | None = None
 
 
 class _PatchEmbed(nn.Module):
@@ -68,6 +71,8 @@ class LatentDiT(PretrainedMixin, nn.Module):
         self.context_pe = (PositionalEmbedding(cfg.context_pe, cfg.context_max_length, d)
                            if cfg.context_pe != "none" else None)
         self.time_embed = TimestepEmbedder(d)
+        self.pooled_text_embed = (nn.Sequential(nn.Linear(cfg.context_dim, d), nn.SiLU(), nn.Linear(d, d))
+                                  if cfg.pooled_text else None)
         self.time_ada_final = nn.Linear(d, 2 * d)
         self.time_ada = nn.Linear(d, 6 * d) if cfg.time_fusion != "ada" else None
         half = cfg.depth // 2
@@ -90,6 +95,8 @@ class LatentDiT(PretrainedMixin, nn.Module):
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.zeros_(self.patch_embed.proj.bias)
         zero = [self.time_ada_final, self.time_ada]
+        if self.pooled_text_embed is not None:
+            zero.append(self.pooled_text_embed[2])
         for block in self.blocks:
             zero += [block.cross_attn.proj, getattr(block.adaln, "lora_b", None), getattr(block.adaln, "time_ada", None)]
             if hasattr(block.adaln, "lora_a"):
@@ -142,7 +149,10 @@ class LatentDiT(PretrainedMixin, nn.Module):
         if self.context_pe is not None:
             ctx = self.context_pe(ctx)
         mask = None if context_mask is None else context_mask.to(device=ctx.device, dtype=torch.bool)
-        return TextContext(kv=[block.context_kv(ctx) for block in self.blocks], mask=mask)
+        pooled = None
+        if self.pooled_text_embed is not None:
+            pooled = self.pooled_text_embed(_masked_mean(context.to(ctx.dtype), mask))
+        return TextContext(kv=[block.context_kv(ctx) for block in self.blocks], mask=mask, pooled=pooled)
 
     # -------------------------------------------------------------------------------------- forward
 
@@ -168,7 +178,7 @@ class LatentDiT(PretrainedMixin, nn.Module):
                 raise ValueError("LatentDiT needs `context` or a prepared `text`")
             text = self.prepare_context(context, context_mask)
         h = self._embed_latents(x)
-        time_token, shared, final_ada = self._time_modulation(t, x.shape[0], x.device)
+        time_token, shared, final_ada = self._time_modulation(t, x.shape[0], x.device, text.pooled)
         tok_mask = None if x_mask is None else x_mask[:, :: self.config.patch_size].to(torch.bool)
         h = self._run_blocks(h, time_token, shared, text, tok_mask)
         return self.final_block(h, final_ada)
@@ -183,13 +193,17 @@ class LatentDiT(PretrainedMixin, nn.Module):
         h = self.patch_embed(x.to(self.patch_embed.proj.weight.dtype))
         return h if self.x_pe is None else self.x_pe(h)
 
-    def _time_modulation(self, t: Tensor | float, batch: int, device: torch.device
+    def _time_modulation(self, t: Tensor | float, batch: int, device: torch.device, pooled: Tensor | None = None
                          ) -> tuple[Tensor, Tensor | None, Tensor]:
-        """Timesteps -> (time token ``[B, D]``, shared AdaLN ``[B, 6D]`` or None, final FiLM ``[B, 2D]``)."""
+        """Timesteps (+ pooled text ``[B, D]``) -> (time token ``[B, D]``, shared AdaLN ``[B, 6D]`` or None,
+        final FiLM ``[B, 2D]``)."""
         t = torch.as_tensor(t, device=device)
         if t.dim() == 0:
             t = t.expand(batch).long()  # official inference path: truncates e.g. 999.88 -> 999
-        time_token = torch.nn.functional.silu(self.time_embed(t))
+        emb = self.time_embed(t)
+        if pooled is not None:
+            emb = emb + pooled
+        time_token = torch.nn.functional.silu(emb)
         shared = self.time_ada(time_token) if self.time_ada is not None else None
         return time_token, shared, self.time_ada_final(time_token)
 
@@ -206,3 +220,11 @@ class LatentDiT(PretrainedMixin, nn.Module):
             skip = skips.pop() if self.config.skip else None
             h = block(h, time_token, shared, next(kv), text.mask, x_mask, skip=skip)
         return h
+
+
+def _masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean over tokens of ``x [B, S, E]`` where ``mask [B, S]`` is True (all tokens when None) -> ``[B, E]``."""
+    if mask is None:
+        return x.mean(1)
+    w = mask.to(x.dtype)[..., None]
+    return (x * w).sum(1) / w.sum(1).clamp_min(1.0)

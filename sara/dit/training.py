@@ -9,6 +9,7 @@ from scratch, ``finetune`` from a previous run / release (``init_from``) at a lo
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -24,7 +25,7 @@ from sara.flow.paths import interpolate, masked_mse, sample_train_timesteps, vel
 from sara.text.factory import TextEncoderSpec, build_text_encoder
 from sara.train.task import LossOutput, TrainTask
 
-__all__ = ["FlowMatchingDiT", "T2ATrainConfig", "TextToAudioTask"]
+__all__ = ["FlowMatchingDiT", "T2ATrainConfig", "TextToAudioTask", "with_pooled_text"]
 
 _STAGE_LR = {"pretrain": 1e-4, "finetune": 2e-5}
 
@@ -36,7 +37,9 @@ class T2ATrainConfig:
     Attributes:
         manifest: corpus manifest (jsonl) with ``path``, ``captions``, ``split``.
         latent_dir: latent cache written by ``sara encode`` (``<stem>.safetensors``, ``latents [D, N]``).
-        model: DiT architecture (ignored when ``init_from`` is given: the source's config is used).
+        model: DiT architecture (ignored when ``init_from`` is given: the source's config is used, except
+            that ``model.pooled_text`` can switch the pooled-text path on; it starts at zero, so the
+            initial function is the source's).
         text_encoder: frozen text encoder; its width must equal ``model.text_dim``.
         stage: 'pretrain' (lr 1e-4) or 'finetune' (lr 2e-5, needs ``init_from``).
         init_from: run dir, TextToAudio release, DiT release or official model dir to start from.
@@ -44,7 +47,11 @@ class T2ATrainConfig:
         lr: learning rate (default per stage); weight_decay / warmup_steps: AdamW settings.
         cfg_drop_ratio: probability of training a sample unconditionally.
         timestep_sampling: 'logit_normal' (official default) or 'uniform'.
+        timestep_shift: SD3-style shift of the training noise levels towards noise (1 = official; see
+            :func:`~sara.flow.paths.sample_train_timesteps`).
         train_split / valid_split: manifest splits (valid None disables validation).
+        class_balance: re-balancing exponent of the training split's classes (0 = off; see
+            :class:`~sara.dit.data.LatentCaptionDataset`).
         vocoder: vocoder release for audio samples and for :meth:`TextToAudioTask.export`.
         sample_prompts / sample_seconds / sample_steps / guidance_scale: what ``log_samples`` generates.
     """
@@ -61,8 +68,10 @@ class T2ATrainConfig:
     warmup_steps: int = 500
     cfg_drop_ratio: float = 0.2
     timestep_sampling: Literal["logit_normal", "uniform"] = "logit_normal"
+    timestep_shift: float = 1.0
     train_split: str = "train"
     valid_split: str | None = "valid"
+    class_balance: float = 0.0
     vocoder: str | None = None
     sample_prompts: tuple[str, ...] = ("a dog barks", "rain falls on a tin roof")
     sample_seconds: float = 5.0
@@ -78,6 +87,10 @@ class T2ATrainConfig:
             raise ValueError("cfg_drop_ratio must be in [0, 1)")
         if self.segment_seconds <= 0:
             raise ValueError("segment_seconds must be > 0")
+        if not (math.isfinite(self.timestep_shift) and 0.05 <= self.timestep_shift <= 20.0):
+            raise ValueError(f"timestep_shift must be in [0.05, 20], got {self.timestep_shift}")
+        if not 0.0 <= self.class_balance <= 4.0:
+            raise ValueError(f"class_balance must be in [0, 4], got {self.class_balance}")
 
     @property
     def learning_rate(self) -> float:
@@ -116,8 +129,9 @@ class TextToAudioTask(TrainTask):
     config_class: ClassVar[type] = T2ATrainConfig
     default_grad_clip: ClassVar[float] = 1.0
 
-    # captions recur every epoch: keep the frozen encoder's states of this many recent captions
-    text_cache_size: ClassVar[int] = 4096
+    # captions recur every epoch: keep the frozen encoder's states of this many captions (a corpus of ~18k
+    # distinct captions at ~20 tokens x 384 floats is ~0.5 GB; a smaller cache re-encodes most of them)
+    text_cache_size: ClassVar[int] = 65536
 
     def __init__(self, config: T2ATrainConfig, text_encoder: Any | None = None) -> None:
         """``text_encoder``: an already built encoder matching ``config.text_encoder`` (else built lazily)."""
@@ -135,13 +149,18 @@ class TextToAudioTask(TrainTask):
         return self._text_encoder
 
     def build_model(self) -> FlowMatchingDiT:
-        dit = _load_init(self.config.init_from) if self.config.init_from else LatentDiT(self.config.model)
+        if not self.config.init_from:
+            return FlowMatchingDiT(LatentDiT(self.config.model).train())
+        dit = _load_init(self.config.init_from)
+        if self.config.model.pooled_text and not dit.config.pooled_text:
+            dit = with_pooled_text(dit)
         return FlowMatchingDiT(dit.train())
 
     def build_datasets(self) -> tuple[LatentCaptionDataset, LatentCaptionDataset | None]:
         cfg = self.config
         frames = max(1, round(cfg.segment_seconds * FRAME_RATE))
-        train = LatentCaptionDataset(cfg.manifest, cfg.latent_dir, cfg.train_split, frames, train=True)
+        train = LatentCaptionDataset(cfg.manifest, cfg.latent_dir, cfg.train_split, frames, train=True,
+                                     class_balance=cfg.class_balance)
         if len(train) == 0:
             raise ConfigError(f"{cfg.manifest}: no {cfg.train_split!r} clips with cached latents")
         valid = None
@@ -170,7 +189,7 @@ class TextToAudioTask(TrainTask):
         device, b = x1.device, x1.shape[0]
         self.text_encoder.to(device)
         states, text_mask = self.encode_captions(list(batch["captions"]))
-        t = sample_train_timesteps(b, self.config.timestep_sampling, device=device)
+        t = sample_train_timesteps(b, self.config.timestep_sampling, device=device, shift=self.config.timestep_shift)
         noise = torch.randn_like(x1)
         x_t = interpolate(x1, noise, t / 1000.0)
         drop = torch.rand(b, device=device) < self.config.cfg_drop_ratio
@@ -231,6 +250,17 @@ class TextToAudioTask(TrainTask):
             vocoder = SemanticVocoder.from_pretrained(self.config.vocoder, map_location=_device_of(dit))
         encoder = self.text_encoder.to(_device_of(dit))
         return TextToAudio(dit.eval(), encoder, vocoder, text_encoder_spec=self.config.text_encoder)
+
+
+def with_pooled_text(dit: LatentDiT) -> LatentDiT:
+    """A copy of ``dit`` with the pooled-text path added (zero-initialised output: same function)."""
+    from dataclasses import replace
+
+    out = LatentDiT(replace(dit.config, pooled_text=True))
+    missing, unexpected = out.load_state_dict(dit.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("pooled_text_embed.") for k in missing):
+        raise ConfigError(f"cannot add the pooled-text path: missing {missing}, unexpected {unexpected}")
+    return out
 
 
 def _dit_of(model: nn.Module) -> LatentDiT:

@@ -8,10 +8,17 @@ sub-path relative to that directory, so ``a/x.wav`` and ``b/x.wav`` do not colli
 Items of equal length, rate and channel count are batched; the dB floor is computed per item
 (``db_scope="item"``), so a file's latents do not depend on its batch mates and equal a batch-of-one
 ``encode``.  Files longer than ``long_seconds`` are encoded alone with a block-wise spectrogram.
+
+``pad_seconds`` appends digital silence to shorter files before encoding, so a short event is followed by the
+latents of silence *in its context* (the ViT attends across the chunk, so these differ from the latents of a
+silent file).  This is how a text-to-latent model learns to end a short sound in silence: the official
+pipeline pads its 10 s training audio the same way.  ``num_samples`` keeps the file's own length and
+``padded_samples`` records the padded one.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +27,7 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import Tensor
 
@@ -95,6 +103,7 @@ def encode_files(
     *,
     batch_size: int = 8,
     long_seconds: float = 60.0,
+    pad_seconds: float = 0.0,
     on_result: Callable[[EncodeResult], None] | None = None,
 ) -> list[EncodeResult]:
     """Encode ``items`` and write their latent files; failures are recorded, never raised.
@@ -124,24 +133,33 @@ def encode_files(
             report(EncodeResult(item, f"cannot read audio ({str(exc).strip() or type(exc).__name__})"))
             continue
         long = info.frames > long_seconds * info.samplerate
-        key = (info.samplerate, info.frames, info.channels) if not long else (-1, len(groups), 0)
+        frames = max(info.frames, padded_length(pad_seconds, info.samplerate))
+        key = (info.samplerate, frames, info.channels) if not long else (-1, len(groups), 0)
         groups.setdefault(key, []).append(item)
     for key, group in groups.items():
         size = 1 if key[0] == -1 else batch_size
         for start in range(0, len(group), size):
-            for result in _encode_batch(encoder, group[start : start + size], long=key[0] == -1):
+            for result in _encode_batch(encoder, group[start : start + size], long=key[0] == -1,
+                                        pad_seconds=pad_seconds):
                 report(result)
     return results
 
 
-def _encode_batch(encoder: SemanticEncoder, batch: list[EncodeItem], *, long: bool) -> list[EncodeResult]:
-    """Load, encode and write one batch of equal-shape files."""
-    loaded: list[tuple[EncodeItem, Tensor, int]] = []
+def padded_length(pad_seconds: float, sample_rate: int) -> int:
+    """Samples of ``pad_seconds`` at ``sample_rate`` (rounded up; 0 when not padding)."""
+    return math.ceil(pad_seconds * sample_rate) if pad_seconds > 0 else 0
+
+
+def _encode_batch(encoder: SemanticEncoder, batch: list[EncodeItem], *, long: bool,
+                  pad_seconds: float = 0.0) -> list[EncodeResult]:
+    """Load, (pad,) encode and write one batch of equal-shape files."""
+    loaded: list[tuple[EncodeItem, Tensor, int, int]] = []  # item, wav, sr, file samples
     results: list[EncodeResult] = []
     for item in batch:
         try:
             wav, sr = load_audio(item.source)
-            loaded.append((item, wav, sr))
+            pad = max(0, padded_length(pad_seconds, sr) - wav.shape[-1])
+            loaded.append((item, F.pad(wav, (0, pad)) if pad else wav, sr, wav.shape[-1]))
         except SaraError as exc:
             results.append(EncodeResult(item, _strip_path(str(exc), item.source)))
     if not loaded:
@@ -152,18 +170,22 @@ def _encode_batch(encoder: SemanticEncoder, batch: list[EncodeItem], *, long: bo
         if long:
             latents = [encoder.encode_long(loaded[0][1].to(device), sr)]
         else:
-            wavs = torch.stack([w for _, w, _ in loaded]).to(device)
+            wavs = torch.stack([w for _, w, _, _ in loaded]).to(device)
             latents = list(encoder.encode(wavs, sr, db_scope="item"))
     except SaraError as exc:  # e.g. too short: the batch shares one shape, so it shares the failure
-        return results + [EncodeResult(item, str(exc)) for item, _, _ in loaded]
-    for (item, wav, _), z in zip(loaded, latents):
-        results.append(_write(encoder, item, z, sr, wav.shape[-1]))
+        return results + [EncodeResult(item, str(exc)) for item, _, _, _ in loaded]
+    for (item, wav, _, file_samples), z in zip(loaded, latents):
+        results.append(_write(encoder, item, z, sr, file_samples, wav.shape[-1]))
     return results
 
 
-def _write(encoder: SemanticEncoder, item: EncodeItem, z: Tensor, sr: int, num_samples: int) -> EncodeResult:
+def _write(encoder: SemanticEncoder, item: EncodeItem, z: Tensor, sr: int, num_samples: int,
+           encoded_samples: int) -> EncodeResult:
+    """Write one item's latents; ``encoded_samples`` > ``num_samples`` when silence was appended."""
     meta = {"sample_rate": str(encoder.sample_rate), "frame_rate": repr(float(encoder.frame_rate)),
             "source": str(item.source), "source_sample_rate": str(sr), "num_samples": str(num_samples)}
+    if encoded_samples > num_samples:
+        meta["padded_samples"] = str(encoded_samples)
     try:
         write_latents(item.output, z, meta)
     except OSError as exc:

@@ -71,16 +71,24 @@ class TrainConfig:
 
 
 class EpochSampler(Sampler[int]):
-    """Shuffles ``n`` indices with a permutation that depends only on ``(seed, epoch)`` (resumable)."""
+    """``n`` indices per epoch that depend only on ``(seed, epoch)`` (resumable).
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
+    Without ``weights`` a permutation; with ``weights [n]`` (a dataset's ``sample_weights``) ``n`` draws with
+    replacement, index ``i`` with probability ``weights[i] / sum(weights)``.
+    """
+
+    def __init__(self, n: int, seed: int, weights: torch.Tensor | None = None) -> None:
+        if weights is not None and (weights.shape != (n,) or not bool((weights >= 0).all()) or weights.sum() <= 0):
+            raise ConfigError(f"sample weights must be {n} non-negative numbers with a positive sum")
+        self.n, self.seed, self.epoch, self.weights = n, seed, 0, weights
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is not None:
+            return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
         return iter(torch.randperm(self.n, generator=g).tolist())
 
     def __len__(self) -> int:
@@ -142,7 +150,7 @@ def _setup(task: TrainTask, cfg: TrainConfig) -> _Run:
     train_ds, valid_ds = task.build_datasets()
     if len(train_ds) < cfg.batch_size:  # type: ignore[arg-type]
         raise ConfigError(f"training set has {len(train_ds)} items, fewer than batch_size {cfg.batch_size}")  # type: ignore[arg-type]
-    sampler = EpochSampler(len(train_ds), cfg.seed)  # type: ignore[arg-type]
+    sampler = EpochSampler(len(train_ds), cfg.seed, getattr(train_ds, "sample_weights", None))  # type: ignore[arg-type]
     # A private generator (re-seeded per epoch in _batches) gives the loader's worker base seed; without it
     # the loader draws from the global RNG, and a resumed run would diverge from an uninterrupted one.
     loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,

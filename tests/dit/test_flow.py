@@ -110,3 +110,16 @@ def test_masked_mse_ignores_invalid_frames() -> None:
     target[1] = 2.0
     mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
     assert torch.allclose(masked_mse(pred, target, mask), torch.tensor((0.0 + 4.0) / 2))
+
+
+def test_timestep_shift_follows_the_sd3_map() -> None:
+    a = sample_train_timesteps(5000, "uniform", generator=torch.Generator().manual_seed(1))
+    same = sample_train_timesteps(5000, "uniform", generator=torch.Generator().manual_seed(1), shift=1.0)
+    shifted = sample_train_timesteps(5000, "uniform", generator=torch.Generator().manual_seed(1), shift=3.0)
+    assert torch.equal(a, same)
+    sigma = a / 1000
+    want = (3 * sigma / (1 + 2 * sigma) * 1000).round().clamp(1, 1000)
+    assert torch.equal(shifted, want) and torch.equal(shifted, shifted.round())
+    assert (shifted >= a).all() and (shifted / 1000 > 0.9).float().mean() > 0.2  # towards noise
+    with pytest.raises(ValueError):
+        sample_train_timesteps(4, "uniform", shift=0.0)

@@ -208,3 +208,41 @@ def test_context_longer_than_its_table_is_a_clear_error() -> None:
     x, ctx, mask = inputs(cfg, tokens=5)
     with pytest.raises(SaraError, match="prompt too long"):
         model(x, torch.tensor([1.0, 1.0]), ctx, mask)
+
+
+def test_pooled_text_formula_mask_cache_and_round_trip(tmp_path) -> None:
+    """The pooled path adds MLP(masked mean of the context) to the timestep embedding before the SiLU."""
+    cfg = tiny(pooled_text=True)
+    model = randomize(LatentDiT(cfg))
+    x, ctx, mask = inputs(cfg)
+    t = torch.tensor([900.0, 40.0])
+    pooled_in = torch.stack([ctx[0].mean(0), ctx[1, :3].mean(0)])  # item 1 has 2 padded tokens
+    want_token = F.silu(model.time_embed(t) + model.pooled_text_embed(pooled_in))
+    seen = {}
+    model.mid_block.adaln.register_forward_hook(lambda m, a, out: seen.update(token=a[0]))
+    out = model(x, t, ctx, mask)
+    torch.testing.assert_close(seen["token"], want_token)
+    # padded tokens do not move the pooled vector; the cache carries it
+    padded = ctx.clone()
+    padded[1, 3:] = 100.0
+    torch.testing.assert_close(model(x, t, padded, mask), out)
+    assert torch.equal(model(x, t, text=model.prepare_context(ctx, mask)), out)
+    model.save_pretrained(tmp_path / "dit")
+    loaded = LatentDiT.from_pretrained(tmp_path / "dit")
+    assert loaded.config.pooled_text and torch.equal(loaded(x, t, ctx, mask), out)
+
+
+def test_pooled_text_starts_at_zero_and_upgrade_keeps_the_function() -> None:
+    from sara.dit.training import with_pooled_text
+
+    assert LatentDiT(tiny(pooled_text=True)).pooled_text_embed[2].weight.abs().sum() == 0
+    base = randomize(LatentDiT(tiny()))
+    assert not hasattr(base, "pooled_text_embed") or base.pooled_text_embed is None
+    up = with_pooled_text(base).eval()
+    x, ctx, mask = inputs(base.config)
+    t = torch.tensor([700.0, 100.0])
+    assert up.config.pooled_text and torch.equal(up(x, t, ctx, mask), base(x, t, ctx, mask))
+    with torch.no_grad():
+        up.pooled_text_embed[2].weight.normal_()
+    assert not torch.allclose(up(x, t, ctx, mask), base(x, t, ctx, mask), atol=1e-4)
+    assert "pooled_text_embed.0.weight" not in base.state_dict()  # official key set unchanged by default

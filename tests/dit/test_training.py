@@ -133,9 +133,52 @@ def test_train_cli_t2a(tmp_path, capsys) -> None:
     manifest, cache = make_corpus(tmp_path, clips_per_class=2, frames=10, dim=768)
     code = main(["train", "t2a", "--run-dir", str(tmp_path / "run"), "--data", str(manifest), "--latent-cache",
                  str(cache), "--preset", "tiny", "--max-steps", "2", "--batch-size", "2", "--segment-seconds", "0.4",
-                 "--log-every", "1", "--ckpt-every", "2"])
+                 "--log-every", "1", "--ckpt-every", "2", "--pooled-text", "--class-balance", "0.5",
+                 "--timestep-sampling", "uniform", "--timestep-shift", "2"])
     assert code == 0
     assert any((tmp_path / "run" / "checkpoints").iterdir())
+    task_config = json.loads((tmp_path / "run" / "run.json").read_text())["task_config"]
+    assert task_config["model"]["pooled_text"] is True and task_config["class_balance"] == 0.5
+    assert task_config["timestep_shift"] == 2.0
     bad = main(["train", "t2a", "--run-dir", str(tmp_path / "run2"), "--data", str(manifest), "--latent-cache",
                 str(cache), "--stage", "finetune"])
     assert bad == 2 and "init_from" in capsys.readouterr().err
+
+
+def test_class_weights_and_weighted_epoch_sampler(tmp_path) -> None:
+    from sara.dit.data import class_weights
+    from sara.train.loop import EpochSampler
+
+    assert class_weights(["a", "b"], 0.0) is None
+    w = class_weights(["a"] * 9 + ["b"], 1.0)
+    assert w is not None and torch.allclose(w.sum(), torch.tensor(10.0, dtype=w.dtype))
+    assert torch.allclose(w[:9].sum(), w[9:].sum())  # exponent 1: classes equally likely
+    w_half = class_weights(["a"] * 9 + ["b"], 0.5)
+    assert torch.allclose(w_half[9] / w_half[0], torch.tensor(3.0, dtype=w_half.dtype))
+    with pytest.raises(ValueError):
+        class_weights(["a"], -1.0)
+    sampler = EpochSampler(10, seed=3, weights=w)
+    sampler.set_epoch(2)
+    first = list(sampler)
+    assert first == list(sampler) and len(first) == 10  # a function of (seed, epoch) only: resumable
+    sampler.set_epoch(3)
+    assert list(sampler) != first
+    draws = []
+    for epoch in range(200):
+        sampler.set_epoch(epoch)
+        draws += list(sampler)
+    assert 0.42 < draws.count(9) / len(draws) < 0.58
+    manifest, cache = make_corpus(tmp_path, clips_per_class=3)
+    train, _ = TextToAudioTask(tiny_config(manifest, cache, class_balance=1.0)).build_datasets()
+    assert train.sample_weights is not None and len(train.sample_weights) == len(train)
+
+
+def test_finetune_can_switch_on_pooled_text(tmp_path) -> None:
+    manifest, cache = make_corpus(tmp_path)
+    base = TextToAudioTask(tiny_config(manifest, cache)).build_model()
+    base.dit.save_pretrained(tmp_path / "dit")
+    cfg = tiny_config(manifest, cache, stage="finetune", init_from=str(tmp_path / "dit"))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pooled_text=True))
+    model = TextToAudioTask(cfg).build_model()
+    assert model.dit.config.pooled_text and model.dit.config.dim == base.dit.config.dim
+    assert torch.equal(model.dit.patch_embed.proj.weight, base.dit.patch_embed.proj.weight)

@@ -79,3 +79,26 @@ def test_encode_single_file_success_and_name_clash(tmp_path: Path, encoder_dir: 
 def test_bad_encoder_path_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["encode", str(tmp_path), "--encoder", str(tmp_path / "missing"), "-o", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_pad_seconds_appends_silence_before_encoding(tmp_path: Path, encoder_dir: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    files = _write_corpus(tmp_path / "audio")
+    (tmp_path / "audio" / "sub" / "broken.wav").unlink()
+    assert main(["encode", str(tmp_path / "audio"), "--encoder", str(encoder_dir), "-o", str(tmp_path / "lat"),
+                 "--pad-seconds", "1.2"]) == 0
+    enc = SemanticEncoder.from_pretrained(encoder_dir)
+    for rel in ("a.wav", "b.flac"):  # 1.0 s is padded to 1.2 s; 1.5 s is left alone
+        wav, sr = load_audio(files[rel])
+        target = max(wav.shape[-1], int(np.ceil(1.2 * sr)))
+        padded = torch.nn.functional.pad(wav, (0, target - wav.shape[-1]))
+        with safe_open(str(tmp_path / "lat" / Path(rel).with_suffix(".safetensors")), "pt") as f:
+            z, meta = f.get_tensor("latents"), f.metadata()
+        torch.testing.assert_close(z, enc.encode(padded[None], sr)[0], rtol=1e-4, atol=1e-4)
+        assert meta["num_samples"] == str(wav.shape[-1])
+        assert meta.get("padded_samples") == (str(target) if target > wav.shape[-1] else None)
+    with safe_open(str(tmp_path / "lat" / "a.safetensors"), "pt") as f:
+        assert f.get_slice("latents").get_shape()[-1] == 30  # 1.2 s at 25 Hz
+    assert main(["encode", str(files["a.wav"]), "--encoder", str(encoder_dir), "-o", str(tmp_path / "x"),
+                 "--pad-seconds", "-1"]) == 2
+    assert "--pad-seconds" in capsys.readouterr().err
