@@ -51,8 +51,13 @@ $SARA eval relevance --model "$OUT" --classifier "$EVAL/classifier" --manifest "
   --per-class 2 --duration 4 --steps 50 --cfg 3.5 --out "$EVAL/relevance"
 python3 recipes/vocoder_relevance.py --vocoder "$OUT/vocoder" --classifier "$EVAL/classifier" \
   --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/vocoder_relevance.json"
-python3 recipes/latent_relevance.py --model "$OUT" --manifest "$CORPUS/manifest.jsonl" --latents "$RUNS/latents" \
+python3 recipes/latent_relevance.py --model "$OUT" --manifest "$CORPUS/manifest.jsonl" --latents "$RUNS/latents_pad4" \
   --classes "$EVAL/classifier/config.json" --out "$EVAL/latent_relevance.json"
 
-# 5. the model card
+# 5. how much the DiT uses the prompt: validation loss with right vs shuffled captions, fine-tuned vs pretrained
+if [[ -d "$RUNS/t2a_ft" ]]; then
+  python3 recipes/dit_text_gap.py "$RUNS/t2a_ft" "$RUNS/t2a" --out "$EVAL/dit_text_gap.json"
+fi
+
+# 6. the model card
 python3 recipes/model_cards.py --runs "$RUNS" --bundle "$OUT" --manifest "$CORPUS/manifest.jsonl" --eval "$EVAL"

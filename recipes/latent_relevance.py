@@ -41,6 +41,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
     ap.add_argument("--per-class", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", default="test", help="split of the prompts (valid: to choose settings)")
+    ap.add_argument("--cfg", type=float, default=3.5, help="guidance scale")
+    ap.add_argument("--steps", type=int, default=50, help="DiT sampling steps")
     args = ap.parse_args()
     names = json.loads(args.classes.read_text())["config"]["class_names"]
     rows = [json.loads(line) for line in args.manifest.read_text().splitlines() if line.strip()]
@@ -50,7 +53,7 @@ def main() -> None:
     probe = LogisticRegression(max_iter=2000).fit(np.stack([_feat(_latent(args.latents, r)) for r in train]),
                                                   [r["class"] for r in train])
     by_class = collections.defaultdict(list)
-    for r in sorted((r for r in rows if r["split"] == "test"), key=lambda r: r["id"]):
+    for r in sorted((r for r in rows if r["split"] == args.split), key=lambda r: r["id"]):
         by_class[r["class"]].append(r)
     prompts = [(c, r) for c in sorted(by_class) for r in by_class[c][: args.per_class]]
     real = [probe.predict(_feat(_latent(args.latents, r))[None])[0] == c for c, r in prompts]
@@ -59,10 +62,11 @@ def main() -> None:
     for i in range(0, len(prompts), 8):
         chunk = prompts[i : i + 8]
         with torch.inference_mode():
-            z = pipe.generate_latents([r["caption"] for _, r in chunk], duration=4.0, steps=50,
-                                      guidance_scale=3.5, generator=g)
+            z = pipe.generate_latents([r["caption"] for _, r in chunk], duration=4.0, steps=args.steps,
+                                      guidance_scale=args.cfg, generator=g)
         gen += [probe.predict(_feat(zz)[None])[0] == c for zz, (c, _) in zip(z, chunk)]
-    result = {"prompts": len(prompts), "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
+    result = {"split": args.split, "cfg": args.cfg, "steps": args.steps,
+              "prompts": len(prompts), "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
               "real_test_latent_acc": float(np.mean(real)), "chance": 1 / len(names), "train_clips": len(train)}
     print(json.dumps(result))
     if args.out is not None:

@@ -25,8 +25,13 @@ STAGES = {  # run dir name -> what it is
     "enc_sup": "semantic encoder, supervised fine-tuning on corpus classes",
     "vocoder": "SemanticVocoder stage 1 (flow matching, x1 prediction)",
     "vocoder_gan": "SemanticVocoder stage 2 (fine-tuned through a fixed-step sampler; the shipped vocoder)",
-    "t2a": "text-to-latent DiT (MiniLM text states)",
+    "t2a": "text-to-latent DiT pretraining (MiniLM text states)",
+    "t2a_ft": "text-to-latent DiT fine-tuning (the shipped DiT)",
 }
+T2A_SETTINGS = (  # task-config keys shown beside the DiT stages
+    ("segment_seconds", "crop s"), ("timestep_sampling", "timesteps"), ("timestep_shift", "shift"),
+    ("class_balance", "class balance"), ("lr", "lr"),
+)
 
 
 def _params(release: Path) -> int:
@@ -87,6 +92,12 @@ def _stage_table(runs: Path, releases: dict[str, Path]) -> str:
         s = _run_summary(runs / name)
         rel = releases.get(name)
         params = f"{_params(rel) / 1e6:.2f} M" if rel is not None else "(intermediate)"
+        if name.startswith("t2a"):
+            cfg = s["task_config"]
+            extra = ", ".join(f"{label} {cfg.get(key, '-')}" for key, label in T2A_SETTINGS)
+            pooled = "pooled-text AdaLN" if cfg["model"].get("pooled_text") else "cross-attention only"
+            latents = Path(cfg["latent_dir"]).name
+            what = f"{what}: {pooled}, latents `{latents}`, {extra}"
         lines.append(f"| {what} | {params} | {s['steps']} x {s['batch_size']} | {s['wall_minutes']:.0f} min | "
                      f"{_fmt(s['first'])} -> {_fmt(s['last'])} | {_fmt(s['valid'])} |")
     return "\n".join(lines)
@@ -140,14 +151,29 @@ def _eval_section(eval_dir: Path) -> str:
                  f"A corpus classifier trained on real training-split audio labels audio generated from "
                  f"{r['num_prompts']} test captions of {r['num_classes']} classes ({r['duration']} s, "
                  f"{r['steps']} DiT steps, guidance {r['cfg']}):\n\n"
-                 "| generated audio | real test audio | chance |\n|---|---|---|\n"
-                 f"| {r['generated_accuracy']:.3f} | {r['real_accuracy']:.3f} | {r['chance']:.3f} |\n\n")
+                 "| generated audio | real test audio | chance | p (generated at chance) |\n|---|---|---|---|\n"
+                 f"| {r['generated_accuracy']:.3f} | {r['real_accuracy']:.3f} | {r['chance']:.3f} | "
+                 f"{_p_value(r):.2g} |\n\n"
+                 "p: one-sided binomial test of the generated clips' correct count against chance accuracy.\n\n")
     voc = eval_dir / "vocoder_relevance.json"
     if voc.is_file():
         r = json.loads(voc.read_text())
         text += ("The vocoder alone (`recipes/vocoder_relevance.py`): the same classifier on vocoder reconstructions "
                  f"({r['steps']} steps) of {r['clips']} of those real test clips is right {r['reconstructed_accuracy']:.3f} "
                  f"of the time, vs {r['real_accuracy']:.3f} on the clips themselves.\n\n")
+    gap = eval_dir / "dit_text_gap.json"
+    if gap.is_file():
+        g = json.loads(gap.read_text())
+        runs = g["runs"]
+        header = " | ".join(f"{r['run']} (step {r['step']}): right / shuffled" for r in runs)
+        text += ("How much the DiT uses the prompt (`recipes/dit_text_gap.py`): flow-matching loss on "
+                 f"{g['clips']} validation clips with the right captions vs the captions shuffled across the batch "
+                 "(the gap is what the prompt is worth; 0 = ignored):\n\n"
+                 f"| noise level sigma | {header} |\n|---|" + "---|" * len(runs) + "\n")
+        for i, row in enumerate(runs[0]["losses"]):
+            text += f"| {row['sigma']:.2f} | " + " | ".join(
+                f"{r['losses'][i]['right']:.3f} / {r['losses'][i]['shuffled']:.3f}" for r in runs) + " |\n"
+        text += "\n"
     lat = eval_dir / "latent_relevance.json"
     if lat.is_file():
         r = json.loads(lat.read_text())
@@ -158,6 +184,15 @@ def _eval_section(eval_dir: Path) -> str:
     return text
 
 
+def _p_value(r: dict[str, Any]) -> float:
+    """One-sided binomial p-value of ``generated_accuracy`` over ``num_prompts`` trials at ``chance``."""
+    from scipy.stats import binomtest
+
+    n = int(r["num_prompts"])
+    k = round(r["generated_accuracy"] * n)
+    return float(binomtest(k, n, r["chance"], alternative="greater").pvalue)
+
+
 def _limitations(eval_dir: Path) -> str:
     text = ("Each stage trained for minutes to an hour and a half of CPU time on ~9 h of audio, so the audio is "
             "noisy and smeared: the shipped vocoder was fine-tuned without discriminators (mel loss only, cheap on "
@@ -166,8 +201,9 @@ def _limitations(eval_dir: Path) -> str:
     if rel.is_file():
         r = json.loads(rel.read_text())
         ratio = r["generated_accuracy"] / r["chance"] if r["chance"] else float("nan")
-        text += (f"Relevance is {ratio:.1f}x chance but far below real audio ({r['generated_accuracy']:.3f} vs "
-                 f"{r['real_accuracy']:.3f}): not clearly above chance yet. ")
+        verdict = ("clearly above chance" if ratio >= 5 and _p_value(r) < 1e-6 else "not clearly above chance yet")
+        text += (f"Relevance is {ratio:.1f}x chance ({verdict}) but far below real audio "
+                 f"({r['generated_accuracy']:.3f} vs {r['real_accuracy']:.3f}). ")
         preds = [p["generated"] for p in r.get("predictions", [])]
         if preds:
             top = max(set(preds), key=preds.count)
@@ -179,7 +215,8 @@ def _limitations(eval_dir: Path) -> str:
 
 def write_cards(runs: Path, bundle: Path, manifest: Path, eval_dir: Path, command: str) -> Path:
     """Write ``bundle/README.md`` (the whole stack) and return its path."""
-    releases = {"t2a": bundle / "dit", "vocoder": bundle / "vocoder", "vocoder_gan": bundle / "vocoder",
+    dit_stage = "t2a_ft" if (runs / "t2a_ft" / "run.json").is_file() else "t2a"
+    releases = {dit_stage: bundle / "dit", "vocoder": bundle / "vocoder", "vocoder_gan": bundle / "vocoder",
                 "enc_sup": next((p for p in (bundle / "vocoder" / "encoder", bundle / "encoder") if p.is_dir()), None)}
     releases = {k: v for k, v in releases.items() if v is not None}
     card = f"""# sara-demo: small SARA models trained on the open corpus
