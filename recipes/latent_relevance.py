@@ -42,7 +42,8 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--split", default="test", help="split of the prompts (valid: to choose settings)")
-    ap.add_argument("--cfg", type=float, default=3.5, help="guidance scale")
+    ap.add_argument("--cfg", type=float, nargs="+", default=[3.5],
+                    help="guidance scale(s); several: one result line each, one probe fit")
     ap.add_argument("--steps", type=int, default=50, help="DiT sampling steps")
     args = ap.parse_args()
     names = json.loads(args.classes.read_text())["config"]["class_names"]
@@ -58,19 +59,23 @@ def main() -> None:
     prompts = [(c, r) for c in sorted(by_class) for r in by_class[c][: args.per_class]]
     real = [probe.predict(_feat(_latent(args.latents, r))[None])[0] == c for c, r in prompts]
     pipe = TextToAudio.from_pretrained(args.model)
-    gen, g = [], torch.Generator().manual_seed(args.seed)
-    for i in range(0, len(prompts), 8):
-        chunk = prompts[i : i + 8]
-        with torch.inference_mode():
-            z = pipe.generate_latents([r["caption"] for _, r in chunk], duration=4.0, steps=args.steps,
-                                      guidance_scale=args.cfg, generator=g)
-        gen += [probe.predict(_feat(zz)[None])[0] == c for zz, (c, _) in zip(z, chunk)]
-    result = {"split": args.split, "cfg": args.cfg, "steps": args.steps,
-              "prompts": len(prompts), "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
-              "real_test_latent_acc": float(np.mean(real)), "chance": 1 / len(names), "train_clips": len(train)}
-    print(json.dumps(result))
+    results = []
+    for cfg in args.cfg:
+        gen, g = [], torch.Generator().manual_seed(args.seed)
+        for i in range(0, len(prompts), 8):
+            chunk = prompts[i : i + 8]
+            with torch.inference_mode():
+                z = pipe.generate_latents([r["caption"] for _, r in chunk], duration=4.0, steps=args.steps,
+                                          guidance_scale=cfg, generator=g)
+            gen += [probe.predict(_feat(zz)[None])[0] == c for zz, (c, _) in zip(z, chunk)]
+        results.append({"split": args.split, "cfg": cfg, "steps": args.steps, "prompts": len(prompts),
+                        "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
+                        "real_test_latent_acc": float(np.mean(real)), "chance": 1 / len(names),
+                        "train_clips": len(train)})
+        print(json.dumps(results[-1]), flush=True)
     if args.out is not None:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        out = results[0] if len(results) == 1 else results
+        args.out.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":
