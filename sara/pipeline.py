@@ -49,10 +49,12 @@ class TextToAudio:
             ``sample_rate`` / ``hop_length``); None allows latent generation only.
         encoder: optional ``sara.SemanticEncoder`` of the same latent space (for users who also encode).
         text_encoder_spec: how to rebuild the text encoder (stored by :meth:`save_pretrained`).
+        default_duration: seconds generated when no duration is given (stored by :meth:`save_pretrained`);
+            None: 10 s (the official length) or the DiT's maximum if shorter.
     """
 
     def __init__(self, dit: LatentDiT, text_encoder: TextEncoder, vocoder: Any | None, encoder: Any | None = None,
-                 text_encoder_spec: TextEncoderSpec | None = None) -> None:
+                 text_encoder_spec: TextEncoderSpec | None = None, default_duration: float | None = None) -> None:
         if dit.config.text_dim is not None and dit.config.text_dim != text_encoder.dim:
             raise CheckpointError(f"text encoder width {text_encoder.dim} != DiT text_dim {dit.config.text_dim}")
         if vocoder is not None and getattr(vocoder, "latent_dim", dit.config.latent_dim) != dit.config.latent_dim:
@@ -62,6 +64,13 @@ class TextToAudio:
         self.vocoder = vocoder.eval() if hasattr(vocoder, "eval") else vocoder
         self.encoder = encoder
         self.text_encoder_spec = text_encoder_spec
+        if default_duration is None:
+            default_duration = min(10.0, dit.config.max_seconds)
+        if not (isinstance(default_duration, (int, float)) and math.isfinite(default_duration)
+                and 0 < default_duration <= dit.config.max_seconds):
+            raise CheckpointError(f"default_duration must be in (0, {dit.config.max_seconds:g}] s, "
+                                  f"got {default_duration!r}")
+        self.default_duration = float(default_duration)
 
     @property
     def sample_rate(self) -> int:
@@ -110,7 +119,8 @@ class TextToAudio:
             encoder = SemanticEncoder.from_pretrained(encoder_dir)
         vocoder = SemanticVocoder.from_pretrained(p / "vocoder", encoder=encoder)
         text_encoder = build_text_encoder(spec, base_dir=p)
-        return cls(dit, text_encoder, vocoder, encoder, text_encoder_spec=spec)
+        return cls(dit, text_encoder, vocoder, encoder, text_encoder_spec=spec,
+                   default_duration=payload["config"].get("default_duration"))
 
     @classmethod
     def _from_official(cls, p: Path) -> TextToAudio:
@@ -144,7 +154,8 @@ class TextToAudio:
         if self.encoder is not None and not (out / "vocoder" / "encoder").is_dir():
             self.encoder.save_pretrained(out / "encoder")
         payload = {"format_version": FORMAT_VERSION, "class": "TextToAudio",
-                   "config": {"text_encoder": {"kind": spec.kind, "path": spec.path}}}
+                   "config": {"text_encoder": {"kind": spec.kind, "path": spec.path},
+                              "default_duration": self.default_duration}}
         (out / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
         return out
 
@@ -212,7 +223,7 @@ class TextToAudio:
     def generate_latents(
         self,
         prompts: list[str],
-        duration: float = 10.0,
+        duration: float | None = None,
         steps: int = 100,
         guidance_scale: float = 3.5,
         *,
@@ -226,7 +237,7 @@ class TextToAudio:
 
         Args:
             prompts: ``B`` captions.
-            duration: seconds.
+            duration: seconds (None: :attr:`default_duration`).
             steps: sampling steps N (the official sway schedule evaluates the model N + 1 times, the last a
                 no-op; ``skip_noop`` saves that evaluation without changing the result).
             guidance_scale: CFG scale; CFG is on iff ``> 1``.
@@ -237,7 +248,7 @@ class TextToAudio:
         """
         prompts = _check_prompts(prompts)
         _check_sampling_args(steps, guidance_scale)
-        frames = self.num_frames(duration)
+        frames = self.num_frames(self.default_duration if duration is None else duration)
         text = self.encode_text(prompts, negative_prompt if guidance_scale > 1 else None)
         x = torch.randn(len(prompts), self.dit.config.latent_dim, frames, generator=generator,
                         device="cpu").to(self.device)
@@ -263,7 +274,7 @@ class TextToAudio:
     def __call__(
         self,
         prompts: str | list[str],
-        duration: float = 10.0,
+        duration: float | None = None,
         steps: int = 100,
         guidance_scale: float = 3.5,
         vocoder_steps: int | None = None,
@@ -276,7 +287,7 @@ class TextToAudio:
 
         Args:
             prompts: a caption or ``B`` captions.
-            duration: seconds (latent length ``25 * duration`` frames).
+            duration: seconds (latent length ``25 * duration`` frames); None: :attr:`default_duration`.
             steps: DiT sampling steps.
             guidance_scale: CFG scale (active iff > 1).
             vocoder_steps: vocoder Euler steps; None = the vocoder's ``default_steps`` (200 for the paper's

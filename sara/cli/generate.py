@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", default="outputs", help="batch-mode output directory (default: outputs)")
     p.add_argument("--model", default=None, help="TextToAudio release or official model directory "
                                                  "(default: the bundled sara-demo model)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds (default: the model's, 10 s for the official models)")
     p.add_argument("--steps", type=int, default=100, help="DiT sampling steps (default 100)")
     p.add_argument("--cfg", type=float, default=3.5, help="classifier-free guidance scale, on iff > 1 (default 3.5)")
     p.add_argument("--vocoder-steps", type=int, default=None,
@@ -61,7 +62,8 @@ def validate_args(args: argparse.Namespace) -> None:
             raise ConfigError("give an output file with -o OUT.wav")
     elif args.prompt is not None:
         raise ConfigError("give either a prompt or --captions, not both")
-    if not math.isfinite(args.duration) or args.duration <= 0 or args.duration > MAX_DURATION_S:
+    if args.duration is not None and (not math.isfinite(args.duration) or args.duration <= 0
+                                      or args.duration > MAX_DURATION_S):
         raise ConfigError(f"--duration must be in (0, {MAX_DURATION_S:g}] seconds, got {args.duration:g}")
     if args.steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
@@ -130,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
     pipe = load_pipeline(args)
     if args.vocoder_steps is None and pipe.vocoder is not None:
         args.vocoder_steps = int(pipe.vocoder.config.default_steps)
+    if args.duration is None:
+        args.duration = pipe.default_duration
     frames = pipe.num_frames(args.duration)  # checks the model's maximum duration
     if args.captions is not None:
         return _run_batch(args, pipe, frames)

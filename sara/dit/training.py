@@ -249,7 +249,10 @@ class TextToAudioTask(TrainTask):
 
             vocoder = SemanticVocoder.from_pretrained(self.config.vocoder, map_location=_device_of(dit))
         encoder = self.text_encoder.to(_device_of(dit))
-        return TextToAudio(dit.eval(), encoder, vocoder, text_encoder_spec=self.config.text_encoder)
+        # generate what the model was trained on by default (a 4 s-crop model is not asked for 10 s)
+        duration = min(self.config.segment_seconds, dit.config.max_seconds)
+        return TextToAudio(dit.eval(), encoder, vocoder, text_encoder_spec=self.config.text_encoder,
+                           default_duration=duration)
 
 
 def with_pooled_text(dit: LatentDiT) -> LatentDiT:

@@ -64,3 +64,15 @@ def test_missing_model_is_one_line(tmp_path, capsys) -> None:
     code = main(["generate", "a dog", "-o", str(tmp_path / "x.wav"), "--model", str(tmp_path / "nope")])
     err = capsys.readouterr().err
     assert code == 2 and "no such model directory" in err and "Traceback" not in err
+
+
+def test_generate_without_duration_uses_the_models_default(tiny_pipe, tmp_path) -> None:
+    from sara.pipeline import TextToAudio
+
+    model = TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder,
+                        text_encoder_spec=tiny_pipe.text_encoder_spec, default_duration=0.8)
+    model.save_pretrained(tmp_path / "m")
+    out = tmp_path / "x.wav"
+    assert main(["generate", "a dog", "-o", str(out), "--model", str(tmp_path / "m"), "--steps", "1",
+                 "--vocoder-steps", "1"]) == 0
+    assert sf.info(str(out)).frames == 20 * 960

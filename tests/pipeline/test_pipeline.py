@@ -129,3 +129,16 @@ def test_vocoder_steps_default_to_the_vocoders_own(tiny_pipe: TextToAudio, monke
     monkeypatch.setattr(tiny_pipe.vocoder, "decode", lambda z, steps, noise: seen.append(steps) or decode(z, steps, noise))
     tiny_pipe("a dog", duration=0.2, steps=1, seed=0)
     assert seen == [tiny_pipe.vocoder.config.default_steps]  # e.g. k for a k-step GAN-fine-tuned vocoder
+
+
+def test_default_duration_is_stored_in_the_release(tiny_pipe: TextToAudio, tmp_path) -> None:
+    assert tiny_pipe.default_duration == 10.0  # official length when the release does not say otherwise
+    short = TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder,
+                        text_encoder_spec=tiny_pipe.text_encoder_spec, default_duration=1.2)
+    short.save_pretrained(tmp_path / "short")
+    loaded = TextToAudio.from_pretrained(tmp_path / "short")
+    assert loaded.default_duration == 1.2
+    assert loaded(["rain"], steps=1, vocoder_steps=1, seed=0).shape[-1] == 30 * 960
+    with pytest.raises(SaraError, match="default_duration"):
+        TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder,
+                    default_duration=tiny_pipe.max_duration + 1)
