@@ -60,7 +60,11 @@ class TrainTask(ABC):
 
     @abstractmethod
     def build_datasets(self) -> tuple[Dataset, Dataset | None]:
-        """``(train, valid)`` map-style datasets; ``valid`` may be None."""
+        """``(train, valid)`` map-style datasets; ``valid`` may be None.
+
+        A train dataset with a ``sample_weights`` attribute (``[len]`` tensor, or None) is drawn from with
+        replacement by those weights, still as a function of ``(seed, epoch)`` only (see ``EpochSampler``).
+        """
 
     @abstractmethod
     def compute_loss(self, model: nn.Module, batch: Any) -> LossOutput:
