@@ -4,8 +4,8 @@
         --manifest work/corpus/manifest.jsonl --eval work/eval
 
 Every number in the cards is read from files the recipe wrote (run.json, metrics.jsonl, checkpoints,
-evaluation JSON); nothing is typed in by hand.  Wall time is measured from a run's ``run.json`` to its last
-checkpoint (file modification times).
+evaluation JSON); nothing is typed in by hand.  Wall time is the training time logged in ``metrics.jsonl``,
+summed over resumed sessions.
 """
 
 from __future__ import annotations
@@ -56,13 +56,26 @@ def _run_summary(run: Path) -> dict[str, Any]:
     return {
         "steps": json.loads(last.read_text())["step"],
         "batch_size": info["train_config"]["batch_size"],
-        "wall_minutes": (last.stat().st_mtime - (run / "run.json").stat().st_mtime) / 60,
+        "wall_minutes": _train_minutes(rows),
         "first": {k: v for k, v in train_rows[0].items() if k.startswith("loss/")},
         "last": {k: v for k, v in train_rows[-1].items() if k.startswith("loss/") or k.startswith("metric/")},
         "valid": {k: v for k, v in valid_rows[-1].items() if k != "step"} if valid_rows else {},
         "task_config": info["task_config"],
         "train_config": info["train_config"],
     }
+
+
+def _train_minutes(rows: list[dict[str, Any]]) -> float:
+    """Training time summed over the run's sessions (``time/session_s`` restarts at each resume)."""
+    total, last = 0.0, 0.0
+    for r in rows:
+        t = r.get("time/session_s")
+        if t is None:
+            continue
+        if t < last:  # a resumed session
+            total += last
+        last = t
+    return (total + last) / 60
 
 
 def _hardware() -> str:
