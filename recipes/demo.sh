@@ -21,9 +21,9 @@ STAGES=${STAGES:-"corpus encoder_mae encoder_sup latents vocoder t2a latents_pad
 MINUTES_MAE=${MINUTES_MAE:-14}
 MINUTES_SUP=${MINUTES_SUP:-10}
 MINUTES_VOC=${MINUTES_VOC:-55}
-MINUTES_VOC2=${MINUTES_VOC2:-35}
+MINUTES_VOC2=${MINUTES_VOC2:-125}  # recorded run: 35 min beside the DiT pretraining + 90 min beside its fine-tuning
 MINUTES_T2A=${MINUTES_T2A:-95}
-MINUTES_T2A_FT=${MINUTES_T2A_FT:-100}
+MINUTES_T2A_FT=${MINUTES_T2A_FT:-102}
 GAN_STEPS=${GAN_STEPS:-2}
 SARA=${SARA:-sara}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

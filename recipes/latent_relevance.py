@@ -71,7 +71,7 @@ def main() -> None:
         results.append({"split": args.split, "cfg": cfg, "steps": args.steps, "prompts": len(prompts),
                         "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
                         "real_test_latent_acc": float(np.mean(real)), "chance": 1 / len(names),
-                        "train_clips": len(train)})
+                        "train_clips": len(train), "latents": str(args.latents)})
         print(json.dumps(results[-1]), flush=True)
     if args.out is not None:
         out = results[0] if len(results) == 1 else results

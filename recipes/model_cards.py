@@ -191,7 +191,7 @@ def _eval_section(eval_dir: Path) -> str:
     if lat.is_file():
         r = json.loads(lat.read_text())
         text += ("Without the vocoder (`recipes/latent_relevance.py`): a logistic probe on pooled real training "
-                 f"latents labels the DiT's latents for {r['prompts']} test captions with accuracy "
+                 f"latents (`{Path(r.get('latents', 'latents')).name}`) labels the DiT's latents for {r['prompts']} test captions with accuracy "
                  f"{r['generated_latent_acc']:.3f}, vs {r['real_test_latent_acc']:.3f} on real test latents and "
                  f"{r['chance']:.3f} chance.\n\n")
     return text
@@ -207,7 +207,7 @@ def _p_value(r: dict[str, Any]) -> float:
 
 
 def _limitations(eval_dir: Path) -> str:
-    text = ("Each stage trained for minutes to an hour and a half of CPU time on ~9 h of audio, so the audio is "
+    text = ("Each stage trained for minutes to two hours of CPU time on ~9 h of audio, so the audio is "
             "noisy and smeared: the shipped vocoder was fine-tuned without discriminators (mel loss only, cheap on "
             "a CPU), which gives over-smoothed detail, and the flow-matching stage is far from converged. ")
     rel = eval_dir / "relevance" / "relevance.json"
