@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", default="demo_out", help="directory for the wav files")
     p.add_argument("--model", default=None, help="release directory (default: the bundled demo model)")
     p.add_argument("--prompt", action="append", default=None, help="prompt(s) to use instead of the defaults")
-    p.add_argument("--duration", type=float, default=4.0, help="seconds per clip")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds per clip (default: the model's, 4 s for the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 

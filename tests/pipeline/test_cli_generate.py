@@ -76,3 +76,18 @@ def test_generate_without_duration_uses_the_models_default(tiny_pipe, tmp_path) 
     assert main(["generate", "a dog", "-o", str(out), "--model", str(tmp_path / "m"), "--steps", "1",
                  "--vocoder-steps", "1"]) == 0
     assert sf.info(str(out)).frames == 20 * 960
+
+
+def test_demo_uses_the_models_default_duration(tiny_pipe, tmp_path, capsys) -> None:
+    from sara.pipeline import TextToAudio
+
+    model = TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder,
+                        text_encoder_spec=tiny_pipe.text_encoder_spec, default_duration=0.4)
+    model.save_pretrained(tmp_path / "m")
+    assert main(["demo", "--model", str(tmp_path / "m"), "--output", str(tmp_path / "out"),
+                 "--prompt", "a dog barking"]) == 0
+    assert sf.info(str(tmp_path / "out" / "a_dog_barking.wav")).frames == 10 * 960
+    assert main(["demo", "--model", str(tmp_path / "m"), "--output", str(tmp_path / "bad"),
+                 "--duration", "-1"]) == 2
+    assert not (tmp_path / "bad").exists()
+    assert capsys.readouterr().err.count("\n") == 1
