@@ -19,12 +19,12 @@ import torch
 
 from sara.flow.paths import interpolate, masked_mse, velocity_target
 from sara.train import load_run_model
+from sara.train.task import TrainTask
 
 SIGMAS = (0.98, 0.95, 0.9, 0.8, 0.6, 0.3)
 
 
-def _batch(run: Path, clips: int) -> dict:
-    task, _, _ = load_run_model(run)
+def _batch(task: TrainTask, run: Path, clips: int) -> dict:
     _, valid = task.build_datasets()
     if valid is None:
         raise SystemExit(f"{run}: the run has no validation split")
@@ -64,10 +64,13 @@ def main() -> None:
     args = ap.parse_args()
     random.seed(args.seed)
     torch.manual_seed(args.seed)
-    batch = _batch(args.runs[0], args.clips)
-    result = {"clips": int(batch["latents"].shape[0]), "frames": int(batch["latents"].shape[-1]), "runs": []}
+    batch: dict | None = None
+    result: dict = {"runs": []}
     for run in args.runs:
-        _, model, step = load_run_model(run)
+        task, model, step = load_run_model(run)
+        if batch is None:  # every run is scored on the first run's batch
+            batch = _batch(task, run, args.clips)
+            result.update(clips=int(batch["latents"].shape[0]), frames=int(batch["latents"].shape[-1]))
         rows = _losses(model, batch, args.seed)
         result["runs"].append({"run": run.name, "step": step, "losses": rows})
         print(f"{run.name} (step {step}):")

@@ -207,7 +207,7 @@ def _p_value(r: dict[str, Any]) -> float:
 
 
 def _limitations(eval_dir: Path) -> str:
-    text = ("Each stage trained for minutes to two hours of CPU time on ~9 h of audio, so the audio is "
+    text = ("Each stage trained for minutes to about two hours of CPU time on ~9 h of audio, so the audio is "
             "noisy and smeared: the shipped vocoder was fine-tuned without discriminators (mel loss only, cheap on "
             "a CPU), which gives over-smoothed detail, and the flow-matching stage is far from converged. ")
     rel = eval_dir / "relevance" / "relevance.json"

@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also add the pooled prompt to the AdaLN conditioning (sara extension; works with "
                         "--init-from, starting from the source's function)")
     g.add_argument("--class-balance", type=float, default=0.0,
-                   help="repeat clips of rare classes: (median count / class count) ** this, per epoch")
+                   help="draw training clips with weight (clips of their class) ** -this; 0 = uniform, 1 = classes equal")
     g.add_argument("--text-encoder", choices=("minilm", "t5"), default="minilm")
     g.add_argument("--t5-path", default=None, help="local FLAN-T5 directory or cached HF id (with t5)")
     g.add_argument("--stage", choices=("pretrain", "finetune"), default="pretrain")
