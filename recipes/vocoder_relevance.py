@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--classifier", type=Path, required=True)
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=None, help="vocoder steps (default: the vocoder's own)")
+    ap.add_argument("--split", default="test", help="manifest split (choose between vocoders on 'valid')")
     ap.add_argument("--max-seconds", type=float, default=10.0)
     ap.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
     args = ap.parse_args()
@@ -33,7 +34,8 @@ def main() -> None:
     records = [json.loads(line) for line in args.manifest.read_text().splitlines() if line.strip()]
     clf = ClassifierEmbedder.from_pretrained(args.classifier)
     classify = classifier_fn(clf)
-    prompts = select_prompts(records, clf.model.config.class_names, root=args.manifest.parent, per_class=2)[::2]
+    prompts = select_prompts(records, clf.model.config.class_names, root=args.manifest.parent, per_class=2,
+                             split=args.split)[::2]
     voc = SemanticVocoder.from_pretrained(args.vocoder)
     real, recon, preds = [], [], []
     for p in prompts:
@@ -44,7 +46,7 @@ def main() -> None:
         preds.append(classify(out[0], voc.sample_rate))
         recon.append(preds[-1] == p.label)
         real.append(classify(wav[0], sr) == p.label)
-    result = {"clips": len(prompts), "reconstructed_accuracy": sum(recon) / len(recon),
+    result = {"split": args.split, "clips": len(prompts), "reconstructed_accuracy": sum(recon) / len(recon),
               "real_accuracy": sum(real) / len(real), "chance": 1 / len(clf.model.config.class_names),
               "steps": args.steps or voc.config.default_steps, "top_predictions": Counter(preds).most_common(5)}
     print(json.dumps(result))

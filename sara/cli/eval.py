@@ -35,6 +35,8 @@ def _add_relevance(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", type=Path, required=True, help="corpus manifest (jsonl)")
     p.add_argument("--split", default="test")
     p.add_argument("--per-class", type=int, default=3, help="captions per class")
+    p.add_argument("--samples-per-prompt", type=int, default=1,
+                   help="clips generated per caption (different noise); every clip is scored")
     p.add_argument("--duration", type=float, default=4.0, help="seconds per generated clip")
     p.add_argument("--steps", type=int, default=50, help="DiT sampling steps")
     p.add_argument("--cfg", type=float, default=3.5, help="guidance scale")
@@ -101,6 +103,9 @@ def _add_train_classifier(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="release directory to write")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--min-train-clips", type=int, default=5, help="drop classes with fewer train clips")
+    p.add_argument("--augment", action="store_true",
+                   help="augment training crops (gain, coloured noise at 10-60 dB SNR, random EQ, SpecAugment) so "
+                        "the classifier survives generic changes to the audio")
     p.add_argument("--tiny", action="store_true", help="tiny network (tests)")
     p.set_defaults(func=run_train_classifier)
 
@@ -191,7 +196,10 @@ def run_train_classifier(args: argparse.Namespace) -> int:
     clips = keep_frequent_classes([c for c in read_manifest(args.manifest) if c.label], args.min_train_clips)
     names = tuple(sorted({c.label for c in clips if c.split == "train"}))
     config = ClassifierConfig.tiny(names) if args.tiny else ClassifierConfig.small(names)
-    train = ClassifierTrainConfig(epochs=args.epochs, min_train_clips=args.min_train_clips)
+    from sara.eval.augment import MelAugmentConfig
+
+    train = ClassifierTrainConfig(epochs=args.epochs, min_train_clips=args.min_train_clips,
+                                  augment=MelAugmentConfig() if args.augment else None)
     stats = train_classifier(clips, args.out, config, train)
     args.out = Path(args.out)
     return _finish(stats, [stats], args, "classifier_training", "Corpus classifier")
@@ -219,6 +227,9 @@ def run_relevance(args: argparse.Namespace) -> int:
                              split=args.split, per_class=args.per_class)
     if not prompts:
         raise SaraError(f"no {args.split!r} clips of the classifier's classes in {args.manifest}")
+    if args.samples_per_prompt < 1:
+        raise SaraError(f"--samples-per-prompt must be >= 1, got {args.samples_per_prompt}")
+    prompts = prompts * args.samples_per_prompt  # all captions once, then again with the next noise draws
     pipe = TextToAudio.from_pretrained(args.model or DEFAULT_MODEL)
     torch.manual_seed(args.seed)
 
@@ -231,6 +242,7 @@ def run_relevance(args: argparse.Namespace) -> int:
         result = relevance_score(prompts, generate, classifier_fn(classifier), sample_rate=pipe.sample_rate,
                                  load=load_audio, batch_size=args.batch_size, progress=bar.update)
     result.update(chance=1.0 / len(classifier.model.config.class_names), model=str(args.model or DEFAULT_MODEL),
-                  classifier=str(args.classifier), steps=args.steps, cfg=args.cfg, duration=args.duration)
+                  classifier=str(args.classifier), steps=args.steps, cfg=args.cfg, duration=args.duration,
+                  samples_per_prompt=args.samples_per_prompt)
     row = {k: result[k] for k in ("generated_accuracy", "real_accuracy", "chance", "num_prompts", "num_classes")}
     return _finish(result, [row], args, "relevance", "Text-to-audio relevance (corpus classifier)")

@@ -53,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     gan.add_argument("--disc-preset", choices=PRESETS, default="paper", help="discriminator widths")
     gan.add_argument("--gen-start-step", type=int, default=1000, help="discriminator-only warm-up batches")
     gan.add_argument("--mel-weight", type=float, default=45.0, help="weight of the multi-scale log-mel L1")
+    gan.add_argument("--mel-floor", type=float, default=1e-7,
+                     help="magnitude floor of the log-mel L1 (spec 1e-7; on corpora with digital silence 1e-4 "
+                          "keeps the loss on audible content)")
+    gan.add_argument("--semantic-weight", type=float, default=0.0,
+                     help="weight of the semantic consistency loss (the encoder's latents of the output vs of the "
+                          "real audio; needs --encoder; sara extension, 0 = off)")
     gan.add_argument("--lr-gen", type=float, default=0.002)
     gan.add_argument("--lr-disc", type=float, default=0.02)
 
@@ -112,6 +118,7 @@ def _build_gan_task(args: argparse.Namespace) -> Any:
             warmup_batches=args.warmup_batches, num_log_samples=args.num_log_samples, init=str(args.init),
             gen_steps=args.gan_steps, adversarial=args.adversarial, discriminator=getattr(DiscriminatorConfig, args.disc_preset)(),
             gen_start_step=args.gen_start_step, mel_weight=args.mel_weight, lr_gen=args.lr_gen, lr_disc=args.lr_disc,
+            semantic_weight=args.semantic_weight, mel_floor=args.mel_floor,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

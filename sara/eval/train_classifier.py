@@ -1,7 +1,8 @@
 """Train the corpus classifier (:class:`~sara.eval.embedders.classifier.AudioClassifier`) and save a release.
 
-Log-mels of every clip are computed once; training draws random ``crop_seconds`` windows (zero-padded when
-shorter), validation scores whole clips.  The best-validation weights are saved.
+Log-mels of every clip are computed once; training draws random ``crop_seconds`` windows (padded with
+silence when shorter), optionally augmented (:mod:`sara.eval.augment`); validation scores whole, clean clips.
+The best-validation weights are saved.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 
 from sara.audio.io import load_audio
 from sara.errors import SaraError
+from sara.eval.augment import MelAugmentConfig, MelAugmenter
 from sara.eval.embedders.classifier import AudioClassifier, ClassifierConfig
 from sara.eval.manifest import Clip, keep_frequent_classes
 
@@ -34,6 +36,7 @@ class ClassifierTrainConfig:
     crop_seconds: float = 2.0
     min_train_clips: int = 1  # drop classes with fewer train clips (thin classes cannot be learned)
     seed: int = 0
+    augment: MelAugmentConfig | None = None  # None: clean crops only
 
 
 def _load_mels(model: AudioClassifier, clips: list[Clip], desc: str) -> list[Tensor]:
@@ -46,14 +49,15 @@ def _load_mels(model: AudioClassifier, clips: list[Clip], desc: str) -> list[Ten
     return out
 
 
-def _crop_batch(mels: list[Tensor], frames: int, gen: torch.Generator) -> Tensor:
-    """Random ``frames``-long windows ``[B, frames, n_mels]`` (zero-padded short clips)."""
+def _crop_batch(mels: list[Tensor], frames: int, gen: torch.Generator, silence: float) -> Tensor:
+    """Random ``frames``-long windows ``[B, frames, n_mels]``; short clips padded with ``silence`` (log of the
+    feature offset, i.e. zero power)."""
     batch = []
     for m in mels:
         if m.shape[0] > frames:
             start = int(torch.randint(0, m.shape[0] - frames + 1, (1,), generator=gen))
             m = m[start:start + frames]
-        batch.append(F.pad(m, (0, 0, 0, frames - m.shape[0])))
+        batch.append(F.pad(m, (0, 0, 0, frames - m.shape[0]), value=silence))
     return torch.stack(batch)
 
 
@@ -112,13 +116,18 @@ def _fit(model: AudioClassifier, tr_mels: list[Tensor], tr_y: Tensor, va_mels: l
     opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     gen = torch.Generator().manual_seed(train.seed)
     frames = max(8, int(train.crop_seconds * model.config.sample_rate / model.config.hop_length))
+    offset = model.config.mel.log_offset
+    augment = None if train.augment is None else MelAugmenter(
+        model.log_mel, model.config.sample_rate, offset, model.feature_mean.clone(), train.augment, train.seed)
     best = {"acc": -1.0, "state": None}
     model.train()
     for _epoch in tqdm(range(train.epochs), desc="classifier", leave=False):
         order = torch.randperm(len(tr_mels), generator=gen)
         for b in range(math.ceil(len(order) / train.batch_size)):
             idx = order[b * train.batch_size:(b + 1) * train.batch_size]
-            x = _crop_batch([tr_mels[i] for i in idx], frames, gen)
+            x = _crop_batch([tr_mels[i] for i in idx], frames, gen, math.log(offset))
+            if augment is not None:
+                x = augment(x, gen)
             loss = F.cross_entropy(model.forward_features(x)[2], tr_y[idx])
             opt.zero_grad()
             loss.backward()

@@ -19,6 +19,12 @@ regression loss gives.
 Optimiser: ScaledAdam with one parameter group per half (lr 0.002 generator / 0.02 discriminator, separate
 gradient clipping) and Eden2 (lr_batches 20000 / 5000).
 
+sara extension, off by default (``semantic_weight = 0``): a *semantic consistency* term, the relative squared
+error between the frozen semantic encoder's latents of the generated and of the real segment
+(:func:`semantic_consistency_loss`).  The vocoder's input *is* those latents, so re-encoding its output
+should give them back; the regression loss alone over-smooths exactly the detail that distinguishes one
+sound class from another, and this term scores that detail with the encoder's class-aware features.
+
 Assumption: the 7 mel-scale L1 terms are summed (DAC's ``MelSpectrogramLoss`` convention, from which the
 Flow2GAN loss is adapted); the spec gives the scales, not the reduction.
 """
@@ -44,15 +50,15 @@ from sara.vocoder.training import VocoderTask, VocoderTrainConfig
 from sara.vocoder.vocoder import SemanticVocoder
 
 __all__ = ["GANVocoder", "VocoderGANTask", "VocoderGANTrainConfig", "discriminator_hinge_loss",
-           "feature_matching_loss", "generator_hinge_loss", "multi_scale_mel_loss"]
+           "feature_matching_loss", "generator_hinge_loss", "multi_scale_mel_loss", "semantic_consistency_loss"]
 
 MEL_SCALES: tuple[tuple[int, int], ...] = ((32, 5), (64, 10), (128, 20), (256, 40), (512, 80), (1024, 160), (2048, 320))
 
 
 # ------------------------------------------------------------------------------------------- losses
 def multi_scale_mel_loss(pred: Tensor, ref: Tensor, sample_rate: int,
-                         scales: tuple[tuple[int, int], ...] = MEL_SCALES) -> Tensor:
-    """Sum over scales of the mean L1 between ``log(clamp(mel, 1e-7))`` magnitude spectrograms.
+                         scales: tuple[tuple[int, int], ...] = MEL_SCALES, floor: float = 1e-7) -> Tensor:
+    """Sum over scales of the mean L1 between ``log(clamp(mel, floor))`` magnitude spectrograms.
 
     Args:
         pred, ref: waveforms ``[B, L]`` at ``sample_rate``.
@@ -65,8 +71,25 @@ def multi_scale_mel_loss(pred: Tensor, ref: Tensor, sample_rate: int,
     for n_fft, n_mels in scales:
         a = mel_spectrogram(pred.float(), sample_rate, n_fft, n_fft // 4, n_mels, power=1.0)
         b = mel_spectrogram(ref.float(), sample_rate, n_fft, n_fft // 4, n_mels, power=1.0)
-        total = total + (a.clamp(min=1e-7).log() - b.clamp(min=1e-7).log()).abs().mean()
+        total = total + (a.clamp(min=floor).log() - b.clamp(min=floor).log()).abs().mean()
     return total
+
+
+def semantic_consistency_loss(encoder: nn.Module, pred: Tensor, ref: Tensor, sample_rate: int) -> Tensor:
+    """``||E(pred) - E(ref)||^2 / ||E(ref)||^2`` with the frozen semantic encoder ``E`` (gradients reach ``pred``).
+
+    Args:
+        encoder: a :class:`~sara.encoder.SemanticEncoder` (its parameters should not require gradients).
+        pred, ref: waveforms ``[B, L]`` at ``sample_rate``; both are encoded with per-item dB floors, so the
+            two sides see the same context and no batch mate changes either.
+
+    Returns:
+        Scalar relative error (0 = identical latents).
+    """
+    with torch.no_grad():
+        target = encoder(encoder.to_model_rate(ref.float(), sample_rate), None, db_scope="item")
+    latents = encoder(encoder.to_model_rate(pred.float(), sample_rate), None, db_scope="item")
+    return (latents - target).pow(2).sum() / target.pow(2).sum().clamp(min=1e-8)
 
 
 def discriminator_hinge_loss(real: Scores, fake: Scores) -> Tensor:
@@ -152,6 +175,11 @@ class VocoderGANTrainConfig(VocoderTrainConfig):
         lr_batches_gen, lr_batches_disc: Eden2 decay constants.
         mel_weight, adv_mpd_weight, adv_mrd_weight, fm_mpd_weight, fm_mrd_weight, disc_mpd_weight,
             disc_mrd_weight: loss weights (spec C.2 table).
+        mel_floor: magnitude floor of the log-mel L1 (spec: 1e-7).  On a corpus with digital silence the
+            floor decides where the loss goes: at 1e-7 most of the loss and nearly all of its gradient come
+            from cells below 1e-4, i.e. from making silence silenter; 1e-4 spends it on audible content.
+        semantic_weight: weight of :func:`semantic_consistency_loss` (sara extension; 0 = off, as in the
+            paper); needs ``encoder``.
     """
 
     init: str | None = None
@@ -170,6 +198,8 @@ class VocoderGANTrainConfig(VocoderTrainConfig):
     fm_mrd_weight: float = 0.1
     disc_mpd_weight: float = 1.0
     disc_mrd_weight: float = 0.1
+    semantic_weight: float = 0.0
+    mel_floor: float = 1e-7
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -177,6 +207,12 @@ class VocoderGANTrainConfig(VocoderTrainConfig):
             raise ValueError(f"gen_steps must be >= 1, got {self.gen_steps}")
         if self.gen_start_step < 0:
             raise ValueError(f"gen_start_step must be >= 0, got {self.gen_start_step}")
+        if not self.mel_floor > 0:
+            raise ValueError(f"mel_floor must be > 0, got {self.mel_floor}")
+        if self.semantic_weight < 0:
+            raise ValueError(f"semantic_weight must be >= 0, got {self.semantic_weight}")
+        if self.semantic_weight > 0 and self.encoder is None:
+            raise ValueError("semantic_weight > 0 needs the semantic encoder (encoder=...)")
 
 
 class VocoderGANTask(VocoderTask):
@@ -230,14 +266,15 @@ class VocoderGANTask(VocoderTask):
         sr = cfg.model.sample_rate
         if not m.training:
             with torch.no_grad():
-                mel = multi_scale_mel_loss(model(real, latents, cfg.gen_steps, False)["fake"], real, sr)
+                mel = multi_scale_mel_loss(model(real, latents, cfg.gen_steps, False)["fake"], real, sr,
+                                           floor=cfg.mel_floor)
             return LossOutput(mel, {"loss/mel": mel})
         train_gen = m.discriminators is None or int(m.num_batches) >= cfg.gen_start_step
         m.num_batches += 1
         out = model(real, latents, cfg.gen_steps, train_gen)
         if m.discriminators is None:
-            mel = multi_scale_mel_loss(out["fake"], real, sr)
-            return LossOutput(cfg.mel_weight * mel, {"loss/mel": mel.detach()})
+            mel = multi_scale_mel_loss(out["fake"], real, sr, floor=cfg.mel_floor)
+            return self._add_semantic(out["fake"], real, cfg.mel_weight * mel, {"loss/mel": mel.detach()})
         (real_mpd, real_mpd_f), (real_mrd, real_mrd_f) = out["real_mpd"], out["real_mrd"]
         disc_mpd = discriminator_hinge_loss(real_mpd, out["fake_mpd"][0])
         disc_mrd = discriminator_hinge_loss(real_mrd, out["fake_mrd"][0])
@@ -247,11 +284,21 @@ class VocoderGANTask(VocoderTask):
             (g_mpd, g_mpd_f), (g_mrd, g_mrd_f) = out["gen_mpd"], out["gen_mrd"]
             adv_mpd, adv_mrd = generator_hinge_loss(g_mpd), generator_hinge_loss(g_mrd)
             fm_mpd, fm_mrd = feature_matching_loss(real_mpd_f, g_mpd_f), feature_matching_loss(real_mrd_f, g_mrd_f)
-            mel = multi_scale_mel_loss(out["fake"], real, sr)
+            mel = multi_scale_mel_loss(out["fake"], real, sr, floor=cfg.mel_floor)
             total = total + (cfg.adv_mpd_weight * adv_mpd + cfg.adv_mrd_weight * adv_mrd + cfg.fm_mpd_weight * fm_mpd
                              + cfg.fm_mrd_weight * fm_mrd + cfg.mel_weight * mel)
             terms.update({"loss/adv_mpd": adv_mpd.detach(), "loss/adv_mrd": adv_mrd.detach(),
                           "loss/fm_mpd": fm_mpd.detach(), "loss/fm_mrd": fm_mrd.detach(), "loss/mel": mel.detach()})
+            return self._add_semantic(out["fake"], real, total, terms)
+        return LossOutput(total, terms)
+
+    def _add_semantic(self, fake: Tensor, real: Tensor, total: Tensor, terms: dict[str, Tensor]) -> LossOutput:
+        """``total`` plus the weighted semantic consistency term when it is on (logged as ``loss/semantic``)."""
+        cfg = self.config
+        if cfg.semantic_weight > 0:
+            sem = semantic_consistency_loss(self.encoder(fake.device), fake, real, cfg.model.sample_rate)
+            total = total + cfg.semantic_weight * sem
+            terms = {**terms, "loss/semantic": sem.detach()}
         return LossOutput(total, terms)
 
     # ------------------------------------------------------------------------------ samples/export

@@ -148,6 +148,9 @@ def test_train_classifier_cli(tmp_path: Path) -> None:
     assert stats["num_classes"] == 2 and 0.0 <= stats["valid_accuracy"] <= 1.0
     model = AudioClassifier.from_pretrained(out)
     assert model.config.class_names == ("noise", "tone")
+    assert main(["eval", "train-classifier", "--manifest", str(manifest), "--out", str(tmp_path / "clf_aug"),
+                 "--epochs", "2", "--tiny", "--augment"]) == 0
+    assert AudioClassifier.from_pretrained(tmp_path / "clf_aug").config.class_names == ("noise", "tone")
 
 
 def test_import_has_no_matplotlib_side_effect() -> None:

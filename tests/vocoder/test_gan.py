@@ -16,6 +16,7 @@ from sara.vocoder.gan import (
     feature_matching_loss,
     generator_hinge_loss,
     multi_scale_mel_loss,
+    semantic_consistency_loss,
 )
 from sara.vocoder.optim import Eden2, ScaledAdam
 
@@ -70,6 +71,42 @@ def test_loss_conventions() -> None:
     assert float(multi_scale_mel_loss(x, x, 24000)) == 0.0
     # a gain a shifts every (unclamped) log-mel by ln a: 7 scales summed
     assert float(multi_scale_mel_loss(2.0 * x, x, 24000)) == pytest.approx(7 * math.log(2.0), rel=1e-4)
+
+
+def test_mel_floor_decides_what_silence_costs() -> None:
+    x = torch.randn(1, 24000) * 0.3
+    x[:, 12000:] = 0.0  # digital silence in the reference ...
+    y = x.clone()
+    y[:, 12000:] = 1e-6 * torch.randn(12000)  # ... and a -120 dBFS hiss in the prediction
+    spec, floored = multi_scale_mel_loss(y, x, 24000), multi_scale_mel_loss(y, x, 24000, floor=1e-4)
+    assert spec > 10.0 and floored < 0.02 * spec  # at 1e-7 the inaudible hiss dominates; at 1e-4 it costs little
+    with pytest.raises(ValueError, match="mel_floor"):
+        VocoderGANTrainConfig(model=tiny_config(), train_data=("x",), latent_cache="c", mel_floor=0.0)
+
+
+def test_semantic_consistency_loss() -> None:
+    enc = tiny_encoder().requires_grad_(False)
+    real = torch.sin(torch.arange(9600) / 24000 * 2 * math.pi * 330.0).repeat(2, 1) * 0.5
+    assert float(semantic_consistency_loss(enc, real, real, 24000)) == pytest.approx(0.0, abs=1e-6)
+    fake = (real + 0.05 * torch.randn_like(real)).requires_grad_(True)
+    loss = semantic_consistency_loss(enc, fake, real, 24000)
+    loss.backward()
+    assert float(loss.detach()) > 0 and fake.grad is not None and fake.grad.abs().sum() > 0
+    assert all(p.grad is None for p in enc.parameters())  # the encoder stays frozen
+    with pytest.raises(ValueError, match="encoder"):
+        VocoderGANTrainConfig(model=tiny_config(), train_data=("x",), latent_cache="c", semantic_weight=1.0)
+
+
+def test_semantic_term_is_logged_and_trained(data) -> None:  # noqa: ANN001
+    task = _task(data, adversarial=False, gen_steps=1, semantic_weight=10.0, mel_floor=1e-4)
+    model = task.build_model().train()
+    train, _ = task.build_datasets()
+    out = task.compute_loss(model, task.collate([train[i] for i in range(2)]))
+    mel = out.terms["loss/mel"] * task.config.mel_weight
+    assert "loss/semantic" in out.terms and float(out.total.detach()) == pytest.approx(
+        float(mel + 10.0 * out.terms["loss/semantic"]), rel=1e-5)
+    out.total.backward()
+    assert all(p.grad is not None for p in model.generator.parameters() if p.requires_grad)
 
 
 def test_each_half_gets_only_its_own_gradients(data) -> None:  # noqa: ANN001

@@ -1,0 +1,31 @@
+"""`sara eval relevance` end to end: a tiny release, a tiny corpus classifier, several samples per caption."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sara.cli.__main__ import main
+from tests.eval.test_cli import _corpus
+
+
+def test_relevance_cli_scores_every_sample(tiny_release: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = _corpus(tmp_path)
+    clf = tmp_path / "clf"
+    assert main(["eval", "train-classifier", "--manifest", str(manifest), "--out", str(clf), "--epochs", "1",
+                 "--tiny"]) == 0
+    out = tmp_path / "rel"
+    common = ["eval", "relevance", "--model", str(tiny_release), "--classifier", str(clf), "--manifest",
+              str(manifest), "--per-class", "1", "--steps", "2", "--duration", "1", "--cfg", "1", "--out", str(out)]
+    assert main([*common, "--samples-per-prompt", "2"]) == 0
+    res = json.loads((out / "relevance.json").read_text())
+    assert res["num_prompts"] == 4 and res["samples_per_prompt"] == 2 and res["chance"] == 0.5
+    captions = [p["caption"] for p in res["predictions"]]
+    assert captions[:2] == captions[2:] and sorted(captions[:2]) == ["noise", "tone"]
+    assert 0.0 <= res["generated_accuracy"] <= 1.0 and 0.0 <= res["real_accuracy"] <= 1.0
+    capsys.readouterr()
+    assert main([*common, "--samples-per-prompt", "0"]) != 0
+    assert "--samples-per-prompt" in capsys.readouterr().err
