@@ -27,6 +27,7 @@ from sara.text.factory import TextEncoderSpec, build_text_encoder
 __all__ = ["MAX_STEPS", "TextToAudio"]
 
 MAX_STEPS = 10_000  # sanity bound on sampling steps
+DEFAULT_GUIDANCE = 3.5  # the official CFG scale
 
 
 @dataclass
@@ -51,10 +52,13 @@ class TextToAudio:
         text_encoder_spec: how to rebuild the text encoder (stored by :meth:`save_pretrained`).
         default_duration: seconds generated when no duration is given (stored by :meth:`save_pretrained`);
             None: 10 s (the official length) or the DiT's maximum if shorter.
+        default_guidance: CFG scale used when none is given (stored by :meth:`save_pretrained`);
+            None: 3.5, the official default.
     """
 
     def __init__(self, dit: LatentDiT, text_encoder: TextEncoder, vocoder: Any | None, encoder: Any | None = None,
-                 text_encoder_spec: TextEncoderSpec | None = None, default_duration: float | None = None) -> None:
+                 text_encoder_spec: TextEncoderSpec | None = None, default_duration: float | None = None,
+                 default_guidance: float | None = None) -> None:
         if dit.config.text_dim is not None and dit.config.text_dim != text_encoder.dim:
             raise CheckpointError(f"text encoder width {text_encoder.dim} != DiT text_dim {dit.config.text_dim}")
         if vocoder is not None and getattr(vocoder, "latent_dim", dit.config.latent_dim) != dit.config.latent_dim:
@@ -71,6 +75,12 @@ class TextToAudio:
             raise CheckpointError(f"default_duration must be in (0, {dit.config.max_seconds:g}] s, "
                                   f"got {default_duration!r}")
         self.default_duration = float(default_duration)
+        if default_guidance is None:
+            default_guidance = DEFAULT_GUIDANCE
+        if not (isinstance(default_guidance, (int, float)) and math.isfinite(default_guidance)
+                and default_guidance >= 0):
+            raise CheckpointError(f"default_guidance must be a finite number >= 0, got {default_guidance!r}")
+        self.default_guidance = float(default_guidance)
 
     @property
     def sample_rate(self) -> int:
@@ -120,7 +130,8 @@ class TextToAudio:
         vocoder = SemanticVocoder.from_pretrained(p / "vocoder", encoder=encoder)
         text_encoder = build_text_encoder(spec, base_dir=p)
         return cls(dit, text_encoder, vocoder, encoder, text_encoder_spec=spec,
-                   default_duration=payload["config"].get("default_duration"))
+                   default_duration=payload["config"].get("default_duration"),
+                   default_guidance=payload["config"].get("default_guidance"))
 
     @classmethod
     def _from_official(cls, p: Path) -> TextToAudio:
@@ -155,7 +166,8 @@ class TextToAudio:
             self.encoder.save_pretrained(out / "encoder")
         payload = {"format_version": FORMAT_VERSION, "class": "TextToAudio",
                    "config": {"text_encoder": {"kind": spec.kind, "path": spec.path},
-                              "default_duration": self.default_duration}}
+                              "default_duration": self.default_duration,
+                              "default_guidance": self.default_guidance}}
         (out / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
         return out
 
@@ -225,7 +237,7 @@ class TextToAudio:
         prompts: list[str],
         duration: float | None = None,
         steps: int = 100,
-        guidance_scale: float = 3.5,
+        guidance_scale: float | None = None,
         *,
         generator: torch.Generator | None = None,
         negative_prompt: str | list[str] | None = None,
@@ -240,13 +252,14 @@ class TextToAudio:
             duration: seconds (None: :attr:`default_duration`).
             steps: sampling steps N (the official sway schedule evaluates the model N + 1 times, the last a
                 no-op; ``skip_noop`` saves that evaluation without changing the result).
-            guidance_scale: CFG scale; CFG is on iff ``> 1``.
+            guidance_scale: CFG scale; CFG is on iff ``> 1`` (None: :attr:`default_guidance`).
             generator: RNG for the initial noise (global RNG when None).
             negative_prompt: replaces the zero unconditional embedding.
             schedule: 'sway' (official), 'linear' or 'shifted'.
             progress: show a progress bar over steps.
         """
         prompts = _check_prompts(prompts)
+        guidance_scale = self.default_guidance if guidance_scale is None else guidance_scale
         _check_sampling_args(steps, guidance_scale)
         frames = self.num_frames(self.default_duration if duration is None else duration)
         text = self.encode_text(prompts, negative_prompt if guidance_scale > 1 else None)
@@ -276,7 +289,7 @@ class TextToAudio:
         prompts: str | list[str],
         duration: float | None = None,
         steps: int = 100,
-        guidance_scale: float = 3.5,
+        guidance_scale: float | None = None,
         vocoder_steps: int | None = None,
         seed: int | None = None,
         negative_prompt: str | list[str] | None = None,
@@ -289,7 +302,7 @@ class TextToAudio:
             prompts: a caption or ``B`` captions.
             duration: seconds (latent length ``25 * duration`` frames); None: :attr:`default_duration`.
             steps: DiT sampling steps.
-            guidance_scale: CFG scale (active iff > 1).
+            guidance_scale: CFG scale (active iff > 1); None: :attr:`default_guidance`.
             vocoder_steps: vocoder Euler steps; None = the vocoder's ``default_steps`` (200 for the paper's
                 flow-matching vocoder, ``k`` for a ``k``-step GAN-fine-tuned one).
             seed: seeds a private generator (DiT noise first, then vocoder noise); None uses the global RNG.

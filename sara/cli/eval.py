@@ -39,7 +39,7 @@ def _add_relevance(sub: argparse._SubParsersAction) -> None:
                    help="clips generated per caption (different noise); every clip is scored")
     p.add_argument("--duration", type=float, default=4.0, help="seconds per generated clip")
     p.add_argument("--steps", type=int, default=50, help="DiT sampling steps")
-    p.add_argument("--cfg", type=float, default=3.5, help="guidance scale")
+    p.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
     p.add_argument("--vocoder-steps", type=int, default=None, help="vocoder steps (default: the model's)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
@@ -231,6 +231,8 @@ def run_relevance(args: argparse.Namespace) -> int:
         raise SaraError(f"--samples-per-prompt must be >= 1, got {args.samples_per_prompt}")
     prompts = prompts * args.samples_per_prompt  # all captions once, then again with the next noise draws
     pipe = TextToAudio.from_pretrained(args.model or DEFAULT_MODEL)
+    if args.cfg is None:
+        args.cfg = pipe.default_guidance
     torch.manual_seed(args.seed)
 
     def generate(captions: list[str]) -> torch.Tensor:

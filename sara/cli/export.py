@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -10,12 +11,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", help="a --run-dir of `sara train`")
     p.add_argument("out_dir", help="release directory to write (config.json + model.safetensors)")
     p.add_argument("--no-ema", action="store_true", help="export the raw weights instead of the EMA")
+    p.add_argument("--default-cfg", type=float, default=None,
+                   help="text-to-audio runs: the guidance scale `sara generate` uses by default (e.g. the best on "
+                        "the validation split; default 3.5, the official value)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
+    from sara.errors import ConfigError
     from sara.train import export_run
 
+    if args.default_cfg is not None:
+        if not (math.isfinite(args.default_cfg) and args.default_cfg >= 0):
+            raise ConfigError(f"--default-cfg must be a finite number >= 0, got {args.default_cfg}")
+        _check_t2a_run(Path(args.run_dir))
     out = export_run(args.run_dir, args.out_dir, use_ema=not args.no_ema)
+    if args.default_cfg is not None:
+        _set_default_guidance(out, args.default_cfg)
     print(f"exported {out}")
     return 0
+
+
+def _check_t2a_run(run_dir: Path) -> None:
+    """Raise ConfigError unless ``run_dir`` is a text-to-audio training run (checked before writing anything)."""
+    import json
+
+    from sara.errors import ConfigError
+
+    try:
+        task = json.loads((run_dir / "run.json").read_text()).get("task")
+    except (OSError, ValueError):
+        return  # export_run reports a missing or broken run itself
+    if task != "t2a":
+        raise ConfigError(f"--default-cfg applies to text-to-audio runs; {run_dir} is a {task!r} run")
+
+
+def _set_default_guidance(release: Path, scale: float) -> None:
+    """Store ``scale`` as the default guidance of a TextToAudio release (its ``config.json``)."""
+    import json
+
+    from sara.errors import ConfigError
+
+    path = Path(release) / "config.json"
+    payload = json.loads(path.read_text())
+    if payload.get("class") != "TextToAudio":
+        raise ConfigError(f"--default-cfg applies to text-to-audio runs; {release} is a {payload.get('class')}")
+    payload["config"]["default_guidance"] = float(scale)
+    path.write_text(json.dumps(payload, indent=2) + "\n")

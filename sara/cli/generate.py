@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=None,
                    help="seconds (default: the model's, 10 s for the official models)")
     p.add_argument("--steps", type=int, default=100, help="DiT sampling steps (default 100)")
-    p.add_argument("--cfg", type=float, default=3.5, help="classifier-free guidance scale, on iff > 1 (default 3.5)")
+    p.add_argument("--cfg", type=float, default=None,
+                   help="classifier-free guidance scale, on iff > 1 (default: the model's, 3.5 for official models)")
     p.add_argument("--vocoder-steps", type=int, default=None,
                    help="vocoder Euler steps (default: the vocoder's own, 200 for the paper's)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
@@ -69,7 +70,7 @@ def validate_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
     if args.vocoder_steps is not None and args.vocoder_steps < 1:
         raise ConfigError(f"--vocoder-steps must be >= 1, got {args.vocoder_steps}")
-    if not math.isfinite(args.cfg):
+    if args.cfg is not None and not math.isfinite(args.cfg):
         raise ConfigError(f"--cfg must be a finite number, got {args.cfg}")
     if args.negative_prompt is not None and not args.negative_prompt.strip():
         raise ConfigError("--negative-prompt is empty")
@@ -134,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         args.vocoder_steps = int(pipe.vocoder.config.default_steps)
     if args.duration is None:
         args.duration = pipe.default_duration
+    if args.cfg is None:
+        args.cfg = pipe.default_guidance
     frames = pipe.num_frames(args.duration)  # checks the model's maximum duration
     if args.captions is not None:
         return _run_batch(args, pipe, frames)

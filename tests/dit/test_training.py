@@ -109,6 +109,14 @@ def test_fit_export_and_generate(tmp_path) -> None:
     assert main(["generate", "a dog sound", "-o", str(wav), "--model", str(release), "--duration", "1",
                  "--steps", "2", "--vocoder-steps", "1"]) == 0
     assert wav.is_file()
+    # the default guidance chosen at export time is what `sara generate` and the pipeline then use
+    assert main(["export", str(run_dir), str(tmp_path / "rel7"), "--default-cfg", "7"]) == 0
+    from sara.pipeline import TextToAudio
+
+    assert TextToAudio.from_pretrained(tmp_path / "rel7").default_guidance == 7.0
+    assert TextToAudio.from_pretrained(release).default_guidance == 3.5
+    assert main(["export", str(run_dir), str(tmp_path / "bad"), "--default-cfg", "nan"]) == 2
+    assert not (tmp_path / "bad").exists()
 
 
 def test_finetune_needs_init_and_starts_from_it(tmp_path) -> None:

@@ -142,3 +142,19 @@ def test_default_duration_is_stored_in_the_release(tiny_pipe: TextToAudio, tmp_p
     with pytest.raises(SaraError, match="default_duration"):
         TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder,
                     default_duration=tiny_pipe.max_duration + 1)
+
+
+def test_default_guidance_is_stored_and_used(tiny_pipe: TextToAudio, tmp_path, monkeypatch) -> None:
+    assert tiny_pipe.default_guidance == 3.5  # the official scale when the release does not say otherwise
+    strong = TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder,
+                         text_encoder_spec=tiny_pipe.text_encoder_spec, default_guidance=7.0)
+    loaded = TextToAudio.from_pretrained(strong.save_pretrained(tmp_path / "g7"))
+    assert loaded.default_guidance == 7.0
+    seen: list[float] = []
+    real_velocity = TextToAudio._velocity
+    monkeypatch.setattr(TextToAudio, "_velocity", lambda self, text, g: seen.append(g) or real_velocity(self, text, g))
+    loaded(["rain"], duration=0.2, steps=1, vocoder_steps=1, seed=0)
+    loaded(["rain"], duration=0.2, steps=1, vocoder_steps=1, seed=0, guidance_scale=1.0)
+    assert seen == [7.0, 1.0]
+    with pytest.raises(SaraError, match="default_guidance"):
+        TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder, default_guidance=float("nan"))
