@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--default-cfg", type=float, default=None,
                    help="text-to-audio runs: the guidance scale `sara generate` uses by default (e.g. the best on "
                         "the validation split; default 3.5, the official value)")
+    p.add_argument("--vocoder", default=None,
+                   help="text-to-audio runs: bundle this vocoder release instead of the run's --vocoder (the DiT "
+                        "only depends on the encoder's latent space)")
     p.set_defaults(func=run)
 
 
@@ -23,18 +26,23 @@ def run(args: argparse.Namespace) -> int:
     from sara.errors import ConfigError
     from sara.train import export_run
 
-    if args.default_cfg is not None:
-        if not (math.isfinite(args.default_cfg) and args.default_cfg >= 0):
-            raise ConfigError(f"--default-cfg must be a finite number >= 0, got {args.default_cfg}")
-        _check_t2a_run(Path(args.run_dir))
-    out = export_run(args.run_dir, args.out_dir, use_ema=not args.no_ema)
+    if args.default_cfg is not None and not (math.isfinite(args.default_cfg) and args.default_cfg >= 0):
+        raise ConfigError(f"--default-cfg must be a finite number >= 0, got {args.default_cfg}")
+    overrides = {}
+    if args.vocoder is not None:
+        if not (Path(args.vocoder) / "config.json").is_file():
+            raise ConfigError(f"--vocoder {args.vocoder}: not a release directory (no config.json)")
+        overrides["vocoder"] = str(args.vocoder)
+    if args.default_cfg is not None or overrides:
+        _check_t2a_run(Path(args.run_dir), "--default-cfg" if args.default_cfg is not None else "--vocoder")
+    out = export_run(args.run_dir, args.out_dir, use_ema=not args.no_ema, overrides=overrides)
     if args.default_cfg is not None:
         _set_default_guidance(out, args.default_cfg)
     print(f"exported {out}")
     return 0
 
 
-def _check_t2a_run(run_dir: Path) -> None:
+def _check_t2a_run(run_dir: Path, flag: str) -> None:
     """Raise ConfigError unless ``run_dir`` is a text-to-audio training run (checked before writing anything)."""
     import json
 
@@ -45,7 +53,7 @@ def _check_t2a_run(run_dir: Path) -> None:
     except (OSError, ValueError):
         return  # export_run reports a missing or broken run itself
     if task != "t2a":
-        raise ConfigError(f"--default-cfg applies to text-to-audio runs; {run_dir} is a {task!r} run")
+        raise ConfigError(f"{flag} applies to text-to-audio runs; {run_dir} is a {task!r} run")
 
 
 def _set_default_guidance(release: Path, scale: float) -> None:

@@ -346,8 +346,12 @@ def _print(run: _Run, msg: str) -> None:
 # ------------------------------------------------------------------------------------------- export
 
 
-def load_run_model(run_dir: str | Path, *, use_ema: bool = True) -> tuple[TrainTask, nn.Module, int]:
+def load_run_model(run_dir: str | Path, *, use_ema: bool = True,
+                   overrides: dict[str, Any] | None = None) -> tuple[TrainTask, nn.Module, int]:
     """Rebuild a run's task and model from its newest checkpoint.
+
+    ``overrides`` replaces task-config fields that do not change the model (e.g. the vocoder a text-to-audio
+    export bundles).
 
     Returns:
         ``(task, model in eval mode, step)``; the model holds the EMA weights when available and ``use_ema``.
@@ -357,7 +361,7 @@ def load_run_model(run_dir: str | Path, *, use_ema: bool = True) -> tuple[TrainT
     from sara.train.registry import get_task_class
 
     info = ckpt.read_run(run_dir)
-    task = get_task_class(info["task"]).from_config_dict(info["task_config"])
+    task = get_task_class(info["task"]).from_config_dict({**info["task_config"], **(overrides or {})})
     latest = ckpt.latest_checkpoint(run_dir)
     if latest is None:
         raise CheckpointError(f"{run_dir}: the run has no complete checkpoint yet")
@@ -373,9 +377,11 @@ def load_run_model(run_dir: str | Path, *, use_ema: bool = True) -> tuple[TrainT
     return task, model.eval(), progress.step
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, *, use_ema: bool = True) -> Path:
-    """Write the release directory of a training run (EMA weights by default)."""
-    task, model, _ = load_run_model(run_dir, use_ema=use_ema)
+def export_run(run_dir: str | Path, out_dir: str | Path, *, use_ema: bool = True,
+               overrides: dict[str, Any] | None = None) -> Path:
+    """Write the release directory of a training run (EMA weights by default; ``overrides`` as in
+    :func:`load_run_model`)."""
+    task, model, _ = load_run_model(run_dir, use_ema=use_ema, overrides=overrides)
     return task.export(model, Path(out_dir))
 
 

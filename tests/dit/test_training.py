@@ -117,6 +117,14 @@ def test_fit_export_and_generate(tmp_path) -> None:
     assert TextToAudio.from_pretrained(release).default_guidance == 3.5
     assert main(["export", str(run_dir), str(tmp_path / "bad"), "--default-cfg", "nan"]) == 2
     assert not (tmp_path / "bad").exists()
+    # bundling another vocoder release of the same latent space
+    other = SemanticVocoder(dataclasses.replace(voc_cfg, default_steps=3)).save_pretrained(tmp_path / "voc3")
+    assert main(["export", str(run_dir), str(tmp_path / "rel_v3"), "--vocoder", str(other)]) == 0
+    assert TextToAudio.from_pretrained(tmp_path / "rel_v3").vocoder.config.default_steps == 3
+    assert main(["export", str(run_dir), str(tmp_path / "bad"), "--vocoder", str(tmp_path / "nope")]) == 2
+    wrong = SemanticVocoder(dataclasses.replace(voc_cfg, latent_dim=LATENT_DIM + 1)).save_pretrained(tmp_path / "vw")
+    assert main(["export", str(run_dir), str(tmp_path / "bad"), "--vocoder", str(wrong)]) != 0
+    assert not (tmp_path / "bad").exists()
 
 
 def test_finetune_needs_init_and_starts_from_it(tmp_path) -> None:
