@@ -32,6 +32,9 @@ def _add_relevance(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("relevance", help="classifier accuracy on audio generated from test captions vs real audio")
     p.add_argument("--model", default=None, help="TextToAudio release (default: the bundled demo model)")
     p.add_argument("--classifier", required=True, help="corpus classifier release (`sara eval train-classifier`)")
+    p.add_argument("--also-classifier", action="append", default=[], metavar="DIR",
+                   help="another classifier release that scores the same generated and real audio (repeatable; "
+                        "same classes as --classifier)")
     p.add_argument("--manifest", type=Path, required=True, help="corpus manifest (jsonl)")
     p.add_argument("--split", default="test")
     p.add_argument("--per-class", type=int, default=3, help="captions per class")
@@ -223,6 +226,12 @@ def run_relevance(args: argparse.Namespace) -> int:
         raise SaraError(f"{args.manifest}: no such manifest")
     records = [json.loads(line) for line in args.manifest.read_text().splitlines() if line.strip()]
     classifier = ClassifierEmbedder.from_pretrained(args.classifier)
+    others = {}
+    for path in args.also_classifier:
+        other = ClassifierEmbedder.from_pretrained(path)
+        if other.model.config.class_names != classifier.model.config.class_names:
+            raise SaraError(f"--also-classifier {path} has other classes than --classifier {args.classifier}")
+        others[str(path)] = classifier_fn(other)
     prompts = select_prompts(records, classifier.model.config.class_names, root=args.manifest.parent,
                              split=args.split, per_class=args.per_class)
     if not prompts:
@@ -242,7 +251,7 @@ def run_relevance(args: argparse.Namespace) -> int:
 
     with tqdm(total=len(prompts), desc="relevance") as bar:
         result = relevance_score(prompts, generate, classifier_fn(classifier), sample_rate=pipe.sample_rate,
-                                 load=load_audio, batch_size=args.batch_size, progress=bar.update)
+                                 load=load_audio, batch_size=args.batch_size, progress=bar.update, others=others)
     result.update(chance=1.0 / len(classifier.model.config.class_names), model=str(args.model or DEFAULT_MODEL),
                   classifier=str(args.classifier), steps=args.steps, cfg=args.cfg, duration=args.duration,
                   samples_per_prompt=args.samples_per_prompt)

@@ -9,7 +9,7 @@ reported beside it (the ceiling), with chance (1 / number of classifier classes)
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ def relevance_score(
     load: Callable[[Path], tuple[Tensor, int]],
     batch_size: int = 4,
     progress: Callable[[int], None] | None = None,
+    others: Mapping[str, Callable[[Tensor, int], str]] | None = None,
 ) -> dict[str, Any]:
     """Classify generated and real audio for ``prompts``.
 
@@ -71,23 +72,39 @@ def relevance_score(
         classify: ``(wav [T], sample_rate) -> class name``.
         load: path -> ``(wav [C, T], sample_rate)`` for the real clips.
         progress: called with the number of prompts done after each batch.
+        others: more classifiers (name -> classify) that score the *same* generated and real audio.
 
     Returns:
-        ``generated_accuracy``, ``real_accuracy``, ``num_prompts``, ``num_classes`` and ``per_class``
-        (``{class: {"generated": acc, "real": acc, "n": count}}``).
+        ``generated_accuracy``, ``real_accuracy``, ``num_prompts``, ``num_classes``, ``per_class``
+        (``{class: {"generated": acc, "real": acc, "n": count}}``), ``predictions`` and, with ``others``,
+        ``other_classifiers`` (``{name: {"generated_accuracy", "real_accuracy"}}``).
     """
-    gen_pred: list[str] = []
+    fns = {"": classify, **(others or {})}
+    gen_pred: dict[str, list[str]] = {name: [] for name in fns}
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
         audio = generate([p.caption for p in chunk])
-        gen_pred += [classify(wav, sample_rate) for wav in audio]
+        for name, fn in fns.items():
+            gen_pred[name] += [fn(wav, sample_rate) for wav in audio]
         if progress is not None:
             progress(len(chunk))
-    real_pred = []
+    real_pred: dict[str, list[str]] = {name: [] for name in fns}
     for p in prompts:
         wav, sr = load(p.audio_path)
-        real_pred.append(classify(wav.mean(0), sr))
+        for name, fn in fns.items():
+            real_pred[name].append(fn(wav.mean(0), sr))
     labels = [p.label for p in prompts]
+    result = _summary(prompts, labels, gen_pred.pop(""), real_pred.pop(""))
+    if others:
+        result["other_classifiers"] = {name: {"generated_accuracy": _accuracy(gen_pred[name], labels),
+                                              "real_accuracy": _accuracy(real_pred[name], labels)}
+                                       for name in others}
+    return result
+
+
+def _summary(prompts: Sequence[RelevancePrompt], labels: list[str], gen_pred: list[str],
+             real_pred: list[str]) -> dict[str, Any]:
+    """Accuracies, per-class accuracies and the per-prompt predictions of one classifier."""
     per_class: dict[str, dict[str, float]] = {}
     for label in sorted(set(labels)):
         idx = [i for i, t in enumerate(labels) if t == label]

@@ -38,7 +38,9 @@ def test_relevance_accuracy() -> None:
     def load(path: Path) -> tuple[torch.Tensor, int]:
         return torch.full((1, 8), 1.0), 16000  # every real clip "sounds like" a dog
 
-    res = relevance_score(prompts, generate, classify, sample_rate=24000, load=load, batch_size=3)
+    res = relevance_score(prompts, generate, classify, sample_rate=24000, load=load, batch_size=3,
+                          others={"always-dog": lambda wav, sr: "dog"})
+    assert res["other_classifiers"] == {"always-dog": {"generated_accuracy": 0.5, "real_accuracy": 0.5}}
     assert res["generated_accuracy"] == 1.0
     assert res["real_accuracy"] == 0.5
     assert res["per_class"]["piano"] == {"generated": 1.0, "real": 0.0, "n": 2}

@@ -20,8 +20,10 @@ def test_relevance_cli_scores_every_sample(tiny_release: Path, tmp_path: Path,
     out = tmp_path / "rel"
     common = ["eval", "relevance", "--model", str(tiny_release), "--classifier", str(clf), "--manifest",
               str(manifest), "--per-class", "1", "--steps", "2", "--duration", "1", "--cfg", "1", "--out", str(out)]
-    assert main([*common, "--samples-per-prompt", "2"]) == 0
+    assert main([*common, "--samples-per-prompt", "2", "--also-classifier", str(clf)]) == 0
     res = json.loads((out / "relevance.json").read_text())
+    assert res["other_classifiers"] == {str(clf): {"generated_accuracy": res["generated_accuracy"],
+                                                   "real_accuracy": res["real_accuracy"]}}  # same audio, same model
     assert res["num_prompts"] == 4 and res["samples_per_prompt"] == 2 and res["chance"] == 0.5
     captions = [p["caption"] for p in res["predictions"]]
     assert captions[:2] == captions[2:] and sorted(captions[:2]) == ["noise", "tone"]
