@@ -40,15 +40,25 @@ if [[ -d "$RUNS/vocoder_release" && "${STAGE1:-1}" == 1 ]]; then
   done
 fi
 
-# 3. the corpus classifier (real training-split audio; classes with >= 10 training clips)
+# 3. the corpus classifiers (real training-split audio; classes with >= 10 training clips): the scoring one is
+#    trained with generic augmentation (gain, coloured noise, EQ, SpecAugment), the plain one without, and
+#    both are checked on noisy copies of the real test clips
 if [[ ! -f "$EVAL/classifier/config.json" ]]; then
   $SARA eval train-classifier --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/classifier" \
+    --min-train-clips 10 --epochs 20 --augment
+fi
+if [[ ! -f "$EVAL/classifier_plain/config.json" ]]; then
+  $SARA eval train-classifier --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/classifier_plain" \
     --min-train-clips 10 --epochs 20
 fi
+python3 recipes/classifier_robustness.py --classifier "$EVAL/classifier" "$EVAL/classifier_plain" \
+  --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/robustness.json"
 
-# 4. relevance: classify audio generated from test captions vs the real test clips (vocoder default steps)
-$SARA eval relevance --model "$OUT" --classifier "$EVAL/classifier" --manifest "$CORPUS/manifest.jsonl" \
-  --per-class 2 --duration 4 --steps 50 --cfg 3.5 --out "$EVAL/relevance"
+# 4. relevance: classify audio generated from test captions (two clips each; the model's default guidance and
+#    vocoder steps) vs the real test clips, with both classifiers
+$SARA eval relevance --model "$OUT" --classifier "$EVAL/classifier" --also-classifier "$EVAL/classifier_plain" \
+  --manifest "$CORPUS/manifest.jsonl" --per-class 2 --samples-per-prompt 2 --duration 4 --steps 50 \
+  --out "$EVAL/relevance"
 python3 recipes/vocoder_relevance.py --vocoder "$OUT/vocoder" --classifier "$EVAL/classifier" \
   --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/vocoder_relevance.json"
 python3 recipes/latent_relevance.py --model "$OUT" --manifest "$CORPUS/manifest.jsonl" --latents "$RUNS/latents_pad4" \

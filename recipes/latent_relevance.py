@@ -42,8 +42,8 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--split", default="test", help="split of the prompts (valid: to choose settings)")
-    ap.add_argument("--cfg", type=float, nargs="+", default=[3.5],
-                    help="guidance scale(s); several: one result line each, one probe fit")
+    ap.add_argument("--cfg", type=float, nargs="+", default=None,
+                    help="guidance scale(s) (default: the model's); several: one result line each, one probe fit")
     ap.add_argument("--steps", type=int, default=50, help="DiT sampling steps")
     args = ap.parse_args()
     names = json.loads(args.classes.read_text())["config"]["class_names"]
@@ -60,7 +60,7 @@ def main() -> None:
     real = [probe.predict(_feat(_latent(args.latents, r))[None])[0] == c for c, r in prompts]
     pipe = TextToAudio.from_pretrained(args.model)
     results = []
-    for cfg in args.cfg:
+    for cfg in args.cfg or [pipe.default_guidance]:
         gen, g = [], torch.Generator().manual_seed(args.seed)
         for i in range(0, len(prompts), 8):
             chunk = prompts[i : i + 8]

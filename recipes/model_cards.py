@@ -24,7 +24,8 @@ STAGES = {  # run dir name -> what it is
     "enc_mae": "semantic encoder, MAE pretraining",
     "enc_sup": "semantic encoder, supervised fine-tuning on corpus classes",
     "vocoder": "SemanticVocoder stage 1 (flow matching, x1 prediction)",
-    "vocoder_gan": "SemanticVocoder stage 2 (fine-tuned through a fixed-step sampler; the shipped vocoder)",
+    "vocoder_gan": "SemanticVocoder stage 2 (fine-tuned through a fixed-step sampler on the mel loss)",
+    "vocoder_ft": "SemanticVocoder stage 2 continued (the shipped vocoder)",
     "t2a": "text-to-latent DiT pretraining (MiniLM text states)",
     "t2a_ft": "text-to-latent DiT fine-tuning (the shipped DiT)",
 }
@@ -105,6 +106,10 @@ def _stage_table(runs: Path, releases: dict[str, Path]) -> str:
         s = _run_summary(runs / name)
         rel = releases.get(name)
         params = f"{_params(rel) / 1e6:.2f} M" if rel is not None else "(intermediate)"
+        if name == "vocoder_ft":
+            cfg = s["task_config"]
+            what = (f"{what}: mel floor {cfg.get('mel_floor', 1e-7):g}, semantic consistency weight "
+                    f"{cfg.get('semantic_weight', 0.0):g}, {cfg['gen_steps']} steps")
         if name.startswith("t2a"):
             cfg = s["task_config"]
             extra = ", ".join(f"{label} {cfg.get(key, '-')}" for key, label in T2A_SETTINGS)
@@ -160,14 +165,21 @@ def _eval_section(eval_dir: Path) -> str:
     rel = eval_dir / "relevance" / "relevance.json"
     if rel.is_file():
         r = json.loads(rel.read_text())
+        per = int(r.get("samples_per_prompt", 1))
         text += ("### Text-to-audio relevance (test split)\n\n"
-                 f"A corpus classifier trained on real training-split audio labels audio generated from "
-                 f"{r['num_prompts']} test captions of {r['num_classes']} classes ({r['duration']} s, "
-                 f"{r['steps']} DiT steps, guidance {r['cfg']}):\n\n"
-                 "| generated audio | real test audio | chance | p (generated at chance) |\n|---|---|---|---|\n"
-                 f"| {r['generated_accuracy']:.3f} | {r['real_accuracy']:.3f} | {r['chance']:.3f} | "
-                 f"{_p_value(r):.2g} |\n\n"
-                 "p: one-sided binomial test of the generated clips' correct count against chance accuracy.\n\n")
+                 f"A corpus classifier trained on real training-split audio (`{Path(r['classifier']).name}`) labels "
+                 f"{r['num_prompts']} clips generated from {r['num_prompts'] // per} test captions of "
+                 f"{r['num_classes']} classes ({per} per caption, {r['duration']} s, {r['steps']} DiT steps, "
+                 f"guidance {r['cfg']}):\n\n"
+                 "| classifier | generated audio | real test audio | chance | p (generated at chance) |\n"
+                 "|---|---|---|---|---|\n"
+                 f"| `{Path(r['classifier']).name}` | {r['generated_accuracy']:.3f} | {r['real_accuracy']:.3f} | "
+                 f"{r['chance']:.3f} | {_p_value(r):.2g} |\n")
+        for name, o in r.get("other_classifiers", {}).items():
+            text += (f"| `{Path(name).name}` | {o['generated_accuracy']:.3f} | {o['real_accuracy']:.3f} | "
+                     f"{r['chance']:.3f} | {_p_value({**r, **o}):.2g} |\n")
+        text += ("\np: one-sided binomial test of the generated clips' correct count against chance accuracy.\n\n")
+        text += _classifier_note(eval_dir)
     voc = eval_dir / "vocoder_relevance.json"
     if voc.is_file():
         r = json.loads(voc.read_text())
@@ -197,6 +209,27 @@ def _eval_section(eval_dir: Path) -> str:
     return text
 
 
+def _classifier_note(eval_dir: Path) -> str:
+    """What the classifiers are (from their training reports) and how robust each is (robustness.json)."""
+    text = ""
+    for name in ("classifier", "classifier_plain"):
+        rep = eval_dir / name / "classifier_training.json"
+        if rep.is_file():
+            t = json.loads(rep.read_text())
+            text += (f"- `{name}`: {t['num_classes']} classes, {t['num_train']} training clips, validation accuracy "
+                     f"{t['valid_accuracy']:.3f}.\n")
+    rob = eval_dir / "robustness.json"
+    if rob.is_file():
+        r = json.loads(rob.read_text())
+        cols = list(next(iter(r["accuracy"].values())))
+        text += ("\nRobustness (`recipes/classifier_robustness.py`): accuracy on the real test clips, clean and with "
+                 "white noise added at a fixed level:\n\n| classifier | " + " | ".join(cols) + " |\n|---|"
+                 + "---|" * len(cols) + "\n")
+        for name, acc in r["accuracy"].items():
+            text += f"| `{name}` | " + " | ".join(f"{acc[c]:.3f}" for c in cols) + " |\n"
+    return text + "\n" if text else ""
+
+
 def _p_value(r: dict[str, Any]) -> float:
     """One-sided binomial p-value of ``generated_accuracy`` over ``num_prompts`` trials at ``chance``."""
     from scipy.stats import binomtest
@@ -207,9 +240,9 @@ def _p_value(r: dict[str, Any]) -> float:
 
 
 def _limitations(eval_dir: Path) -> str:
-    text = ("Each stage trained for minutes to about two hours of CPU time on ~9 h of audio, so the audio is "
-            "noisy and smeared: the shipped vocoder was fine-tuned without discriminators (mel loss only, cheap on "
-            "a CPU), which gives over-smoothed detail, and the flow-matching stage is far from converged. ")
+    text = ("Each stage trained for minutes to about three hours of CPU time on ~9 h of audio, so the audio is "
+            "noisy and smeared: the shipped vocoder was fine-tuned without discriminators (cheap on a CPU), which "
+            "gives over-smoothed detail, and the flow-matching stage is far from converged. ")
     rel = eval_dir / "relevance" / "relevance.json"
     if rel.is_file():
         r = json.loads(rel.read_text())
@@ -229,7 +262,8 @@ def _limitations(eval_dir: Path) -> str:
 def write_cards(runs: Path, bundle: Path, manifest: Path, eval_dir: Path, command: str) -> Path:
     """Write ``bundle/README.md`` (the whole stack) and return its path."""
     dit_stage = "t2a_ft" if (runs / "t2a_ft" / "run.json").is_file() else "t2a"
-    releases = {dit_stage: bundle / "dit", "vocoder": bundle / "vocoder", "vocoder_gan": bundle / "vocoder",
+    voc_stage = "vocoder_ft" if (runs / "vocoder_ft" / "run.json").is_file() else "vocoder_gan"
+    releases = {dit_stage: bundle / "dit", voc_stage: bundle / "vocoder",
                 "enc_sup": next((p for p in (bundle / "vocoder" / "encoder", bundle / "encoder") if p.is_dir()), None)}
     releases = {k: v for k, v in releases.items() if v is not None}
     card = f"""# sara-demo: small SARA models trained on the open corpus
