@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=None, help="vocoder steps (default: the vocoder's own)")
     ap.add_argument("--split", default="test", help="manifest split (choose between vocoders on 'valid')")
+    ap.add_argument("--every", type=int, default=2, help="use every N-th of the relevance prompts (1: all)")
     ap.add_argument("--max-seconds", type=float, default=10.0)
     ap.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
     args = ap.parse_args()
@@ -35,7 +36,7 @@ def main() -> None:
     clf = ClassifierEmbedder.from_pretrained(args.classifier)
     classify = classifier_fn(clf)
     prompts = select_prompts(records, clf.model.config.class_names, root=args.manifest.parent, per_class=2,
-                             split=args.split)[::2]
+                             split=args.split)[:: args.every]
     voc = SemanticVocoder.from_pretrained(args.vocoder)
     real, recon, preds = [], [], []
     for p in prompts:
