@@ -17,13 +17,16 @@ WORK=${WORK:-work}
 CORPUS=${CORPUS:-$WORK/corpus}
 RUNS=${RUNS:-$WORK/runs}
 OUT=${OUT:-sara/pretrained/sara-demo}
-STAGES=${STAGES:-"corpus encoder_mae encoder_sup latents vocoder t2a latents_pad t2a_ft"}
+STAGES=${STAGES:-"corpus encoder_mae encoder_sup latents vocoder t2a latents_pad t2a_ft vocoder_ft bundle"}
 MINUTES_MAE=${MINUTES_MAE:-14}
 MINUTES_SUP=${MINUTES_SUP:-10}
 MINUTES_VOC=${MINUTES_VOC:-55}
 MINUTES_VOC2=${MINUTES_VOC2:-125}  # recorded run: 35 min beside the DiT pretraining + 90 min beside its fine-tuning
 MINUTES_T2A=${MINUTES_T2A:-95}
 MINUTES_T2A_FT=${MINUTES_T2A_FT:-102}
+MINUTES_VOC_FT=${MINUTES_VOC_FT:-__VOC_FT_MIN__}
+VOC_FT_FLAGS=${VOC_FT_FLAGS:-"__VOC_FT_FLAGS__"}
+DEFAULT_CFG=${DEFAULT_CFG:-__CFG__}  # chosen on the valid split (see the model card)
 GAN_STEPS=${GAN_STEPS:-2}
 SARA=${SARA:-sara}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -104,5 +107,17 @@ if want t2a_ft; then
     --pooled-text --class-balance 0.5 --segment-seconds 4 --timestep-sampling uniform --timestep-shift 2 \
     --text-encoder minilm --vocoder "$RUNS/vocoder_gan_release" --batch-size 16 --max-steps 100000 \
     --max-minutes "$MINUTES_T2A_FT" --ckpt-every 200 --valid-every 400 --log-every 10
-  $SARA export "$RUNS/t2a_ft" "$OUT"   # bundles the vocoder release (and its encoder) with the DiT
+fi
+
+# The mel-only stage 2 spends nearly all of its gradient on the corpus' digital silence (log-mel floor 1e-7):
+# continue it with the loss on audible content (see the model card for the measured effect).
+if want vocoder_ft; then
+  OMP_NUM_THREADS=$ENC_THREADS $SARA train vocoder --stage gan --no-adversarial --gan-steps "$GAN_STEPS" \
+    --init "$RUNS/vocoder_gan_release" $VOC_FT_FLAGS --run-dir "$RUNS/vocoder_ft" \
+    --data "$CORPUS/manifest.jsonl" --latent-cache "$RUNS/latents" --encoder "$RUNS/encoder" --batch-size 8 \
+    --max-steps 100000 --max-minutes "$MINUTES_VOC_FT" --ckpt-every 200 --valid-every 400 --log-every 10 \
+    --export "$RUNS/vocoder_ft_release"
+fi
+if want bundle; then  # the fine-tuned DiT with the fine-tuned vocoder (and its encoder)
+  $SARA export "$RUNS/t2a_ft" "$OUT" --vocoder "$RUNS/vocoder_ft_release" --default-cfg "$DEFAULT_CFG"
 fi

@@ -265,6 +265,7 @@ class TextToAudio:
         text = self.encode_text(prompts, negative_prompt if guidance_scale > 1 else None)
         x = torch.randn(len(prompts), self.dit.config.latent_dim, frames, generator=generator,
                         device="cpu").to(self.device)
+        x = self.dit.drop_unseen(x)  # no-op for full-rank DiTs; see LatentDiT.drop_unseen
         velocity = self._velocity(text, guidance_scale)
         sched = make_schedule(schedule, int(steps))
         bar = _progress_bar(sched.num_evals, progress)

@@ -246,3 +246,37 @@ def test_pooled_text_starts_at_zero_and_upgrade_keeps_the_function() -> None:
         up.pooled_text_embed[2].weight.normal_()
     assert not torch.allclose(up(x, t, ctx, mask), base(x, t, ctx, mask), atol=1e-4)
     assert "pooled_text_embed.0.weight" not in base.state_dict()  # official key set unchanged by default
+
+
+@pytest.mark.parametrize("patch", [1, 2])
+def test_drop_unseen_removes_only_what_the_patch_embedding_cannot_see(patch: int) -> None:
+    cfg = dataclasses.replace(DiTConfig.tiny(), latent_dim=48, dim=32, patch_size=patch)
+    dit = LatentDiT(cfg).eval()
+    x = torch.randn(2, 48, 8)
+    y = dit.drop_unseen(x)
+    assert torch.allclose(dit.patch_embed(y), dit.patch_embed(x), atol=1e-5)  # the network sees the same input
+    removed = x - y
+    assert float(removed.pow(2).sum()) > 0.1 * float(x.pow(2).sum())  # 48 * p - 32 of 48 * p dims per patch
+    assert torch.allclose(dit.drop_unseen(y), y, atol=1e-5)  # a projection
+    assert float((removed * y).sum()) == pytest.approx(0.0, abs=1e-3)  # orthogonal split
+    wide = LatentDiT(dataclasses.replace(cfg, latent_dim=16)).eval()
+    z = torch.randn(2, 16, 8)
+    assert wide.drop_unseen(z) is z  # full-rank patch embedding: untouched
+
+
+def test_sampling_moves_by_exactly_the_removed_noise() -> None:
+    """Sampling never changes the unseen directions, so dropping them from the noise shifts the sample by them."""
+    from sara.flow.sampling import euler_sample
+    from sara.flow.timesteps import make_schedule
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(DiTConfig.tiny(), latent_dim=48, dim=32, text_dim=None)
+    dit = LatentDiT(cfg).eval()
+    for p in dit.parameters():  # non-trivial (the init zeroes AdaLN and attention outputs)
+        p.data.add_(0.05 * torch.randn_like(p))
+    ctx = dit.prepare_context(torch.randn(2, 5, cfg.context_dim))
+    noise = torch.randn(2, 48, 8)
+    with torch.no_grad():
+        a = euler_sample(lambda x, t: dit(x, t, text=ctx), noise, make_schedule("linear", 4))
+        b = euler_sample(lambda x, t: dit(x, t, text=ctx), dit.drop_unseen(noise), make_schedule("linear", 4))
+    assert torch.allclose(a - b, noise - dit.drop_unseen(noise), atol=1e-4)
