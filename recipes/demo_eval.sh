@@ -69,5 +69,19 @@ if [[ -d "$RUNS/t2a_ft" ]]; then
   python3 recipes/dit_text_gap.py "$RUNS/t2a_ft" "$RUNS/t2a" --out "$EVAL/dit_text_gap.json"
 fi
 
-# 6. the model card
+# 6. (SELECT=1) the choices made on the valid split: vocoder variants and the guidance scale
+if [[ "${SELECT:-0}" == 1 ]]; then
+  mkdir -p "$EVAL/selection"
+  for v in vocoder_gan_release vocoder_ft_release; do
+    [[ -d "$RUNS/$v" ]] && python3 recipes/vocoder_relevance.py --vocoder "$RUNS/$v" --classifier "$EVAL/classifier" \
+      --manifest "$CORPUS/manifest.jsonl" --split valid --every 1 --out "$EVAL/selection/vocoder_$v.json"
+  done
+  for g in 3.5 7 10; do
+    $SARA eval relevance --model "$OUT" --classifier "$EVAL/classifier" --also-classifier "$EVAL/classifier_plain" \
+      --manifest "$CORPUS/manifest.jsonl" --split valid --per-class 2 --duration 4 --steps 50 --cfg "$g" \
+      --out "$EVAL/selection/relevance_cfg$g"
+  done
+fi
+
+# 7. the model card
 python3 recipes/model_cards.py --runs "$RUNS" --bundle "$OUT" --manifest "$CORPUS/manifest.jsonl" --eval "$EVAL"

@@ -209,6 +209,39 @@ def _eval_section(eval_dir: Path) -> str:
     return text
 
 
+def _selection_section(eval_dir: Path) -> str:
+    """Choices made on the valid split (``EVAL/selection``): the vocoder fine-tuning variant and the guidance."""
+    sel = eval_dir / "selection"
+    if not sel.is_dir():
+        return ""
+    text = "### Choices made on the valid split\n\n"
+    vocs = sorted(sel.glob("vocoder_*.json"))
+    if vocs:
+        text += ("Vocoder fine-tuning variants (`recipes/vocoder_relevance.py --split valid --every 1`, "
+                 "reconstructions of real valid clips, scored by the corpus classifier):\n\n"
+                 "| variant | clips | reconstructed | real |\n|---|---|---|---|\n")
+        for f in vocs:
+            r = json.loads(f.read_text())
+            text += (f"| {f.stem.removeprefix('vocoder_')} | {r['clips']} | {r['reconstructed_accuracy']:.3f} | "
+                     f"{r['real_accuracy']:.3f} |\n")
+        text += "\n"
+    cfgs = sorted(sel.glob("relevance_cfg*/relevance.json"), key=lambda f: float(f.parent.name.removeprefix("relevance_cfg")))
+    if cfgs:
+        first = json.loads(cfgs[0].read_text())
+        others = list(first.get("other_classifiers", {}))
+        text += ("Guidance scale (`sara eval relevance --split valid`, "
+                 f"{first['num_prompts']} valid captions, one clip each):\n\n"
+                 f"| guidance | `{Path(first['classifier']).name}` | "
+                 + " | ".join(f"`{Path(o).name}`" for o in others) + " |\n|---|---|" + "---|" * len(others) + "\n")
+        for f in cfgs:
+            r = json.loads(f.read_text())
+            text += (f"| {r['cfg']:g} | {r['generated_accuracy']:.3f} | "
+                     + " | ".join(f"{r['other_classifiers'][o]['generated_accuracy']:.3f}" for o in others) + " |\n")
+        text += "\n"
+    note = sel / "README.md"
+    return text + (note.read_text() + "\n" if note.is_file() else "")
+
+
 def _classifier_note(eval_dir: Path) -> str:
     """What the classifiers are (from their training reports) and how robust each is (robustness.json)."""
     text = ""
@@ -288,7 +321,7 @@ Hardware: {_hardware()}.
 Reproduce: `{command}` (stages, sizes and time budgets are in that script).
 
 ## Evaluation
-{_eval_section(eval_dir)}Reproduce the evaluation with the commands in `recipes/demo_eval.sh`.
+{_eval_section(eval_dir)}{_selection_section(eval_dir)}Reproduce the evaluation with the commands in `recipes/demo_eval.sh`.
 
 ## Limitations
 {_limitations(eval_dir)}
