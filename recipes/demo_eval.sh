@@ -61,6 +61,8 @@ $SARA eval relevance --model "$OUT" --classifier "$EVAL/classifier" --also-class
   --out "$EVAL/relevance"
 python3 recipes/vocoder_relevance.py --vocoder "$OUT/vocoder" --classifier "$EVAL/classifier" \
   --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/vocoder_relevance.json"
+python3 recipes/vocoder_relevance.py --vocoder "$OUT/vocoder" --classifier "$EVAL/classifier_plain" \
+  --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/vocoder_relevance_plain.json"
 python3 recipes/latent_relevance.py --model "$OUT" --manifest "$CORPUS/manifest.jsonl" --latents "$RUNS/latents_pad4" \
   --classes "$EVAL/classifier/config.json" --out "$EVAL/latent_relevance.json"
 

@@ -180,12 +180,12 @@ def _eval_section(eval_dir: Path) -> str:
                      f"{r['chance']:.3f} | {_p_value({**r, **o}):.2g} |\n")
         text += ("\np: one-sided binomial test of the generated clips' correct count against chance accuracy.\n\n")
         text += _classifier_note(eval_dir)
-    voc = eval_dir / "vocoder_relevance.json"
-    if voc.is_file():
+    for voc in sorted(eval_dir.glob("vocoder_relevance*.json")):
         r = json.loads(voc.read_text())
-        text += ("The vocoder alone (`recipes/vocoder_relevance.py`): the same classifier on vocoder reconstructions "
-                 f"({r['steps']} steps) of {r['clips']} of those real test clips is right {r['reconstructed_accuracy']:.3f} "
-                 f"of the time, vs {r['real_accuracy']:.3f} on the clips themselves.\n\n")
+        clf = Path(r["classifier"]).name if "classifier" in r else "the same classifier"
+        text += (f"The vocoder alone (`recipes/vocoder_relevance.py`, `{clf}`): on vocoder reconstructions "
+                 f"({r['steps']} steps) of {r['clips']} of those real test clips it is right "
+                 f"{r['reconstructed_accuracy']:.3f} of the time, vs {r['real_accuracy']:.3f} on the clips themselves.\n\n")
     gap = eval_dir / "dit_text_gap.json"
     if gap.is_file():
         g = json.loads(gap.read_text())

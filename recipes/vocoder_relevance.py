@@ -47,7 +47,7 @@ def main() -> None:
         preds.append(classify(out[0], voc.sample_rate))
         recon.append(preds[-1] == p.label)
         real.append(classify(wav[0], sr) == p.label)
-    result = {"vocoder": str(args.vocoder), "split": args.split, "clips": len(prompts), "reconstructed_accuracy": sum(recon) / len(recon),
+    result = {"vocoder": str(args.vocoder), "classifier": str(args.classifier), "split": args.split, "clips": len(prompts), "reconstructed_accuracy": sum(recon) / len(recon),
               "real_accuracy": sum(real) / len(real), "chance": 1 / len(clf.model.config.class_names),
               "steps": args.steps or voc.config.default_steps, "top_predictions": Counter(preds).most_common(5)}
     print(json.dumps(result))
