@@ -73,6 +73,8 @@ def build_task(args: argparse.Namespace) -> Any:
         return _build_gan_task(args)
     if args.init is not None:
         raise ConfigError("--init is for --stage gan (stage 1 trains from a fresh initialisation)")
+    if args.semantic_weight != 0.0 or args.mel_floor != 1e-7:
+        raise ConfigError("--semantic-weight and --mel-floor are stage-2 losses (--stage gan)")
     model = getattr(VocoderConfig, args.preset)()
     overrides = {k: v for k, v in (("channels", args.channels and tuple(args.channels)),
                                    ("num_layers", args.num_layers and tuple(args.num_layers)),

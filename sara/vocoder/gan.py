@@ -22,8 +22,9 @@ gradient clipping) and Eden2 (lr_batches 20000 / 5000).
 sara extension, off by default (``semantic_weight = 0``): a *semantic consistency* term, the relative squared
 error between the frozen semantic encoder's latents of the generated and of the real segment
 (:func:`semantic_consistency_loss`).  The vocoder's input *is* those latents, so re-encoding its output
-should give them back; the regression loss alone over-smooths exactly the detail that distinguishes one
-sound class from another, and this term scores that detail with the encoder's class-aware features.
+should give them back, and the encoder's class-aware features score the detail a regression loss
+over-smooths.  Measured on the demo corpus (40 min each from the same start, valid split): no gain over the
+``mel_floor`` change alone (classifier accuracy on reconstructions 0.168 with it vs 0.181 without).
 
 Assumption: the 7 mel-scale L1 terms are summed (DAC's ``MelSpectrogramLoss`` convention, from which the
 Flow2GAN loss is adapted); the spec gives the scales, not the reduction.

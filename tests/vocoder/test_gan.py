@@ -216,6 +216,8 @@ def test_train_vocoder_gan_cli(data, capsys) -> None:  # noqa: ANN001
     assert "--init" in capsys.readouterr().err
     code = main(["train", "vocoder", "--init", str(data / "stage1"), "--run-dir", str(data / "run3"), *common])
     assert code == 2 and "--stage gan" in capsys.readouterr().err
+    code = main(["train", "vocoder", "--mel-floor", "1e-4", "--run-dir", str(data / "run5"), *common])
+    assert code == 2 and "--stage gan" in capsys.readouterr().err
     code = main(["train", "vocoder", *gan, "--init", str(data / "stage1"), "--lr", "0.1", "--run-dir",
                  str(data / "run4"), *common])
     assert code == 2 and "--lr-gen" in capsys.readouterr().err
