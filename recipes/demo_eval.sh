@@ -75,8 +75,10 @@ fi
 if [[ "${SELECT:-0}" == 1 ]]; then
   mkdir -p "$EVAL/selection"
   for v in vocoder_gan_release vocoder_ft_release; do
-    [[ -d "$RUNS/$v" ]] && python3 recipes/vocoder_relevance.py --vocoder "$RUNS/$v" --classifier "$EVAL/classifier" \
-      --manifest "$CORPUS/manifest.jsonl" --split valid --every 1 --out "$EVAL/selection/vocoder_$v.json"
+    if [[ -d "$RUNS/$v" ]]; then
+      python3 recipes/vocoder_relevance.py --vocoder "$RUNS/$v" --classifier "$EVAL/classifier" \
+        --manifest "$CORPUS/manifest.jsonl" --split valid --every 1 --out "$EVAL/selection/vocoder_$v.json"
+    fi
   done
   for g in 3.5 7 10; do
     $SARA eval relevance --model "$OUT" --classifier "$EVAL/classifier" --also-classifier "$EVAL/classifier_plain" \

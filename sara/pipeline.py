@@ -133,6 +133,22 @@ class TextToAudio:
                    default_duration=payload["config"].get("default_duration"),
                    default_guidance=payload["config"].get("default_guidance"))
 
+    @staticmethod
+    def set_default_guidance(directory: str | os.PathLike[str], scale: float) -> None:
+        """Store ``scale`` as the default guidance of the release in ``directory`` (rewrites its ``config.json``).
+
+        Raises:
+            CheckpointError: not a sara TextToAudio release, or ``scale`` not a finite number >= 0.
+        """
+        if not (math.isfinite(scale) and scale >= 0):
+            raise CheckpointError(f"default_guidance must be a finite number >= 0, got {scale!r}")
+        path = Path(directory) / "config.json"
+        payload = json.loads(path.read_text()) if path.is_file() else {}
+        if payload.get("class") != "TextToAudio":
+            raise CheckpointError(f"{directory}: not a sara TextToAudio release")
+        payload["config"]["default_guidance"] = float(scale)
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+
     @classmethod
     def _from_official(cls, p: Path) -> TextToAudio:
         from sara.dit.official import dit_from_official

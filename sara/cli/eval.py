@@ -192,6 +192,7 @@ def run_probe(args: argparse.Namespace) -> int:
 
 def run_train_classifier(args: argparse.Namespace) -> int:
     """``sara eval train-classifier``."""
+    from sara.eval.augment import MelAugmentConfig
     from sara.eval.embedders.classifier import ClassifierConfig
     from sara.eval.manifest import keep_frequent_classes, read_manifest
     from sara.eval.train_classifier import ClassifierTrainConfig, train_classifier
@@ -199,8 +200,6 @@ def run_train_classifier(args: argparse.Namespace) -> int:
     clips = keep_frequent_classes([c for c in read_manifest(args.manifest) if c.label], args.min_train_clips)
     names = tuple(sorted({c.label for c in clips if c.split == "train"}))
     config = ClassifierConfig.tiny(names) if args.tiny else ClassifierConfig.small(names)
-    from sara.eval.augment import MelAugmentConfig
-
     train = ClassifierTrainConfig(epochs=args.epochs, min_train_clips=args.min_train_clips,
                                   augment=MelAugmentConfig() if args.augment else None)
     stats = train_classifier(clips, args.out, config, train)

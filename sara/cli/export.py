@@ -37,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
         _check_t2a_run(Path(args.run_dir), "--default-cfg" if args.default_cfg is not None else "--vocoder")
     out = export_run(args.run_dir, args.out_dir, use_ema=not args.no_ema, overrides=overrides)
     if args.default_cfg is not None:
-        _set_default_guidance(out, args.default_cfg)
+        from sara.pipeline import TextToAudio
+
+        TextToAudio.set_default_guidance(out, args.default_cfg)
     print(f"exported {out}")
     return 0
 
@@ -55,16 +57,3 @@ def _check_t2a_run(run_dir: Path, flag: str) -> None:
     if task != "t2a":
         raise ConfigError(f"{flag} applies to text-to-audio runs; {run_dir} is a {task!r} run")
 
-
-def _set_default_guidance(release: Path, scale: float) -> None:
-    """Store ``scale`` as the default guidance of a TextToAudio release (its ``config.json``)."""
-    import json
-
-    from sara.errors import ConfigError
-
-    path = Path(release) / "config.json"
-    payload = json.loads(path.read_text())
-    if payload.get("class") != "TextToAudio":
-        raise ConfigError(f"--default-cfg applies to text-to-audio runs; {release} is a {payload.get('class')}")
-    payload["config"]["default_guidance"] = float(scale)
-    path.write_text(json.dumps(payload, indent=2) + "\n")

@@ -150,6 +150,10 @@ def test_default_guidance_is_stored_and_used(tiny_pipe: TextToAudio, tmp_path, m
                          text_encoder_spec=tiny_pipe.text_encoder_spec, default_guidance=7.0)
     loaded = TextToAudio.from_pretrained(strong.save_pretrained(tmp_path / "g7"))
     assert loaded.default_guidance == 7.0
+    TextToAudio.set_default_guidance(tmp_path / "g7", 5.0)
+    assert TextToAudio.from_pretrained(tmp_path / "g7").default_guidance == 5.0
+    with pytest.raises(SaraError, match="not a sara TextToAudio release"):
+        TextToAudio.set_default_guidance(tmp_path / "g7" / "dit", 5.0)
     seen: list[float] = []
     real_velocity = TextToAudio._velocity
     monkeypatch.setattr(TextToAudio, "_velocity", lambda self, text, g: seen.append(g) or real_velocity(self, text, g))
