@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[text,train,eval,dev]"
+	$(BIN)/python -m pip install -q -e ".[text,train,ldm,eval,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
