@@ -67,7 +67,7 @@ def centroids(cache: Path, records: list[dict]) -> tuple[torch.Tensor, list[str]
 
 def run_experiment(root: Path, steps: int, samples_per_prompt: int = 4) -> dict:
     """Train on the toy corpus under ``root`` and score generated latents; returns accuracies."""
-    from sara.pipeline import TextToAudio
+    from sara.pipelines.text_to_audio import TextToAudio
     from sara.train import TrainConfig, fit, load_run_model
 
     shutil.rmtree(root, ignore_errors=True)

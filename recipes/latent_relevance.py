@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 from sklearn.linear_model import LogisticRegression
 
-from sara.pipeline import TextToAudio
+from sara.pipelines.text_to_audio import TextToAudio
 
 
 def _feat(z: torch.Tensor) -> np.ndarray:

@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "VocoderConfig": "sara.vocoder",
     "LatentDiT": "sara.dit",
     "DiTConfig": "sara.dit",
-    "TextToAudio": "sara.pipeline",
+    "TextToAudio": "sara.pipelines.text_to_audio",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     model = Path(args.model) if args.model else DEFAULT_MODEL
     if not model.is_dir():
         raise SaraError(f"model directory {model} does not exist")
-    from sara.pipeline import TextToAudio
+    from sara.pipelines.text_to_audio import TextToAudio
     prompts = args.prompt or list(DEMO_PROMPTS)
     pipe = TextToAudio.from_pretrained(model)
     print(f"model: {model}")

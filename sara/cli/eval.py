@@ -218,7 +218,7 @@ def run_relevance(args: argparse.Namespace) -> int:
     from sara.errors import SaraError
     from sara.eval.embedders.classifier import ClassifierEmbedder
     from sara.eval.relevance import classifier_fn, relevance_score, select_prompts
-    from sara.pipeline import TextToAudio
+    from sara.pipelines.text_to_audio import TextToAudio
     from sara.pretrained import DEFAULT_MODEL
 
     if not args.manifest.is_file():

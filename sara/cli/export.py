@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         _check_t2a_run(Path(args.run_dir), "--default-cfg" if args.default_cfg is not None else "--vocoder")
     out = export_run(args.run_dir, args.out_dir, use_ema=not args.no_ema, overrides=overrides)
     if args.default_cfg is not None:
-        from sara.pipeline import TextToAudio
+        from sara.pipelines.text_to_audio import TextToAudio
 
         TextToAudio.set_default_guidance(out, args.default_cfg)
     print(f"exported {out}")

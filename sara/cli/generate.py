@@ -118,7 +118,7 @@ def read_captions(path: str) -> list[tuple[str, str]]:
 def load_pipeline(args: argparse.Namespace):  # noqa: ANN201 - TextToAudio
     """The pipeline from ``--model`` (or the bundled demo model)."""
     from sara.errors import CheckpointError
-    from sara.pipeline import TextToAudio
+    from sara.pipelines.text_to_audio import TextToAudio
 
     path = Path(args.model) if args.model is not None else default_model_dir()
     if not path.is_dir():

@@ -241,7 +241,7 @@ class TextToAudioTask(TrainTask):
         return self._pipeline(_dit_of(model), with_vocoder=True).save_pretrained(out_dir)
 
     def _pipeline(self, dit: LatentDiT, with_vocoder: bool) -> Any:
-        from sara.pipeline import TextToAudio
+        from sara.pipelines.text_to_audio import TextToAudio
 
         vocoder = None
         if with_vocoder:

@@ -111,7 +111,7 @@ def test_fit_export_and_generate(tmp_path) -> None:
     assert wav.is_file()
     # the default guidance chosen at export time is what `sara generate` and the pipeline then use
     assert main(["export", str(run_dir), str(tmp_path / "rel7"), "--default-cfg", "7"]) == 0
-    from sara.pipeline import TextToAudio
+    from sara.pipelines.text_to_audio import TextToAudio
 
     assert TextToAudio.from_pretrained(tmp_path / "rel7").default_guidance == 7.0
     assert TextToAudio.from_pretrained(release).default_guidance == 3.5

@@ -28,7 +28,7 @@ def minilm():
 @pytest.fixture(scope="session")
 def tiny_pipe(minilm):
     """MiniLM + tiny DiT (random, non-zero AdaLN) + tiny vocoder."""
-    from sara.pipeline import TextToAudio
+    from sara.pipelines.text_to_audio import TextToAudio
     from sara.text import TextEncoderSpec
     from sara.vocoder import SemanticVocoder, VocoderConfig
 

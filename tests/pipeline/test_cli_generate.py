@@ -67,7 +67,7 @@ def test_missing_model_is_one_line(tmp_path, capsys) -> None:
 
 
 def test_generate_without_duration_uses_the_models_default(tiny_pipe, tmp_path) -> None:
-    from sara.pipeline import TextToAudio
+    from sara.pipelines.text_to_audio import TextToAudio
 
     model = TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder,
                         text_encoder_spec=tiny_pipe.text_encoder_spec, default_duration=0.8)
@@ -79,7 +79,7 @@ def test_generate_without_duration_uses_the_models_default(tiny_pipe, tmp_path) 
 
 
 def test_demo_uses_the_models_default_duration(tiny_pipe, tmp_path, capsys) -> None:
-    from sara.pipeline import TextToAudio
+    from sara.pipelines.text_to_audio import TextToAudio
 
     model = TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder,
                         text_encoder_spec=tiny_pipe.text_encoder_spec, default_duration=0.4)

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from sara.dit import LatentDiT
-from sara.pipeline import TextToAudio
+from sara.pipelines.text_to_audio import TextToAudio
 from sara.serialization import load_torch_checkpoint
 from tests.pipeline.t2a_fixtures import OFFICIAL_BACKBONE, make_official_dir
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sara.errors import CheckpointError, SaraError
-from sara.pipeline import TextToAudio
+from sara.pipelines.text_to_audio import TextToAudio
 from sara.text import T5TextEncoder
 
 
