@@ -1,0 +1,35 @@
+"""AudioGen: an autoregressive transformer over EnCodec tokens (delay pattern, T5 cross-attention, CFG),
+audiocraft-compatible.  Names are imported lazily so ``import sara.audiogen`` stays cheap."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "AudioGen": "sara.audiogen.model",
+    "LMConfig": "sara.audiogen.config",
+    "TokenLM": "sara.audiogen.lm",
+    "SamplingConfig": "sara.audiogen.generation",
+    "generate_codes": "sara.audiogen.generation",
+    "TextConditioner": "sara.audiogen.conditioning",
+    "build_delay_sequence": "sara.audiogen.patterns",
+    "revert_delay_sequence": "sara.audiogen.patterns",
+    "revert_delay_logits": "sara.audiogen.patterns",
+    "load_audiocraft_lm": "sara.audiogen.official",
+    "AudioGenTask": "sara.audiogen.training",
+    "AudioGenTrainConfig": "sara.audiogen.training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sara.audiogen' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
