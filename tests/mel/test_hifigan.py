@@ -1,0 +1,230 @@
+"""HiFi-GAN: config, frame arithmetic, input checks, and strict loading of every official layout with parity
+against a plain-torch forward of the AudioLDM reference structure."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sara.errors import AudioError, CheckpointError, ConfigError
+from sara.mel.hifigan import HiFiGAN, HiFiGANConfig
+from sara.mel.hifigan_official import (
+    config_from_audioldm,
+    fold_weight_norm,
+    load_audioldm_checkpoint,
+    load_diffusers_vocoder,
+    load_tango_vocoder,
+    save_diffusers_vocoder,
+)
+from sara.serialization import config_from_dict
+from tests.mel import official_hifigan_layout as layout
+
+TINY = HiFiGANConfig.tiny()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _import_transformers() -> None:
+    """Pay transformers' import (seconds on a loaded machine) once, outside the timed tests."""
+    import transformers.models.speecht5.modeling_speecht5  # noqa: F401
+
+
+def _mel(frames: int = 9, n_mels: int = 16, seed: int = 0) -> torch.Tensor:
+    return torch.randn(2, frames, n_mels, generator=torch.Generator().manual_seed(seed)) * 2.0 - 4.0
+
+
+def _reference(state: dict[str, torch.Tensor], h: dict, mel: torch.Tensor) -> torch.Tensor:
+    """The reference forward, trimmed to frames * hop like the pipelines."""
+    hop = 1
+    for u in h["upsample_rates"]:
+        hop *= u
+    return layout.reference_forward(state, h, mel.transpose(1, 2))[:, 0, : mel.shape[1] * hop]
+
+
+# ------------------------------------------------------------------------------------------ config
+def test_presets_and_hop() -> None:
+    assert HiFiGANConfig.paper().hop_length == 160 and HiFiGANConfig.paper().n_mels == 64
+    assert HiFiGANConfig.small().hop_length == TINY.hop_length == 160
+    assert config_from_audioldm(layout.HIFIGAN_16K_64, "x.json") == HiFiGANConfig.paper()
+    assert config_from_audioldm(layout.TINY_H, "x.json") == TINY
+
+
+@pytest.mark.parametrize("bad", [
+    {"upsample_rates": (5, 4), "upsample_kernel_sizes": (16,)},
+    {"upsample_kernel_sizes": (4, 16, 8, 4, 4)},  # kernel smaller than its rate
+    {"upsample_initial_channel": 100},  # not divisible by 2 ** 5
+    {"resblock_kernel_sizes": (3, 6, 11)},  # even kernel
+    {"resblock_dilation_sizes": ((1, 3, 5),)},  # one dilation tuple for three kernels
+    {"n_mels": 0},
+])
+def test_config_validation(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        HiFiGANConfig(**bad)
+    with pytest.raises(ConfigError):
+        config_from_dict(HiFiGANConfig, {k: list(v) if isinstance(v, tuple) else v for k, v in bad.items()})
+
+
+def test_audioldm_config_rejects_resblock_2() -> None:
+    with pytest.raises(CheckpointError, match="resblock type '2'"):
+        config_from_audioldm({**layout.HIFIGAN_16K_64, "resblock": "2"}, "h.json")
+
+
+def test_paper_size_matches_the_reference_layout() -> None:
+    """The fixed Tango size: every AudioLDM key and shape of HIFIGAN_16K_64 exists in the model (55.26 M)."""
+    with torch.device("meta"):  # shapes only
+        model = HiFiGAN(HiFiGANConfig.paper(), init_weights=False)
+    ours = {k.replace("upsampler.", "ups."): tuple(v.shape) for k, v in model.generator.state_dict().items()
+            if k not in ("mean", "scale")}
+    assert ours == layout.generator_shapes(layout.HIFIGAN_16K_64)
+    assert sum(p.numel() for p in model.parameters()) == layout.num_parameters(layout.HIFIGAN_16K_64) == 55_264_897
+
+
+# -------------------------------------------------------------------------------------- forward
+@pytest.mark.parametrize("frames", [1, 7, 50])
+def test_output_length_is_frames_times_hop(frames: int) -> None:
+    torch.manual_seed(0)
+    model = HiFiGAN(HiFiGANConfig.small()).eval()  # the paper's rates and kernels
+    mel = torch.randn(2, frames, 64)
+    with torch.no_grad():
+        raw = model.generator(mel)
+        wav = model(mel)
+    assert raw.shape == (2, frames * 160 + 32)  # SpeechT5HifiGan's own length for these kernels
+    assert wav.shape == (2, frames * 160) and torch.equal(wav, raw[:, : frames * 160])
+    assert wav.dtype == torch.float32 and wav.abs().max() <= 1.0
+
+
+def test_input_errors_are_one_line() -> None:
+    model = HiFiGAN(TINY)
+    for bad, pattern in ((torch.zeros(1, 5, 64), r"\[batch, frames >= 1, 16\], got \[1, 5, 64\]"),
+                         (torch.zeros(5, 16), r"got \[5, 16\]"), (torch.zeros(1, 0, 16), "frames >= 1"),
+                         (torch.full((1, 5, 16), float("nan")), "NaN")):
+        with pytest.raises(AudioError, match=pattern) as info:
+            model(bad)
+        assert "\n" not in str(info.value)
+
+
+def test_hifigan_initialisation() -> None:
+    torch.manual_seed(0)
+    model = HiFiGAN(HiFiGANConfig.small())
+    std = model.generator.resblocks[4].convs1[1].weight.std().item()
+    assert 0.009 < std < 0.011
+    assert 0.009 < model.generator.upsampler[0].weight.std().item() < 0.011
+
+
+# -------------------------------------------------------------------------------------- loading
+def test_tango_dir_parity_with_reference_forward(tmp_path: Path) -> None:
+    state = layout.write_tango_dir(tmp_path / "tango", layout.TINY_H, seed=1)
+    model = load_tango_vocoder(tmp_path / "tango", TINY)
+    mel = _mel()
+    with torch.no_grad():
+        ours, ref = model(mel), _reference(state, layout.TINY_H, mel)
+    assert ours.shape == (2, 9 * 160)
+    assert 0.05 < ref.abs().mean() and (ref.abs() < 0.999).float().mean() > 0.5  # not saturated: a real check
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    assert float(model.generator.mean.abs().sum()) == 0 and torch.equal(model.generator.scale, torch.ones(16))
+
+
+def test_tango_file_and_missing_or_extra_keys(tmp_path: Path) -> None:
+    layout.write_tango_dir(tmp_path / "t", layout.TINY_H)
+    file = tmp_path / "t" / "pytorch_model_vae.bin"
+    state = torch.load(file, weights_only=True)
+    load_tango_vocoder(file, TINY)  # the file itself
+    del state["vocoder.resblocks.3.convs2.1.weight"]
+    state["vocoder.extra.weight"] = torch.zeros(1)
+    torch.save(state, file)
+    with pytest.raises(CheckpointError) as info:
+        load_tango_vocoder(file, TINY)
+    msg = str(info.value)
+    assert "\n" not in msg and str(file) in msg
+    assert "missing keys [vocoder.resblocks.3.convs2.1.weight] (1)" in msg
+    assert "unexpected keys [vocoder.extra.weight] (1)" in msg
+
+
+def test_tango_wrong_size_and_no_vocoder(tmp_path: Path) -> None:
+    layout.write_tango_dir(tmp_path / "t", layout.TINY_H)
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_tango_vocoder(tmp_path / "t", dataclasses.replace(TINY, n_mels=8))
+    torch.save(layout.vae_keys_sample(), tmp_path / "t" / "pytorch_model_vae.bin")
+    with pytest.raises(CheckpointError, match=r"no 'vocoder\.\*' keys"):
+        load_tango_vocoder(tmp_path / "t", TINY)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_audioldm_training_ckpt_with_weight_norm(tmp_path: Path, compiled: bool) -> None:
+    path, state = layout.write_audioldm_training_ckpt(tmp_path, layout.TINY_H, seed=2, compiled=compiled)
+    assert any(k.endswith("weight_g") for k in state)
+    model = HiFiGAN.from_pretrained(path)  # size from the sibling hifigan_16k_64bins.json
+    assert model.config == TINY
+    mel = _mel(seed=3)
+    with torch.no_grad():
+        torch.testing.assert_close(model(mel), _reference(layout.fold(state), layout.TINY_H, mel),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_audioldm_full_checkpoint_prefix(tmp_path: Path) -> None:
+    state = layout.generator_state(layout.TINY_H, seed=4)
+    torch.save({"state_dict": {"first_stage_model.vocoder." + k: v for k, v in state.items()}}, tmp_path / "a.ckpt")
+    model = load_audioldm_checkpoint(tmp_path / "a.ckpt", TINY)
+    mel = _mel()
+    with torch.no_grad():
+        torch.testing.assert_close(model(mel), _reference(state, layout.TINY_H, mel), rtol=1e-5, atol=1e-5)
+
+
+def test_fold_weight_norm_matches_torch() -> None:
+    for module in (torch.nn.Conv1d(4, 6, 3), torch.nn.ConvTranspose1d(6, 4, 8, 4)):
+        wn = torch.nn.utils.parametrizations.weight_norm(module)
+        folded = fold_weight_norm(dict(wn.state_dict()))
+        assert set(folded) == {"weight", "bias"}
+        torch.testing.assert_close(folded["weight"], wn.weight.detach())
+
+
+@pytest.mark.parametrize("safe", [True, False])
+def test_diffusers_vocoder_folder_and_pipeline_root(tmp_path: Path, safe: bool) -> None:
+    ref = layout.write_diffusers_vocoder(tmp_path / "pipe" / "vocoder", layout.TINY_H, seed=5, safe_serialization=safe)
+    (tmp_path / "pipe" / "model_index.json").write_text(json.dumps({"_class_name": "AudioLDMPipeline"}))
+    mel = _mel()
+    for path in (tmp_path / "pipe", tmp_path / "pipe" / "vocoder"):
+        model = HiFiGAN.from_pretrained(path)
+        assert model.config == TINY
+        with torch.no_grad():
+            torch.testing.assert_close(model(mel), ref(mel)[:, : 9 * 160], rtol=0, atol=0)
+
+
+def test_diffusers_missing_key_is_named(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    layout.write_diffusers_vocoder(tmp_path / "v", layout.TINY_H)
+    state = load_file(str(tmp_path / "v" / "model.safetensors"))
+    del state["upsampler.1.bias"]
+    save_file(state, str(tmp_path / "v" / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: .*missing keys \[upsampler\.1\.bias\]"):
+        load_diffusers_vocoder(tmp_path / "v")
+
+
+def test_release_and_diffusers_export_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = HiFiGAN(TINY).eval()
+    mel = _mel()
+    model.save_pretrained(tmp_path / "rel")
+    save_diffusers_vocoder(model, tmp_path / "diff")
+    with torch.no_grad():
+        expected = model(mel)
+        for path in (tmp_path / "rel", tmp_path / "diff"):
+            assert torch.equal(HiFiGAN.from_pretrained(path)(mel), expected)
+    payload = json.loads((tmp_path / "rel" / "config.json").read_text())
+    assert payload["class"] == "HiFiGAN" and payload["config"]["n_mels"] == 16
+
+
+def test_unknown_layouts(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="not a HiFi-GAN directory"):
+        HiFiGAN.from_pretrained(tmp_path / "empty")
+    with pytest.raises(CheckpointError, match="no such vocoder"):
+        HiFiGAN.from_pretrained(tmp_path / "missing")
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(CheckpointError, match="model_type 'bert'"):
+        HiFiGAN.from_pretrained(tmp_path / "v")
