@@ -43,7 +43,7 @@ from sara.serialization import (
 )
 from sara.text.factory import TextEncoderSpec
 
-__all__ = ["AudioGen", "TokenCodec"]
+__all__ = ["AudioGen", "TokenCodec", "load_codec", "save_audiogen_release"]
 
 CODEC_DIR = "codec"
 
@@ -228,16 +228,28 @@ class AudioGen(nn.Module):
                         ) -> Path:
         """Write a sara release: LM weights, the text spec, and the codec (``codec_source`` copied, else the
         codec's own ``save_pretrained``) under ``codec/``."""
-        out = Path(directory)
-        spec = self.text_spec or TextEncoderSpec()
-        has_codec = codec_source is not None or self._codec is not None
-        config = {"lm": config_to_dict(self.lm.config), "text_encoder": config_to_dict(spec)}
-        save_release(out, "AudioGen", config, self.lm.state_dict(), extra={"codec": CODEC_DIR if has_codec else None})
-        if codec_source is not None:
-            _copy_codec(Path(codec_source), out / CODEC_DIR)
-        elif self._codec is not None:
+        out = save_audiogen_release(directory, self.lm, self.text_spec or TextEncoderSpec(), codec_source,
+                                    has_codec=self._codec is not None)
+        if codec_source is None and self._codec is not None:
             self._codec.save_pretrained(out / CODEC_DIR)  # type: ignore[attr-defined]
         return out
+
+
+def save_audiogen_release(directory: str | os.PathLike[str], lm: TokenLM, text_spec: TextEncoderSpec,
+                          codec_source: str | os.PathLike[str] | None = None, has_codec: bool = False) -> Path:
+    """Write the AudioGen release files: ``config.json`` + ``model.safetensors`` (LM) and, from ``codec_source``
+    (a codec release directory or an audiocraft compression file), ``codec/``.
+
+    Args:
+        has_codec: record a ``codec/`` the caller writes itself (when ``codec_source`` is None).
+    """
+    out = Path(directory)
+    config = {"lm": config_to_dict(lm.config), "text_encoder": config_to_dict(text_spec)}
+    codec = CODEC_DIR if codec_source is not None or has_codec else None
+    save_release(out, "AudioGen", config, lm.state_dict(), extra={"codec": codec})
+    if codec_source is not None:
+        _copy_codec(Path(codec_source), out / CODEC_DIR)
+    return out
 
 
 def _copy_codec(source: Path, target: Path) -> None:
