@@ -26,7 +26,8 @@ from sara.errors import CheckpointError, ConfigError
 from sara.ldm.schedulers import SAMPLERS, SamplerName, SchedulerConfig, make_scheduler
 from sara.serialization import FORMAT_VERSION, config_from_dict, config_to_dict, upgrade_release_config
 
-__all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion"]
+__all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion", "ldm_text_encoder", "replace_defaults",
+           "write_release_config"]
 
 MAX_STEPS = 10_000  # sanity bound on sampler steps
 MAX_DURATION_S = 120.0  # sanity bound: the UNet has no positional limit, memory grows with the length
@@ -204,7 +205,7 @@ class LatentDiffusion:
             raise CheckpointError(f"{p}: LatentDiffusion release lacks component directories {missing}")
         spec = _text_spec(cfg.get("text_encoder", {"kind": "minilm"}))
         return cls(load_unet_release(p / parts.get("unet", "unet")), MelVAE.from_pretrained(p / parts.get("vae", "vae")),
-                   HiFiGAN.from_pretrained(p / parts.get("vocoder", "vocoder")), _build_text(spec, p),
+                   HiFiGAN.from_pretrained(p / parts.get("vocoder", "vocoder")), ldm_text_encoder(spec, p),
                    mel_config=config_from_dict(MelConfig, cfg.get("mel", {})),
                    scheduler_config=config_from_dict(SchedulerConfig, cfg.get("scheduler", {})),
                    defaults=config_from_dict(LDMDefaults, cfg.get("defaults", {})), text_encoder_spec=spec)
@@ -417,8 +418,8 @@ def _text_spec(data: Any) -> Any:
     return config_from_dict(TextEncoderSpec, dict(data))
 
 
-def _build_text(spec: Any, base_dir: Path) -> Any:
-    """The release's text encoder (:class:`~sara.text.factory.TextEncoderSpec`), batched as Tango batches T5."""
+def ldm_text_encoder(spec: Any, base_dir: Path) -> Any:
+    """A release's text encoder (:class:`~sara.text.factory.TextEncoderSpec`), batched as Tango batches T5."""
     from sara.pipelines.tango import TangoTextEncoder
     from sara.text.factory import build_text_encoder
 

@@ -1,0 +1,156 @@
+"""The latent-diffusion branch of ``sara generate`` and the LDM part of ``sara export``.
+
+``sara generate --model <Tango directory or LatentDiffusion release> "a dog barks" -o dog.wav`` calls
+:func:`run_latent_diffusion` with the parsed arguments; options left unset take the model's defaults (Tango:
+10.24 s, 200 DDPM steps, guidance 3).  Batch mode (``--captions caption.jsonl --output-dir DIR``) writes
+``DIR/guidance_scale-{g}_steps-{n}_sampler-{s}_duration-{d}/<official file name>.wav``, skips existing files and
+seeds file ``i`` of the captions file with ``seed + i``, so an interrupted run resumes with identical audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sara.errors import CheckpointError, ConfigError
+
+__all__ = ["export_ldm_release", "ldm_settings", "run_latent_diffusion"]
+
+
+def ldm_settings(args: argparse.Namespace, pipe: Any) -> dict[str, Any]:
+    """Generation keyword arguments from ``args`` with the model's defaults for unset options.
+
+    Reads ``duration``, ``steps``, ``cfg``, ``seed`` and the optional ``sampler``; rejects options that only
+    apply to SARA models (``--vocoder-steps``, ``--negative-prompt``) with a one-line ConfigError.
+    """
+    from sara.pipelines.latent_diffusion import check_duration, check_guidance, check_sampler, check_steps
+
+    for flag, attr in (("--vocoder-steps", "vocoder_steps"), ("--negative-prompt", "negative_prompt")):
+        if getattr(args, attr, None) is not None:
+            raise ConfigError(f"{flag} does not apply to latent-diffusion models")
+    d = pipe.defaults
+    return {"duration": check_duration(_pick(args, "duration", d.duration)),
+            "steps": check_steps(_pick(args, "steps", d.steps)),
+            "guidance_scale": check_guidance(_pick(args, "cfg", d.guidance_scale)),
+            "sampler": check_sampler(_pick(args, "sampler", d.sampler)), "seed": getattr(args, "seed", None)}
+
+
+def _pick(args: argparse.Namespace, name: str, default: Any) -> Any:
+    """``args.<name>`` unless unset (missing or None: ``--cfg 0`` stays 0)."""
+    value = getattr(args, name, None)
+    return default if value is None else value
+
+
+def run_latent_diffusion(args: argparse.Namespace, pipe: Any) -> int:
+    """Generate ``args.prompt`` into ``args.output`` (or every caption of ``args.captions``) as 16 kHz wav.
+
+    Args:
+        args: ``sara generate``'s namespace (``prompt``, ``output``, ``captions``, ``output_dir``, ``duration``,
+            ``steps``, ``cfg``, ``seed``, optional ``sampler``).
+        pipe: a :class:`~sara.pipelines.latent_diffusion.LatentDiffusion`.
+
+    Returns:
+        The exit status (0).
+    """
+    from sara.audio.io import save_audio
+
+    settings = ldm_settings(args, pipe)
+    source = getattr(pipe, "unet_config_source", None)
+    if source is not None and not source.endswith(".json"):
+        print(f"note: UNet config from {source}", file=sys.stderr)
+    if getattr(args, "captions", None) is not None:
+        return _run_batch(args, pipe, settings)
+    if not args.output:
+        raise ConfigError("give an output file with -o OUT.wav")
+    wav = pipe([args.prompt], progress=sys.stderr.isatty(), **settings)
+    out = save_audio(args.output, wav[0].cpu(), pipe.sample_rate)
+    print(f"wrote {out} ({wav.shape[-1] / pipe.sample_rate:.2f} s at {pipe.sample_rate} Hz)")
+    return 0
+
+
+def batch_subdir(settings: dict[str, Any]) -> str:
+    """Output sub-directory name for one setting of the batch mode."""
+    return (f"guidance_scale-{settings['guidance_scale']:g}_steps-{settings['steps']}_sampler-{settings['sampler']}"
+            f"_duration-{settings['duration']:g}")
+
+
+def _run_batch(args: argparse.Namespace, pipe: Any, settings: dict[str, Any]) -> int:
+    """Batch generation over an official ``caption.jsonl``; file ``i`` uses seed ``seed + i``; existing files
+    are skipped."""
+    from tqdm.auto import tqdm
+
+    from sara.audio.io import save_audio
+    from sara.cli.generate import official_file_name, read_captions
+
+    items = read_captions(args.captions)
+    out_dir = Path(args.output_dir) / batch_subdir(settings)
+    base_seed = settings.pop("seed")
+    written = skipped = 0
+    for i, (audio_id, caption) in enumerate(tqdm(items, desc="generate", unit="file")):
+        path = out_dir / official_file_name(audio_id, caption)
+        if path.exists():
+            skipped += 1
+            continue
+        seed = None if base_seed is None else int(base_seed) + i
+        save_audio(path, pipe([caption], seed=seed, **settings)[0].cpu(), pipe.sample_rate)
+        written += 1
+    print(f"{out_dir}: wrote {written} files, skipped {skipped} existing")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ export
+
+
+def export_ldm_release(unet_run_or_release: str | Path, vae_release: str | Path, vocoder_release: str | Path,
+                       text_spec: Any, out_dir: str | Path, defaults: dict[str, Any] | None = None,
+                       *, use_ema: bool = True) -> Path:
+    """Assemble a sara LatentDiffusion release from its parts and check that it loads.
+
+    Args:
+        unet_run_or_release: a UNet release (``class == "LDMUNet"``) or an ``ldm`` training run directory
+            (exported with :func:`sara.train.export_run`, EMA weights unless ``use_ema`` is False).
+        vae_release / vocoder_release: anything ``MelVAE`` / ``HiFiGAN.from_pretrained`` read.
+        text_spec: :class:`~sara.text.factory.TextEncoderSpec` (or its dict) the UNet was trained with.
+        out_dir: release directory to write.
+        defaults: :class:`~sara.pipelines.latent_diffusion.LDMDefaults` fields (steps, guidance_scale, duration,
+            sampler); unset ones keep Tango's.
+
+    Returns:
+        ``out_dir``.
+
+    Raises:
+        ConfigError / CheckpointError: bad defaults or parts that do not fit together (one line).
+    """
+    from sara.mel.hifigan import HiFiGAN
+    from sara.mel.vae import MelVAE
+    from sara.pipelines.latent_diffusion import LatentDiffusion, LDMDefaults, ldm_text_encoder
+    from sara.serialization import config_from_dict
+    from sara.text.factory import TextEncoderSpec
+
+    out = Path(out_dir)
+    spec = text_spec if isinstance(text_spec, TextEncoderSpec) else config_from_dict(TextEncoderSpec, dict(text_spec))
+    unet = _export_unet(Path(unet_run_or_release), out, use_ema)
+    vae, vocoder = MelVAE.from_pretrained(vae_release), HiFiGAN.from_pretrained(vocoder_release)
+    pipe = LatentDiffusion(unet, vae, vocoder, ldm_text_encoder(spec, Path.cwd()), defaults=config_from_dict(
+        LDMDefaults, defaults or {}), text_encoder_spec=spec)
+    pipe.save_pretrained(out)
+    LatentDiffusion.from_pretrained(out)  # the written release must load
+    return out
+
+
+def _export_unet(path: Path, out: Path, use_ema: bool) -> Any:
+    """The UNet of a release directory, or of a training run (exported to ``out/unet`` first)."""
+    from sara.ldm.unet import load_unet_release
+
+    if (path / "run.json").is_file():
+        from sara.train import export_run
+
+        exported = export_run(path, out / "unet", use_ema=use_ema)
+        path = exported if (exported / "config.json").is_file() else out / "unet"
+        if (path / "unet" / "config.json").is_file():  # the run exported a whole pipeline
+            path = path / "unet"
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{path}: neither a UNet release (config.json) nor an ldm training run (run.json)")
+    return load_unet_release(path)

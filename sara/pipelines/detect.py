@@ -1,0 +1,103 @@
+"""Which text-to-audio system a model directory holds, and the pipeline that runs it.
+
+Layouts recognised (checked in this order; file names from each system's published snapshot):
+
+=================  ==========================================================================================
+``tango``          declare-lab/tango: ``main_config.json`` / ``pytorch_model_main.bin`` (+ the VAE / STFT files)
+``audiogen``       audiocraft (facebook/audiogen-medium): ``state_dict.bin`` + ``compression_state_dict.bin``
+``sara-official``  official SemanticVocoder: ``config.json`` with ``model_type == "semantic_vocoder"``
+``sara-t2a``       sara release, ``config.json`` ``class == "TextToAudio"``
+``sara-ldm``       sara release, ``config.json`` ``class == "LatentDiffusion"``
+``sara-audiogen``  sara release, ``config.json`` ``class == "AudioGen"``
+=================  ==========================================================================================
+
+A directory with only part of a layout is still classified by its distinctive file (e.g. a Tango
+``main_config.json``), so that the loader can then name the missing files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from sara.errors import CheckpointError, SaraError
+
+__all__ = ["MODEL_KINDS", "ModelKind", "detect_model_kind", "load_pipeline"]
+
+ModelKind = Literal["tango", "audiogen", "sara-official", "sara-t2a", "sara-ldm", "sara-audiogen"]
+MODEL_KINDS: tuple[str, ...] = ("tango", "audiogen", "sara-official", "sara-t2a", "sara-ldm", "sara-audiogen")
+_RELEASE_KINDS: dict[str, ModelKind] = {"TextToAudio": "sara-t2a", "LatentDiffusion": "sara-ldm",
+                                        "AudioGen": "sara-audiogen"}
+_TANGO_MARKERS = ("main_config.json", "pytorch_model_main.bin")
+_AUDIOCRAFT_MARKERS = ("state_dict.bin", "compression_state_dict.bin")
+_LOOKED_FOR = ("a Tango directory (main_config.json, pytorch_model_main.bin)",
+               "an audiocraft AudioGen directory (state_dict.bin, compression_state_dict.bin)",
+               "an official SemanticVocoder directory (config.json with model_type 'semantic_vocoder')",
+               "a sara release (config.json with class TextToAudio, LatentDiffusion or AudioGen)")
+
+
+def detect_model_kind(path: str | os.PathLike[str]) -> ModelKind:
+    """Classify the model directory ``path``.
+
+    Raises:
+        CheckpointError: not a directory, or no known layout (one line listing what was looked for).
+    """
+    from sara.dit.official_dir import is_official_dir
+
+    p = Path(path)
+    if not p.is_dir():
+        raise CheckpointError(f"{p}: no such model directory")
+    if any((p / name).is_file() for name in _TANGO_MARKERS):
+        return "tango"
+    if (p / _AUDIOCRAFT_MARKERS[0]).is_file():
+        return "audiogen"
+    if is_official_dir(p):
+        return "sara-official"
+    kind = _RELEASE_KINDS.get(_release_class(p) or "")
+    if kind is None:
+        found = _release_class(p)
+        what = f"a config.json with class {found!r}" if found else "none of these"
+        raise CheckpointError(f"{p}: unknown model layout ({what}); looked for {'; '.join(_LOOKED_FOR)}")
+    return kind
+
+
+def _release_class(p: Path) -> str | None:
+    """``class`` of ``p/config.json`` (None when there is none or it is not a JSON object)."""
+    try:
+        data = json.loads((p / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    value = data.get("class") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def load_pipeline(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Any:
+    """The pipeline for the model at ``path``: a ``TextToAudio``, a ``LatentDiffusion`` or an ``AudioGen``.
+
+    Raises:
+        CheckpointError: unknown layout (see :func:`detect_model_kind`) or a broken checkpoint.
+        SaraError: an AudioGen model while ``sara.audiogen`` is not available in this install.
+    """
+    kind = detect_model_kind(path)
+    if kind in ("sara-t2a", "sara-official"):
+        from sara.pipelines.text_to_audio import TextToAudio
+
+        return TextToAudio.from_pretrained(path, device=device)
+    if kind in ("tango", "sara-ldm"):
+        from sara.pipelines.latent_diffusion import LatentDiffusion
+
+        return LatentDiffusion.from_pretrained(path, device=device)
+    return _load_audiogen(Path(path), kind, device)
+
+
+def _load_audiogen(path: Path, kind: str, device: str | torch.device) -> Any:
+    try:
+        from sara.audiogen.model import AudioGen
+    except ImportError as exc:
+        raise SaraError(f"{path}: {kind} models are not yet supported by this install "
+                        f"(sara.audiogen is unavailable: {exc})") from None
+    return AudioGen.from_pretrained(path, map_location=device)
