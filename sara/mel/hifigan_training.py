@@ -1,0 +1,437 @@
+"""Training the 16 kHz HiFi-GAN (``sara train hifigan``) on the shared loop, with HiFi-GAN V1's objective.
+
+Kong et al. 2020 (https://arxiv.org/abs/2010.05646), section 2.3 / 2.4, as AudioLDM trains its
+``HIFIGAN_16K_64`` (batch 16, 8192-sample segments, AdamW(0.8, 0.99) lr 2e-4 decayed 0.999 per epoch):
+
+* discriminators: the multi-period discriminator (periods 2, 3, 5, 7, 11; sara's
+  :class:`~sara.vocoder.discriminators.MultiPeriodDiscriminator`, the HiFi-GAN layout) and HiFi-GAN's
+  multi-scale discriminator (:class:`MultiScaleDiscriminator`: three grouped-conv stacks on the raw, 2x and 4x
+  average-pooled waveform, spectral norm on the first, weight norm on the others);
+* losses: least-squares GAN (``D: (1 - D(x))^2 + D(G(s))^2``, ``G: (1 - D(G(s)))^2``), feature matching x2 and
+  the L1 distance of log-mels x45 -- the log-mel of :func:`sara.mel.frontend.log_mel`, the front end whose
+  output the vocoder inverts;
+* the generator trains with weight norm (``torch.nn.utils.parametrizations``), folded away at export.
+
+Deviations, all documented choices: one optimizer with a generator and a discriminator parameter group and
+one backward per batch (the pattern of :mod:`sara.vocoder.gan`: the discriminator terms see the generated
+audio detached, the generator's adversarial and feature-matching terms are computed with the
+discriminators' parameters frozen, so each half receives exactly its own loss' gradients; both halves are
+updated from the same discriminator state, where HiFi-GAN steps the discriminator first -- one step of
+staleness).  The learning rate decays per step, continuously: ``lr * lr_decay ** (step / lr_decay_steps)``
+(HiFi-GAN multiplies by 0.999 once per epoch; 1000 steps is about one LJSpeech epoch at batch 16).
+Segments are 8160 samples (51 frames), the whole number of 160-sample frames nearest below HiFi-GAN's 8192.
+Audio is prepared as Tango prepares it (:func:`sara.mel.frontend.prepare_waveform`: mean removed, peak 0.5,
+per clip), so the vocoder trains on the level it sees at inference.
+``adversarial=False`` trains on the mel loss alone (no discriminators): far cheaper on a CPU, at the price
+of the over-smoothed, buzzy detail that a pure regression loss gives.
+
+Crops are a function of ``(seed, epoch, index)`` only (a ``torch.Generator`` per item; the epoch arrives
+through ``set_epoch``), never of the global RNG, so a resumed run sees the same data as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+from torch.utils.data import Dataset
+
+from sara.errors import ConfigError
+from sara.mel.frontend import MelConfig, MelFrontend, prepare_waveform
+from sara.mel.hifigan import HiFiGAN, HiFiGANConfig
+from sara.mel.hifigan_official import fold_weight_norm
+from sara.serialization import load_state_dict_strict
+from sara.train.task import LossOutput, TrainTask
+from sara.vocoder.discriminators import DiscriminatorConfig, MultiPeriodDiscriminator
+from sara.vocoder.gan import feature_matching_loss
+
+__all__ = ["HiFiGANDiscriminatorConfig", "HiFiGANGAN", "HiFiGANSegments", "HiFiGANTask", "HiFiGANTrainConfig",
+           "MultiScaleDiscriminator", "lsgan_discriminator_loss", "lsgan_generator_loss"]
+
+Scores = list[Tensor]
+Features = list[list[Tensor]]
+
+
+# ------------------------------------------------------------------------------------ discriminators
+@dataclass(frozen=True)
+class HiFiGANDiscriminatorConfig:
+    """MPD and MSD sizes (paper = HiFi-GAN V1).
+
+    Attributes:
+        periods, mpd_channels: MPD periods (samples) and widths of its stride-3 ``(5, 1)`` convolutions.
+        msd_channels, msd_kernels, msd_strides, msd_groups: one entry per MSD convolution (before the
+            3-tap ``conv_post``); each group count must divide that layer's input and output widths.
+        num_scales: MSD members; member ``i`` sees the waveform average-pooled ``i`` times (kernel 4, stride 2).
+        slope: LeakyReLU negative slope.
+    """
+
+    periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    mpd_channels: tuple[int, ...] = (32, 128, 512, 1024)
+    msd_channels: tuple[int, ...] = (128, 128, 256, 512, 1024, 1024, 1024)
+    msd_kernels: tuple[int, ...] = (15, 41, 41, 41, 41, 41, 5)
+    msd_strides: tuple[int, ...] = (1, 2, 2, 4, 4, 1, 1)
+    msd_groups: tuple[int, ...] = (1, 4, 16, 16, 16, 16, 1)
+    num_scales: int = 3
+    slope: float = 0.1
+
+    def __post_init__(self) -> None:
+        n = len(self.msd_channels)
+        if not n or not len(self.msd_kernels) == len(self.msd_strides) == len(self.msd_groups) == n:
+            raise ValueError("msd_channels, msd_kernels, msd_strides and msd_groups need the same length >= 1")
+        widths = (1, *self.msd_channels)
+        for i, g in enumerate(self.msd_groups):
+            if g < 1 or widths[i] % g or widths[i + 1] % g:
+                raise ValueError(f"MSD layer {i}: groups {g} must divide widths {widths[i]} -> {widths[i + 1]}")
+        if not self.periods or not self.mpd_channels or self.num_scales < 1:
+            raise ValueError("need at least one MPD period, one MPD width and one MSD scale")
+
+    @classmethod
+    def paper(cls) -> HiFiGANDiscriminatorConfig:
+        """HiFi-GAN V1's MPD and MSD."""
+        return cls()
+
+    @classmethod
+    def small(cls) -> HiFiGANDiscriminatorConfig:
+        """A quarter of every width, same depth and receptive field: for CPU training of small generators."""
+        return cls(mpd_channels=(8, 32, 128, 256), msd_channels=(32, 32, 64, 128, 256, 256, 256))
+
+    @classmethod
+    def tiny(cls) -> HiFiGANDiscriminatorConfig:
+        """For tests."""
+        return cls(periods=(2, 3), mpd_channels=(4, 8), msd_channels=(4, 8, 8), msd_kernels=(15, 41, 5),
+                   msd_strides=(1, 4, 1), msd_groups=(1, 4, 1), num_scales=2)
+
+    def mpd_config(self) -> DiscriminatorConfig:
+        """The :class:`DiscriminatorConfig` that sizes sara's MPD like this one."""
+        return DiscriminatorConfig(periods=self.periods, mpd_channels=self.mpd_channels, slope=self.slope)
+
+
+class ScaleDiscriminator(nn.Module):
+    """One MSD member: ``[B, 1, L]`` -> score ``[B, 1, L']`` and its activations (HiFi-GAN ``DiscriminatorS``)."""
+
+    def __init__(self, cfg: HiFiGANDiscriminatorConfig, spectral: bool) -> None:
+        super().__init__()
+        norm = spectral_norm if spectral else weight_norm
+        widths = (1, *cfg.msd_channels)
+        self.convs = nn.ModuleList(
+            norm(nn.Conv1d(widths[i], widths[i + 1], k, s, groups=g, padding=(k - 1) // 2))
+            for i, (k, s, g) in enumerate(zip(cfg.msd_kernels, cfg.msd_strides, cfg.msd_groups)))
+        self.conv_post = norm(nn.Conv1d(widths[-1], 1, 3, 1, padding=1))
+        self.slope = cfg.slope
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Score ``x [B, 1, L]``."""
+        feats = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), self.slope)
+            feats.append(x)
+        x = self.conv_post(x)
+        feats.append(x)
+        return x, feats
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """HiFi-GAN's multi-scale discriminator (the first member spectrally normalised)."""
+
+    def __init__(self, cfg: HiFiGANDiscriminatorConfig) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(ScaleDiscriminator(cfg, spectral=i == 0) for i in range(cfg.num_scales))
+        self.pool = nn.AvgPool1d(4, 2, padding=2)
+
+    def forward(self, x: Tensor) -> tuple[Scores, Features]:
+        """``x [B, L]`` -> per-scale scores and feature lists."""
+        h, scores, feats = x.unsqueeze(1), [], []
+        for i, member in enumerate(self.members):
+            if i:
+                h = self.pool(h)
+            score, f = member(h)
+            scores.append(score)
+            feats.append(f)
+        return scores, feats
+
+
+def lsgan_discriminator_loss(real: Scores, fake: Scores) -> Tensor:
+    """``sum_d mean((1 - D(x))^2) + mean(D(G(s))^2)`` (HiFi-GAN ``discriminator_loss``)."""
+    return sum(((1 - r).pow(2).mean() + f.pow(2).mean() for r, f in zip(real, fake)), start=real[0].new_zeros(()))
+
+
+def lsgan_generator_loss(fake: Scores) -> Tensor:
+    """``sum_d mean((1 - D(G(s)))^2)`` (HiFi-GAN ``generator_loss``)."""
+    return sum(((1 - f).pow(2).mean() for f in fake), start=fake[0].new_zeros(()))
+
+
+# ------------------------------------------------------------------------------------------- data
+def _item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """A generator seeded by ``(seed, epoch, index)`` alone."""
+    return torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_000_007 + index) % (2**63))
+
+
+class HiFiGANSegments(Dataset):
+    """Fixed-length 16 kHz segments of whole clips prepared as Tango prepares them.
+
+    Args:
+        clips: audio files (any rate; mono-mixed).
+        segment_samples: crop length at ``mel.sample_rate`` (shorter clips are zero-padded at the end).
+        mel: the front end whose preparation (:func:`prepare_waveform`: resample, mean removal, peak 0.5) is
+            applied to the whole clip before cropping.
+        seed: data seed; crop ``i`` of epoch ``e`` depends on ``(seed, e, i)`` only.
+        train: random crops (up to ``rms_tries`` starts, the first with RMS >= ``min_rms`` wins); otherwise the
+            centre crop.
+    """
+
+    def __init__(self, clips: list[Path], segment_samples: int, mel: MelConfig, *, seed: int = 0, train: bool = True,
+                 min_rms: float = 0.005, rms_tries: int = 3) -> None:
+        self.clips, self.segment, self.mel = clips, segment_samples, mel
+        self.seed, self.train, self.min_rms, self.rms_tries = seed, train, min_rms, rms_tries
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the crops of ``epoch`` (called by the loop's data loader before each epoch)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def waveform(self, index: int) -> Tensor:
+        """The prepared clip ``[N]`` at ``mel.sample_rate``."""
+        from sara.audio.io import load_audio
+
+        wav, sr = load_audio(self.clips[index], mono=True)
+        return prepare_waveform(wav, sr, None, self.mel)[0]
+
+    def _start(self, wav: Tensor, gen: torch.Generator) -> int:
+        last = wav.numel() - self.segment
+        if last <= 0:
+            return 0
+        if not self.train:
+            return last // 2
+        starts = torch.randint(0, last + 1, (self.rms_tries,), generator=gen).tolist()
+        for s in starts:
+            if float(wav[s : s + self.segment].pow(2).mean().sqrt()) >= self.min_rms:
+                return s
+        return starts[0]
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        """``{"audio": [segment_samples]}`` float32."""
+        wav = self.waveform(index)
+        s = self._start(wav, _item_generator(self.seed, self.epoch, index))
+        crop = wav[s : s + self.segment]
+        return {"audio": F.pad(crop, (0, self.segment - crop.numel())).float()}
+
+
+# ----------------------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class HiFiGANTrainConfig:
+    """Everything ``sara train hifigan`` needs besides the generic loop settings.
+
+    Attributes:
+        model: generator size (from ``init`` when fine-tuning).
+        mel: the front end of the input and of the mel loss (its n_mels / hop / rate must match ``model``).
+        train_data: manifests (``split == "train"`` items), audio directories or files.
+        valid_data: validation sources; when empty, the ``valid`` split of the train manifests.
+        init: a vocoder to fine-tune (anything :meth:`HiFiGAN.from_pretrained` reads); None = fresh weights.
+        segment_samples: crop length (a multiple of the hop, > n_fft / 2).
+        seed: data seed (crops).
+        min_rms, rms_tries: silent-crop retry.
+        adversarial: train against MPD + MSD; False = mel L1 only.
+        discriminator: discriminator sizes.
+        weight_norm: train the generator with weight norm (HiFi-GAN); folded at export.
+        lr, betas, weight_decay: AdamW for both parameter groups (HiFi-GAN: 2e-4, (0.8, 0.99), 0.01).
+        lr_decay, lr_decay_steps: ``lr * lr_decay ** (step / lr_decay_steps)``.
+        mel_weight, fm_weight: loss weights (HiFi-GAN: 45, 2).
+        num_log_samples, log_sample_seconds: what ``log_samples`` writes.
+    """
+
+    model: HiFiGANConfig = field(default_factory=HiFiGANConfig.small)
+    mel: MelConfig = field(default_factory=MelConfig)
+    train_data: tuple[str, ...] = ()
+    valid_data: tuple[str, ...] = ()
+    init: str | None = None
+    segment_samples: int = 8160
+    seed: int = 0
+    min_rms: float = 0.005
+    rms_tries: int = 3
+    adversarial: bool = True
+    discriminator: HiFiGANDiscriminatorConfig = field(default_factory=HiFiGANDiscriminatorConfig.paper)
+    weight_norm: bool = True
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.8, 0.99)
+    weight_decay: float = 0.01
+    lr_decay: float = 0.999
+    lr_decay_steps: int = 1000
+    mel_weight: float = 45.0
+    fm_weight: float = 2.0
+    num_log_samples: int = 2
+    log_sample_seconds: float = 4.0
+
+    def __post_init__(self) -> None:
+        m, mel = self.model, self.mel
+        if (m.n_mels, m.hop_length, m.sample_rate) != (mel.n_mels, mel.hop_length, mel.sample_rate):
+            raise ValueError(f"the generator ({m.n_mels} mels, hop {m.hop_length}, {m.sample_rate} Hz) does not fit "
+                             f"the front end ({mel.n_mels} mels, hop {mel.hop_length}, {mel.sample_rate} Hz)")
+        if self.segment_samples % m.hop_length or self.segment_samples <= mel.n_fft // 2:
+            raise ValueError(f"segment_samples {self.segment_samples} must be a multiple of the hop {m.hop_length} "
+                             f"and longer than n_fft / 2 = {mel.n_fft // 2}")
+        if not (self.lr > 0 and 0 < self.lr_decay <= 1 and self.lr_decay_steps >= 1):
+            raise ValueError("need lr > 0, 0 < lr_decay <= 1 and lr_decay_steps >= 1")
+        if min(self.mel_weight, self.fm_weight, self.weight_decay, self.min_rms) < 0 or self.rms_tries < 1:
+            raise ValueError("loss weights, weight_decay and min_rms must be >= 0 and rms_tries >= 1")
+
+
+# ------------------------------------------------------------------------------------------ model
+class HiFiGANGAN(nn.Module):
+    """What ``sara train hifigan`` trains: the ``generator``, its front end (non-persistent buffers only) and,
+    when adversarial, the ``mpd`` and ``msd``.  Every network evaluation of a step happens in :meth:`forward`."""
+
+    def __init__(self, generator: HiFiGAN, mel: MelConfig, discriminator: HiFiGANDiscriminatorConfig | None,
+                 use_weight_norm: bool = True) -> None:
+        super().__init__()
+        self.generator = generator
+        if use_weight_norm:
+            generator.generator.apply_weight_norm()  # exact: g = ||w||, v = w
+        self.frontend = MelFrontend(mel)
+        self.mpd = MultiPeriodDiscriminator(discriminator.mpd_config()) if discriminator is not None else None
+        self.msd = MultiScaleDiscriminator(discriminator) if discriminator is not None else None
+
+    def discriminate(self, wav: Tensor) -> tuple[tuple[Scores, Features], tuple[Scores, Features]]:
+        """``((mpd scores, mpd features), (msd scores, msd features))`` of ``wav [B, L]``."""
+        assert self.mpd is not None and self.msd is not None
+        return self.mpd(wav), self.msd(wav)
+
+    def forward(self, real: Tensor) -> dict[str, Any]:
+        """Vocode the log-mel of ``real [B, F * hop]`` and score real and generated audio.
+
+        Returns:
+            ``fake [B, F * hop]``, ``mel_real`` / ``mel_fake [B, F + 1, n_mels]`` and, when training with
+            discriminators, ``d_real`` / ``d_fake`` (of the detached fake) / ``d_gen`` (of the fake with the
+            discriminators' parameters frozen), each ``((mpd scores, features), (msd scores, features))``.
+        """
+        frames = real.shape[-1] // self.generator.hop_length
+        mel_real = self.frontend(real)
+        fake = self.generator(mel_real[:, :frames])
+        out: dict[str, Any] = {"fake": fake, "mel_real": mel_real, "mel_fake": self.frontend(fake)}
+        if self.mpd is None or self.msd is None or not self.training:
+            return out
+        out["d_real"], out["d_fake"] = self.discriminate(real), self.discriminate(fake.detach())
+        discriminators = nn.ModuleList([self.mpd, self.msd])
+        discriminators.requires_grad_(False)  # this pass gives gradients to the generated audio only
+        try:
+            out["d_gen"] = self.discriminate(fake)
+        finally:
+            discriminators.requires_grad_(True)
+        return out
+
+
+def _unwrap(model: nn.Module) -> HiFiGANGAN:
+    """The :class:`HiFiGANGAN` inside a DDP / accelerate wrapper."""
+    return getattr(model, "module", model)  # type: ignore[return-value]
+
+
+def _gan_terms(out: dict[str, Any]) -> dict[str, Tensor]:
+    """Discriminator (``disc_*``), adversarial (``adv_*``) and feature-matching (``fm_*``) losses, per family."""
+    terms = {}
+    for i, name in enumerate(("mpd", "msd")):
+        (real, real_f), (fake, _), (gen, gen_f) = out["d_real"][i], out["d_fake"][i], out["d_gen"][i]
+        terms[f"disc_{name}"] = lsgan_discriminator_loss(real, fake)
+        terms[f"adv_{name}"] = lsgan_generator_loss(gen)
+        terms[f"fm_{name}"] = feature_matching_loss(real_f, gen_f)
+    return terms
+
+
+# ------------------------------------------------------------------------------------------- task
+class HiFiGANTask(TrainTask):
+    """HiFi-GAN V1 training of :class:`~sara.mel.hifigan.HiFiGAN` on 16 kHz log-mels."""
+
+    name: ClassVar[str] = "hifigan"
+    config_class: ClassVar[type] = HiFiGANTrainConfig
+    config: HiFiGANTrainConfig
+    default_grad_clip: ClassVar[float | None] = None  # HiFi-GAN does not clip gradients
+
+    def build_model(self) -> nn.Module:
+        """The generator (fresh, or ``init``) with the front end and, when adversarial, fresh MPD + MSD."""
+        cfg = self.config
+        generator = HiFiGAN(cfg.model) if cfg.init is None else HiFiGAN.from_pretrained(cfg.init).train()
+        if generator.config != cfg.model:
+            raise ConfigError(f"{cfg.init}: its generator config differs from the task's model config")
+        return HiFiGANGAN(generator, cfg.mel, cfg.discriminator if cfg.adversarial else None, cfg.weight_norm)
+
+    def _dataset(self, sources: tuple[str, ...], split: str, train: bool) -> HiFiGANSegments:
+        from sara.vocoder.data import list_clips
+
+        cfg = self.config
+        clips = [c.path for c in list_clips(sources, split)]
+        return HiFiGANSegments(clips, cfg.segment_samples, cfg.mel, seed=cfg.seed, train=train, min_rms=cfg.min_rms,
+                               rms_tries=cfg.rms_tries)
+
+    def build_datasets(self) -> tuple[Dataset, Dataset | None]:
+        """Random training crops; centre crops of the validation clips (None when there are none)."""
+        cfg = self.config
+        train = self._dataset(cfg.train_data, "train", True)
+        if len(train) == 0:
+            raise ConfigError(f"no training clips found in {list(cfg.train_data)}")
+        valid_src = cfg.valid_data or tuple(s for s in cfg.train_data if s.endswith(".jsonl"))
+        valid = self._dataset(valid_src, "valid", False) if valid_src else None
+        return train, (valid if valid is not None and len(valid) else None)
+
+    def build_optimizer(self, model: nn.Module, max_steps: int) -> tuple[torch.optim.Optimizer, Any]:
+        """AdamW with a generator group and (adversarial) a discriminator group; per-step exponential decay."""
+        cfg, m = self.config, _unwrap(model)
+        groups = [{"params": list(m.generator.parameters())}]
+        if m.mpd is not None and m.msd is not None:
+            groups.append({"params": [*m.mpd.parameters(), *m.msd.parameters()]})
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        decay = math.log(cfg.lr_decay) / cfg.lr_decay_steps
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: math.exp(decay * step))
+
+    def compute_loss(self, model: nn.Module, batch: dict[str, Tensor]) -> LossOutput:
+        """Training: discriminator + generator losses; evaluation (or ``adversarial=False``): the mel L1."""
+        cfg = self.config
+        out = model(batch["audio"].float())
+        mel = F.l1_loss(out["mel_fake"], out["mel_real"])
+        if "d_gen" not in out:
+            return LossOutput(cfg.mel_weight * mel, {"loss/mel": mel.detach()})
+        t = _gan_terms(out)
+        total = (t["disc_mpd"] + t["disc_msd"] + t["adv_mpd"] + t["adv_msd"]
+                 + cfg.fm_weight * (t["fm_mpd"] + t["fm_msd"]) + cfg.mel_weight * mel)
+        return LossOutput(total, {"loss/mel": mel.detach(), **{f"loss/{k}": v.detach() for k, v in t.items()}})
+
+    # ------------------------------------------------------------------------------ samples/export
+    def release(self, model: nn.Module) -> HiFiGAN:
+        """A plain :class:`HiFiGAN` (weight norm folded) holding the trained generator's weights."""
+        state = fold_weight_norm(_unwrap(model).generator.state_dict())
+        vocoder = HiFiGAN(self.config.model, init_weights=False)
+        load_state_dict_strict(vocoder, state, source="training generator")
+        return vocoder.eval()
+
+    @torch.no_grad()
+    def log_samples(self, model: nn.Module, step: int, out_dir: Path) -> None:
+        """Vocode the log-mels of the first validation (or training) clips; writes wavs and ``mel_l1.json``."""
+        import json
+
+        from sara.audio.io import save_audio
+
+        cfg = self.config
+        hop = cfg.model.hop_length
+        seconds = max(cfg.mel.n_fft // hop + 1, round(cfg.log_sample_seconds * cfg.model.sample_rate / hop)) * hop
+        ds = self._dataset(cfg.valid_data or cfg.train_data, "valid", False)
+        ds = ds if len(ds) else self._dataset(cfg.train_data, "train", False)
+        ds.segment, vocoder, frontend = seconds, self.release(model), MelFrontend(cfg.mel)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        dists = {}
+        for i in range(min(cfg.num_log_samples, len(ds))):
+            real = ds[i]["audio"][None]
+            fake = vocoder(frontend(real)[:, : seconds // hop])
+            save_audio(out_dir / f"sample-{i}.wav", fake[0], cfg.model.sample_rate)
+            save_audio(out_dir / f"reference-{i}.wav", real[0], cfg.model.sample_rate)
+            dists[ds.clips[i].name] = float(F.l1_loss(frontend(fake), frontend(real)))
+        (out_dir / "mel_l1.json").write_text(json.dumps({"step": step, **dists}, indent=2) + "\n")
+
+    def export(self, model: nn.Module, out_dir: Path) -> Path:
+        """A :class:`HiFiGAN` release of the generator alone."""
+        return self.release(model).save_pretrained(out_dir)
