@@ -273,14 +273,18 @@ class AudioGenTask(TrainTask):
 
     def encode_captions(self, captions: list[str]) -> tuple[Tensor, Tensor]:
         """Frozen text states of ``captions`` (cached per caption; "" is the null condition):
-        ``(states [B, L, text_dim], mask [B, L] long)`` on the CPU, zero-padded."""
+        ``(states [B, L, text_dim], mask [B, L] long)`` on the CPU, zero-padded.
+
+        Each caption is encoded alone, so a resumed run (empty cache) sees bit-identical states; with the
+        encoder's attention mask this equals audiocraft's padded batch at the real positions, and the LM's
+        ``output_proj(states) * mask`` zeroes the rest either way.
+        """
         todo = sorted({c for c in captions if c and c not in self._cache})
-        if todo:
-            states, mask = self.text(todo)
-            if len(self._cache) + len(todo) > self.text_cache_size:
-                self._cache.clear()
-            for i, caption in enumerate(todo):
-                self._cache[caption] = states[i, : int(mask[i].sum())].cpu()
+        if len(self._cache) + len(todo) > self.text_cache_size:
+            self._cache.clear()
+        for caption in todo:  # one at a time: the states must not depend on which captions share a batch
+            states, mask = self.text([caption])
+            self._cache[caption] = states[0, : int(mask[0].sum())].cpu()
         rows = [self._cache[c] if c else torch.zeros(0, self.text.dim) for c in captions]
         length = max(1, max(r.shape[0] for r in rows))
         out = torch.zeros(len(rows), length, self.text.dim)

@@ -1,0 +1,70 @@
+"""Flags of ``sara train audiogen``: the AudioGen token LM from cached codec tokens (the common loop flags come
+from :mod:`sara.cli.train`).
+
+CPU demo defaults (a ~8 M-parameter ``small`` LM, MiniLM text): 5 s crops, lr 1e-3 with 500 warm-up steps and
+inverse-sqrt decay.  The paper's recipe (``config/solver/audiogen/audiogen_base_16khz.yaml``) is
+``--preset paper --text-encoder t5 --t5-path t5-large --segment-seconds 10 --lr 5e-4 --warmup-steps 3000``
+with batch 256 (128 after mixing).  Example::
+
+    sara train audiogen --run-dir runs/ag --data corpus/manifest.jsonl --token-cache tokens/ \\
+        --codec releases/codec --max-steps 20000 --export releases/audiogen
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+PRESETS = ("paper", "small", "tiny")
+FRAME_RATE = 50  # codec frames per second (EnCodec 16 kHz, hop 320)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the AudioGen LM task's flags."""
+    g = p.add_argument_group("audiogen")
+    g.add_argument("--data", required=True, help="corpus manifest (.jsonl with path/captions/split)")
+    g.add_argument("--token-cache", required=True,
+                   help="codec tokens: <dir>/<manifest path>.safetensors holding 'codes' [K, F]")
+    g.add_argument("--preset", choices=PRESETS, default="small", help="LM size (paper = audiogen-medium)")
+    g.add_argument("--dim", type=int, default=None, help="override the preset's width")
+    g.add_argument("--num-layers", type=int, default=None, help="override the preset's depth")
+    g.add_argument("--num-heads", type=int, default=None, help="override the preset's attention heads")
+    g.add_argument("--card", type=int, default=None, help="codebook size (default: the preset's, 2048)")
+    g.add_argument("--text-encoder", choices=("minilm", "t5"), default="minilm")
+    g.add_argument("--t5-path", default=None, help="local T5 directory or cached HF id (with t5), e.g. t5-large")
+    g.add_argument("--codec", default=None, help="codec release bundled by --export (else a token-only release)")
+    g.add_argument("--segment-seconds", type=float, default=5.0, help="training crop length")
+    g.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (paper 5e-4)")
+    g.add_argument("--warmup-steps", type=int, default=500, help="linear warm-up, then inverse-sqrt decay")
+    g.add_argument("--weight-decay", type=float, default=0.1)
+    g.add_argument("--cfg-drop", type=float, default=0.1, help="condition dropout probability")
+
+
+def _model_config(args: argparse.Namespace, text_dim: int) -> Any:
+    import dataclasses
+
+    from sara.audiogen.config import LMConfig
+
+    base = getattr(LMConfig, args.preset)()
+    overrides = {k: v for k, v in (("dim", args.dim), ("num_layers", args.num_layers),
+                                   ("num_heads", args.num_heads), ("card", args.card)) if v is not None}
+    return dataclasses.replace(base, text_dim=text_dim, cfg_dropout=args.cfg_drop, **overrides)
+
+
+def build_task(args: argparse.Namespace) -> Any:
+    """The :class:`~sara.audiogen.training.AudioGenTask` described by ``args``."""
+    from sara.audiogen.conditioning import build_text_conditioner
+    from sara.audiogen.training import AudioGenTask, AudioGenTrainConfig
+    from sara.errors import ConfigError
+    from sara.text import TextEncoderSpec
+
+    try:
+        spec = TextEncoderSpec(kind=args.text_encoder, path=args.t5_path)
+        text = build_text_conditioner(spec)
+        cfg = AudioGenTrainConfig(
+            manifest=args.data, token_dir=args.token_cache, model=_model_config(args, text.dim), text_encoder=spec,
+            codec=args.codec, segment_frames=max(1, round(args.segment_seconds * FRAME_RATE)), lr=args.lr,
+            warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return AudioGenTask(cfg, text=text)
