@@ -76,6 +76,7 @@ class AudioGen(nn.Module):
         super().__init__()
         if text.dim != lm.config.text_dim:
             raise ConfigError(f"text encoder width {text.dim} != the LM's text_dim {lm.config.text_dim}")
+        _check_codec(codec, lm.config)
         self.lm = lm.eval()
         self.text = text
         self._codec = codec  # an nn.Module codec is registered as a submodule, so .to() moves it
@@ -250,6 +251,13 @@ def save_audiogen_release(directory: str | os.PathLike[str], lm: TokenLM, text_s
     if codec_source is not None:
         _copy_codec(Path(codec_source), out / CODEC_DIR)
     return out
+
+
+def _check_codec(codec: TokenCodec | None, config: LMConfig) -> None:
+    """The codec's codebooks must be the LM's streams (``num_codebooks == n_q``, ``cardinality == card``)."""
+    k, card = getattr(codec, "num_codebooks", None), getattr(codec, "cardinality", None)
+    if (k is not None and k != config.n_q) or (card is not None and card != config.card):
+        raise CheckpointError(f"the codec has {k} codebooks of {card} codes; the LM models {config.n_q} of {config.card}")
 
 
 def _copy_codec(source: Path, target: Path) -> None:

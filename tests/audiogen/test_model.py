@@ -130,3 +130,25 @@ def test_audiocraft_directory_needs_its_t5(tmp_path: Path) -> None:
     with pytest.raises(SaraError, match="t5-small") as err:
         AudioGen.from_pretrained(tmp_path / "ag")
     assert "\n" not in str(err.value)
+
+
+def test_audiocraft_directory_with_codec(tmp_path: Path) -> None:
+    """Both official files (the codec package from the codec tests' layout writer) -> audio end to end."""
+    from tests.codec.audiocraft_layout import TinyEncodec, write_compression_package
+
+    write_audiocraft_lm(tmp_path / "ag")
+    write_tiny_t5(tmp_path / "ag" / "t5-large", d_model=1024)
+    write_compression_package(tmp_path / "ag", TinyEncodec(n_q=4, bins=32))
+    ag = AudioGen.from_pretrained(tmp_path / "ag")
+    hop = round(ag.sample_rate / ag.frame_rate)
+    wav = ag(PROMPTS, duration=6 / ag.frame_rate, seed=0)
+    assert wav.shape == (2, 6 * hop) and torch.isfinite(wav).all()
+    codes = ag.codec.encode(torch.randn(2, 1, 4 * hop))
+    assert codes.shape == (2, 4, 4) and ag.codec.decode_latent(codes).shape[:2] == (2, 8)
+    cont = ag.generate_tokens(PROMPTS, frames=6, prompt_codes=codes, seed=0)
+    assert torch.equal(cont[..., :4], codes)
+    write_compression_package(tmp_path / "bad", TinyEncodec(n_q=2, bins=32))
+    (tmp_path / "bad" / "state_dict.bin").symlink_to(tmp_path / "ag" / "state_dict.bin")
+    (tmp_path / "bad" / "t5-large").symlink_to(tmp_path / "ag" / "t5-large")
+    with pytest.raises(CheckpointError, match="2 codebooks"):
+        AudioGen.from_pretrained(tmp_path / "bad")
