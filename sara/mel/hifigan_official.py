@@ -211,7 +211,10 @@ def load_diffusers_vocoder(path: str | os.PathLike[str]) -> HiFiGAN:
     cfg_file = folder / "config.json"
     if not cfg_file.is_file():
         raise CheckpointError(f"{folder}: no config.json (expected a diffusers vocoder/ folder)")
-    config = config_from_speecht5(_read_json(cfg_file), str(cfg_file))
+    data = _read_json(cfg_file)
+    if "format_version" in data:
+        raise CheckpointError(f"{cfg_file}: a sara release of a {data.get('class')!r}, not a diffusers vocoder folder")
+    config = config_from_speecht5(data, str(cfg_file))
     weights = next((folder / n for n in DIFFUSERS_WEIGHTS if (folder / n).is_file()), None)
     if weights is None:
         raise CheckpointError(f"{folder}: no weights file (looked for {', '.join(DIFFUSERS_WEIGHTS)})")
@@ -228,25 +231,36 @@ def _load_release(path: Path) -> HiFiGAN:
 def load_hifigan(path: str | os.PathLike[str]) -> HiFiGAN:
     """Detect the layout of ``path`` and load it strictly.
 
-    Order: sara release dir; Tango dir (``pytorch_model_vae.bin``); diffusers ``vocoder/`` folder or
-    pipeline root; a checkpoint file (Tango ``pytorch_model_vae.bin`` or an AudioLDM checkpoint).
+    Directories, in this order: a sara HiFiGAN release; a Tango directory (``pytorch_model_vae.bin``); a
+    folder holding ``vocoder/`` (a diffusers pipeline root or a sara release that bundles its vocoder there,
+    read recursively); a diffusers ``vocoder/`` folder.  Files: Tango's ``pytorch_model_vae.bin`` or an
+    AudioLDM checkpoint.
 
     Raises:
         CheckpointError: nothing recognisable at ``path``, or the weights do not fit (keys named).
     """
     p = Path(path)
-    if p.is_dir():
-        if is_release_dir(p):
-            return _load_release(p)
-        if (p / TANGO_VAE_FILE).is_file():
-            return load_tango_vocoder(p)
-        if (p / "config.json").is_file() or (p / "vocoder" / "config.json").is_file():
-            return load_diffusers_vocoder(p)
-        raise CheckpointError(f"{p}: not a HiFi-GAN directory (expected a sara release, a Tango directory with "
-                              f"{TANGO_VAE_FILE}, or a diffusers vocoder/ folder)")
     if p.is_file():
         return load_tango_vocoder(p) if p.name == TANGO_VAE_FILE else load_audioldm_checkpoint(p)
-    raise CheckpointError(f"{p}: no such vocoder file or directory")
+    if not p.is_dir():
+        raise CheckpointError(f"{p}: no such vocoder file or directory")
+    release = is_release_dir(p)
+    if release and _release_class(p) == "HiFiGAN":
+        return _load_release(p)
+    if (p / TANGO_VAE_FILE).is_file():
+        return load_tango_vocoder(p)
+    if (p / "vocoder").is_dir():
+        return load_hifigan(p / "vocoder")
+    if release:
+        return _load_release(p)  # a release of another class: load_release names it
+    if (p / "config.json").is_file():
+        return load_diffusers_vocoder(p)
+    raise CheckpointError(f"{p}: not a HiFi-GAN directory (expected a sara release, a Tango directory with "
+                          f"{TANGO_VAE_FILE}, or a diffusers vocoder/ folder)")
+
+
+def _release_class(path: Path) -> Any:
+    return _read_json(path / "config.json").get("class")
 
 
 def save_diffusers_vocoder(model: HiFiGAN, directory: str | os.PathLike[str]) -> Path:

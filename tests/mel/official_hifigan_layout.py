@@ -38,7 +38,10 @@ HIFIGAN_16K_64: dict[str, Any] = {
     "learning_rate": 0.0002, "adam_b1": 0.8, "adam_b2": 0.99, "lr_decay": 0.999,
 }
 
-# A tiny AudioLDM-style config in the same JSON vocabulary (hop 160 = 5 x 4 x 8).
+# The paper's rates and kernels at HiFi-GAN V2's width (128 channels), in the same JSON vocabulary.
+SMALL_H: dict[str, Any] = {**HIFIGAN_16K_64, "upsample_initial_channel": 128}
+
+# A tiny AudioLDM-style config (hop 160 = 5 x 4 x 8).
 TINY_H: dict[str, Any] = {
     "resblock": "1", "num_mels": 16, "sampling_rate": 16000, "upsample_rates": [5, 4, 8],
     "upsample_kernel_sizes": [10, 8, 16], "upsample_initial_channel": 16, "resblock_kernel_sizes": [3, 5],
@@ -100,11 +103,11 @@ def vae_keys_sample() -> dict[str, Tensor]:
             "quant_conv.weight": torch.zeros(16, 16, 1, 1), "post_quant_conv.bias": torch.zeros(8)}
 
 
-def write_tango_dir(directory: Path, h: dict[str, Any], *, seed: int = 0) -> dict[str, Tensor]:
+def write_tango_dir(directory: Path, h: dict[str, Any], *, seed: int = 0, std: float = 0.1) -> dict[str, Tensor]:
     """A Tango-style directory: ``pytorch_model_vae.bin`` = VAE keys + ``vocoder.*`` (plain weights), plus the
     config files of the hub snapshot.  Returns the vocoder weights in AudioLDM names (without the prefix)."""
     directory.mkdir(parents=True, exist_ok=True)
-    vocoder = generator_state(h, seed=seed)
+    vocoder = generator_state(h, seed=seed, std=std)
     state = {**vae_keys_sample(), **{f"vocoder.{k}": v for k, v in vocoder.items()}}
     torch.save(state, directory / "pytorch_model_vae.bin")
     (directory / "vae_config.json").write_text(json.dumps({"embed_dim": 8, "scale_factor": 0.9227914214134216}))
@@ -140,36 +143,6 @@ def write_diffusers_vocoder(directory: Path, h: dict[str, Any], *, seed: int = 0
     model = SpeechT5HifiGan(cfg).eval()
     model.save_pretrained(str(directory), safe_serialization=safe_serialization)
     return model
-
-
-def reference_forward(state: dict[str, Tensor], h: dict[str, Any], mel: Tensor) -> Tensor:
-    """AudioLDM ``Generator.forward`` in plain torch ops on an AudioLDM-named plain state.
-
-    ``mel [B, num_mels, T]`` -> ``[B, 1, samples]``: conv_pre; per stage leaky_relu(0.1), transposed conv,
-    mean of the stage's residual blocks; leaky_relu (default slope 0.01); conv_post; tanh.
-    """
-    fn = torch.nn.functional
-    x = fn.conv1d(mel, state["conv_pre.weight"], state["conv_pre.bias"], padding=3)
-    kernels = h["resblock_kernel_sizes"]
-    for i, (u, k) in enumerate(zip(h["upsample_rates"], h["upsample_kernel_sizes"])):
-        x = fn.leaky_relu(x, 0.1)
-        x = fn.conv_transpose1d(x, state[f"ups.{i}.weight"], state[f"ups.{i}.bias"], stride=u, padding=(k - u) // 2)
-        blocks = [_resblock(state, f"resblocks.{i * len(kernels) + j}", x, kr, dil)
-                  for j, (kr, dil) in enumerate(zip(kernels, h["resblock_dilation_sizes"]))]
-        x = sum(blocks[1:], blocks[0]) / len(blocks)
-    x = fn.leaky_relu(x)
-    return torch.tanh(fn.conv1d(x, state["conv_post.weight"], state["conv_post.bias"], padding=3))
-
-
-def _resblock(state: dict[str, Tensor], name: str, x: Tensor, k: int, dilations: list[int]) -> Tensor:
-    fn = torch.nn.functional
-    for m, d in enumerate(dilations):
-        xt = fn.conv1d(fn.leaky_relu(x, 0.1), state[f"{name}.convs1.{m}.weight"], state[f"{name}.convs1.{m}.bias"],
-                       dilation=d, padding=(k * d - d) // 2)
-        xt = fn.conv1d(fn.leaky_relu(xt, 0.1), state[f"{name}.convs2.{m}.weight"], state[f"{name}.convs2.{m}.bias"],
-                       padding=(k - 1) // 2)
-        x = x + xt
-    return x
 
 
 def num_parameters(h: dict[str, Any]) -> int:
