@@ -82,9 +82,12 @@ class MultiheadAttention(nn.Module):
         nn.init.kaiming_uniform_(self.in_proj_weight, a=math.sqrt(5))
 
     def _project(self, x: Tensor, part: slice) -> Tensor:
-        """Rows ``part`` of the packed projection, split into heads: ``[B, T, D] -> [B, H, T, Dh]``."""
+        """Rows ``part`` of the packed projection: ``[B, T, D] -> [B, T, rows]``."""
         bias = None if self.in_proj_bias is None else self.in_proj_bias[part]
-        y = F.linear(x, self.in_proj_weight[part], bias)
+        return F.linear(x, self.in_proj_weight[part], bias)
+
+    def _heads(self, y: Tensor) -> Tensor:
+        """``[B, T, H * Dh] -> [B, H, T, Dh]``."""
         return y.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
 
     def _merge(self, y: Tensor) -> Tensor:
@@ -94,12 +97,12 @@ class MultiheadAttention(nn.Module):
     def memory_kv(self, memory: Tensor) -> tuple[Tensor, Tensor]:
         """Cross-attention keys and values of ``memory [B, L, D]`` (computed once per generation)."""
         d = self.in_proj_weight.shape[1]
-        return self._project(memory, slice(d, 2 * d)), self._project(memory, slice(2 * d, 3 * d))
+        return self._heads(self._project(memory, slice(d, 2 * d))), self._heads(self._project(memory, slice(2 * d, 3 * d)))
 
     def cross(self, x: Tensor, kv: tuple[Tensor, Tensor]) -> Tensor:
         """Attend from ``x [B, T, D]`` to precomputed memory ``(k, v)``, every position included."""
         d = self.in_proj_weight.shape[1]
-        q = self._project(x, slice(0, d))
+        q = self._heads(self._project(x, slice(0, d)))
         return self._merge(F.scaled_dot_product_attention(q, kv[0], kv[1]))
 
     def causal(self, x: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
@@ -108,8 +111,7 @@ class MultiheadAttention(nn.Module):
         With a cache the new keys/values are written at ``[P, P + T)`` of layer ``layer``'s buffers (the
         caller advances ``cache.length`` once all layers ran).
         """
-        d = self.in_proj_weight.shape[1]
-        q, k, v = (self._project(x, slice(i * d, (i + 1) * d)) for i in range(3))
+        q, k, v = (self._heads(t) for t in self._project(x, slice(None)).chunk(3, dim=-1))  # q, k, v row blocks
         past = 0
         if cache is not None:
             past = cache.length
