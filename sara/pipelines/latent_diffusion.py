@@ -108,7 +108,7 @@ class LatentDiffusion:
         vae: a :class:`~sara.mel.vae.MelVAE` (``decode`` takes diffusion-space latents).
         vocoder: a :class:`~sara.mel.hifigan.HiFiGAN` (``[B, T, n_mels] -> [B, T * hop]``).
         text_encoder: the text conditioner (``encode(prompts) -> (states, mask)`` and Tango's unconditional).
-        mel_config: the log-mel front end (default: Tango's).
+        mel_config: the log-mel front end (default: Tango's with the vocoder's mel bins).
         scheduler_config: the diffusion schedule (default: Tango's SD-2.1 schedule).
         defaults: settings used when a call gives none.
         text_encoder_spec: how to rebuild the text encoder from a release (None: saved as ``text_encoder/``).
@@ -121,7 +121,7 @@ class LatentDiffusion:
 
         self.unet, self.vae, self.vocoder = unet.eval(), vae.eval(), vocoder.eval()
         self.text_encoder = text_encoder
-        self.mel_config = mel_config if mel_config is not None else MelConfig()
+        self.mel_config = mel_config if mel_config is not None else MelConfig(n_mels=int(vocoder.n_mels))
         self.scheduler_config = scheduler_config if scheduler_config is not None else SchedulerConfig()
         self.defaults = defaults if defaults is not None else LDMDefaults()
         self.text_encoder_spec = text_encoder_spec

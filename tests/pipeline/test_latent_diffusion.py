@@ -49,9 +49,9 @@ def test_tango_dir_generates_a_10_24_s_clip_deterministically(pipe) -> None:
     a = pipe(PROMPTS[:1], steps=2, seed=3)
     assert a.shape == (1, 163840) and a.dtype == torch.float32 and bool(torch.isfinite(a).all())
     assert a.abs().max() > 0
-    assert torch.equal(a, pipe(PROMPTS[:1], steps=2, seed=3))
-    z3, z4 = (pipe.generate_latents(PROMPTS[:1], steps=2, seed=s) for s in (3, 4))
-    assert z3.shape == (1, 8, 256, 16) and not torch.equal(z3, z4)
+    # the waveform is decode_latents(latents) (checked in the durations test); the latents are deterministic
+    z3, z3_again, z4 = (pipe.generate_latents(PROMPTS[:1], steps=2, seed=s) for s in (3, 3, 4))
+    assert z3.shape == (1, 8, 256, 16) and torch.equal(z3, z3_again) and not torch.equal(z3, z4)
 
 
 def test_fixed_noise_reproduces_tangos_inference_loop(pipe) -> None:
@@ -96,6 +96,7 @@ def test_other_durations_round_frames_up_and_trim_the_audio(pipe, duration, fram
     wav = pipe(PROMPTS[:1], duration=duration, steps=1, seed=0)
     assert wav.shape == (1, round(duration * 16000))
     assert torch.equal(wav, pipe.decode_latents(z)[:, : wav.shape[1]])
+    assert not torch.allclose(wav, pipe(PROMPTS[:1], duration=duration, steps=1, seed=1))
 
 
 def test_cfg_on_and_off(pipe) -> None:
