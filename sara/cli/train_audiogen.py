@@ -38,6 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup-steps", type=int, default=500, help="linear warm-up, then inverse-sqrt decay")
     g.add_argument("--weight-decay", type=float, default=0.1)
     g.add_argument("--cfg-drop", type=float, default=0.1, help="condition dropout probability")
+    g.add_argument("--sample-prompts", nargs="+", default=None, help="prompts for --sample-every")
+    g.add_argument("--sample-seconds", type=float, default=5.0)
 
 
 def _model_config(args: argparse.Namespace, text_dim: int) -> Any:
@@ -58,13 +60,15 @@ def build_task(args: argparse.Namespace) -> Any:
     from sara.errors import ConfigError
     from sara.text import TextEncoderSpec
 
+    extra = {} if args.sample_prompts is None else {"sample_prompts": tuple(args.sample_prompts)}
     try:
         spec = TextEncoderSpec(kind=args.text_encoder, path=args.t5_path)
         text = build_text_conditioner(spec)
         cfg = AudioGenTrainConfig(
             manifest=args.data, token_dir=args.token_cache, model=_model_config(args, text.dim), text_encoder=spec,
             codec=args.codec, segment_frames=max(1, round(args.segment_seconds * FRAME_RATE)), lr=args.lr,
-            warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed)
+            warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed,
+            sample_seconds=args.sample_seconds, **extra)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return AudioGenTask(cfg, text=text)

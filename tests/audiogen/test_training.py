@@ -158,3 +158,20 @@ def test_cli_builds_the_task(tmp_path: Path) -> None:
     args.card = 0
     with pytest.raises(ConfigError, match="card"):
         build_task(args)
+
+
+def test_log_samples_writes_codes_and_audio(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from tests.codec.audiocraft_layout import TinyEncodec, write_compression_package
+
+    codec = write_compression_package(tmp_path / "codec", TinyEncodec(n_q=4, bins=16))
+    cfg = dataclasses.replace(tiny_task_config(tmp_path), codec=str(codec), sample_prompts=("a dog barks",),
+                              sample_seconds=0.1)
+    task = AudioGenTask(cfg)
+    task.log_samples(task.build_model(), 0, tmp_path / "samples")
+    assert load_file(str(tmp_path / "samples" / "0.safetensors"))["codes"].shape == (4, 5)
+    assert (tmp_path / "samples" / "0.wav").is_file()
+    out = task.export(task.build_model(), tmp_path / "release")
+    assert (out / "codec" / "compression_state_dict.bin").is_file()
+    assert AudioGen.from_pretrained(out).sample_rate == 16000
