@@ -8,6 +8,7 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "AudioGen": "sara.audiogen.model",
+    "AcousticEncoding": "sara.audiogen.model",
     "LMConfig": "sara.audiogen.config",
     "TokenLM": "sara.audiogen.lm",
     "SamplingConfig": "sara.audiogen.generation",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,7 +44,7 @@ from sara.serialization import (
 )
 from sara.text.factory import TextEncoderSpec
 
-__all__ = ["AudioGen", "TokenCodec", "load_codec", "save_audiogen_release"]
+__all__ = ["AcousticEncoding", "AudioGen", "TokenCodec", "load_codec", "save_audiogen_release"]
 
 CODEC_DIR = "codec"
 
@@ -59,6 +60,25 @@ class TokenCodec(Protocol):
     def decode(self, codes: Tensor) -> Tensor: ...  # [B, K, F] -> [B, 1, F * hop]
 
     def decode_latent(self, codes: Tensor) -> Tensor: ...  # [B, K, F] -> [B, 128, F]
+
+
+@dataclass
+class AcousticEncoding:
+    """AudioGen's view of a clip, for DC-LDM's acoustic condition.
+
+    Attributes:
+        tokens: ``[B, K, F]`` codec codes.
+        latent: ``[B, F, D]`` E_t2a: the codec's dequantised latent (sum of the K codebook vectors), frames first.
+        frame_rate: frames per second of ``tokens`` and ``latent`` (50).
+        audio: ``[B, N]`` decoded waveforms when requested, else None.
+        sample_rate: Hz of ``audio``.
+    """
+
+    tokens: Tensor
+    latent: Tensor
+    frame_rate: float
+    audio: Tensor | None
+    sample_rate: int
 
 
 class AudioGen(nn.Module):
@@ -194,6 +214,27 @@ class AudioGen(nn.Module):
         frames = self._frames(duration)
         codes = self.generate_tokens(prompts, frames=frames, prompt_codes=prompt_codes, **generation)
         return self.codec.decode(codes)[:, 0]
+
+    @torch.no_grad()
+    def acoustic_encoding(self, prompts: list[str] | None = None, codes: Tensor | None = None, frames: int = 500,
+                          decode_audio: bool = False, **generation: Any) -> AcousticEncoding:
+        """Tokens and E_t2a for descriptions (generated) or for given ``codes [B, K, F]`` (e.g. a real clip's).
+
+        Args:
+            prompts: descriptions to generate from (when ``codes`` is None).
+            codes: tokens to use as they are.
+            frames: frames to generate (50 per second).
+            decode_audio: also decode the tokens to audio (for E'_t2a through a mel VAE).
+            **generation: :meth:`generate_tokens` options.
+        """
+        if (prompts is None) == (codes is None):
+            raise ConfigError("give either prompts or codes")
+        if codes is None:
+            codes = self.generate_tokens(list(prompts or []), frames=frames, **generation)
+        codes = self._check_codes(codes, codes.shape[0]).to(self._device())
+        latent = self.codec.decode_latent(codes).transpose(1, 2)
+        audio = self.codec.decode(codes)[:, 0] if decode_audio else None
+        return AcousticEncoding(codes, latent, self.frame_rate, audio, self.sample_rate)
 
     def _frames(self, duration: float) -> int:
         frames = int(float(duration) * self.frame_rate)

@@ -152,3 +152,17 @@ def test_audiocraft_directory_with_codec(tmp_path: Path) -> None:
     (tmp_path / "bad" / "t5-large").symlink_to(tmp_path / "ag" / "t5-large")
     with pytest.raises(CheckpointError, match="2 codebooks"):
         AudioGen.from_pretrained(tmp_path / "bad")
+
+
+def test_acoustic_encoding() -> None:
+    ag = _audiogen(ToyCodec())
+    codes = torch.randint(0, 16, (2, 4, 5))
+    enc = ag.acoustic_encoding(codes=codes, decode_audio=True)
+    assert torch.equal(enc.tokens, codes) and enc.frame_rate == 50 and enc.sample_rate == 16000
+    torch.testing.assert_close(enc.latent, ToyCodec().decode_latent(codes).transpose(1, 2))
+    assert enc.audio is not None and enc.audio.shape == (2, 1600)
+    gen = ag.acoustic_encoding(PROMPTS, frames=6, greedy=True)
+    assert torch.equal(gen.tokens, ag.generate_tokens(PROMPTS, frames=6, greedy=True)) and gen.audio is None
+    assert gen.latent.shape == (2, 6, 1)
+    with pytest.raises(ConfigError, match="either"):
+        ag.acoustic_encoding(PROMPTS, codes=codes)
