@@ -30,7 +30,13 @@ import torch
 from torch import Tensor, nn
 
 from sara.errors import AudioError
-from sara.serialization import PretrainedMixin, is_release_dir, load_state_dict_strict
+from sara.serialization import (
+    PretrainedMixin,
+    config_from_dict,
+    is_release_dir,
+    load_release,
+    load_state_dict_strict,
+)
 
 __all__ = ["MelPosterior", "MelVAE", "MelVAEConfig", "load_tango_vae_state"]
 
@@ -241,13 +247,24 @@ class MelVAE(nn.Module, PretrainedMixin):
             CheckpointError: the path holds none of these, or its files/keys do not fit (one line naming them).
         """
         if is_release_dir(path):
-            return cls.from_release(path, map_location=map_location)
-        from sara.mel.vae_official import load_official_vae
+            payload, state = load_release(path, cls.__name__)
+            model = _uninitialised(config_from_dict(MelVAEConfig, payload["config"]))
+            load_state_dict_strict(model, state, source=str(path))
+        else:
+            from sara.mel.vae_official import load_official_vae
 
-        cfg, state = load_official_vae(Path(path))
-        model = cls(cfg)
-        load_state_dict_strict(model.autoencoder, state, source=str(path))
+            cfg, state = load_official_vae(Path(path))
+            model = _uninitialised(cfg)
+            load_state_dict_strict(model.autoencoder, state, source=str(path))
         return model.to(map_location).eval()
+
+
+def _uninitialised(cfg: MelVAEConfig) -> MelVAE:
+    """A :class:`MelVAE` with uninitialised CPU weights, for loading (random init of the 55 M-parameter paper
+    VAE takes seconds; the strict load then overwrites every parameter and buffer)."""
+    with torch.device("meta"):
+        model = MelVAE(cfg)
+    return model.to_empty(device="cpu")
 
 
 def load_tango_vae_state(tango_dir: str | os.PathLike[str]) -> dict[str, Any]:
