@@ -10,6 +10,10 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sara.audiogen.model import AudioGen
 
 __all__ = ["is_audiogen_dir", "run_generate"]
 
@@ -43,7 +47,7 @@ def run_generate(args: argparse.Namespace) -> int:
     return _run_batch(args, ag, duration, cfg)
 
 
-def _run_batch(args: argparse.Namespace, ag, duration: float, cfg: float) -> int:  # noqa: ANN001 - AudioGen
+def _run_batch(args: argparse.Namespace, ag: AudioGen, duration: float, cfg: float) -> int:
     """Official-style file names under ``--output-dir``; existing files are skipped (resumable)."""
     from tqdm.auto import tqdm
 

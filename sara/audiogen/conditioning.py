@@ -92,6 +92,7 @@ def load_t5_conditioner(model_dir: str | Path) -> TextConditioner:
 
 
 def _load_minilm(model_dir: str | Path | None) -> TextConditioner:
+    """The packaged all-MiniLM-L6-v2 (or ``model_dir``) as a conditioner (384-d)."""
     from transformers import AutoModel, AutoTokenizer
 
     from sara.text.base import quiet_transformers

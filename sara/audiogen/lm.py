@@ -132,6 +132,7 @@ class TokenLM(nn.Module, PretrainedMixin):
 
 
 def _trunc_normal(weight: Tensor, std: float) -> None:
+    """audiocraft's ``gaussian`` init: normal(0, std) truncated at +-3 std."""
     nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-3 * std, b=3 * std)
 
 

@@ -55,11 +55,14 @@ class TokenCodec(Protocol):
     sample_rate: int
     frame_rate: int | float
 
-    def encode(self, wav: Tensor) -> Tensor: ...  # [B, 1, T] -> codes [B, K, F]
+    def encode(self, wav: Tensor) -> Tensor:
+        """``[B, 1, T]`` waveform -> ``[B, K, F]`` codes."""
 
-    def decode(self, codes: Tensor) -> Tensor: ...  # [B, K, F] -> [B, 1, F * hop]
+    def decode(self, codes: Tensor) -> Tensor:
+        """``[B, K, F]`` codes -> ``[B, 1, F * hop]`` waveform."""
 
-    def decode_latent(self, codes: Tensor) -> Tensor: ...  # [B, K, F] -> [B, 128, F]
+    def decode_latent(self, codes: Tensor) -> Tensor:
+        """``[B, K, F]`` codes -> ``[B, D, F]`` dequantised latent (sum of the codebook vectors)."""
 
 
 @dataclass
@@ -130,6 +133,7 @@ class AudioGen(nn.Module):
         return self.lm.config
 
     def _device(self) -> torch.device:
+        """Where the LM's weights are."""
         return next(self.lm.parameters()).device
 
     # --------------------------------------------------------------------------------------- tokens
@@ -186,6 +190,7 @@ class AudioGen(nn.Module):
         return generate_codes(self.lm.eval(), states, mask, frames, sampling, prompt_codes, generator, use_cache)
 
     def _check_codes(self, codes: Tensor, batch: int) -> Tensor:
+        """``codes`` as long after checking ``[batch, K, F]`` and the range ``[0, card)`` (ConfigError)."""
         c = self.lm.config
         if codes.dim() != 3 or codes.shape[0] != batch or codes.shape[1] != c.n_q:
             raise ConfigError(f"codes must be [{batch}, {c.n_q}, F], got {list(codes.shape)}")
@@ -237,6 +242,7 @@ class AudioGen(nn.Module):
         return AcousticEncoding(codes, latent, self.frame_rate, audio, self.sample_rate)
 
     def _frames(self, duration: float) -> int:
+        """Token frames of ``duration`` seconds (``int(duration * frame_rate)``, >= 1)."""
         frames = int(float(duration) * self.frame_rate)
         if not frames >= 1:
             raise ConfigError(f"duration {duration!r} s gives no token frame at {self.frame_rate:g} Hz")
@@ -324,6 +330,7 @@ def load_codec(path: Path) -> TokenCodec:
 
 
 def _from_audiocraft(path: Path, text_encoder: str | os.PathLike[str] | None) -> AudioGen:
+    """LM from ``state_dict.bin``, T5 by name (or ``text_encoder``), codec from ``compression_state_dict.bin``."""
     lm, t5_name = load_audiocraft_lm(path)
     t5_dir = Path(text_encoder) if text_encoder is not None else resolve_t5(t5_name, base_dir=path)
     text = load_t5_conditioner(t5_dir)
@@ -334,6 +341,7 @@ def _from_audiocraft(path: Path, text_encoder: str | os.PathLike[str] | None) ->
 
 
 def _from_release(path: Path, text_encoder: str | os.PathLike[str] | None) -> AudioGen:
+    """LM from ``model.safetensors``, text encoder from the recorded spec, codec from ``codec/``."""
     payload, state = load_release(path, "AudioGen")
     try:
         lm_config = config_from_dict(LMConfig, payload["config"]["lm"])

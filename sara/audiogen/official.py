@@ -126,6 +126,7 @@ def load_audiocraft_lm(path: str | os.PathLike[str]) -> tuple[TokenLM, str]:
 
 
 def _parse_xp_cfg(text: Any, file: Path) -> dict[str, Any]:
+    """``yaml.safe_load`` of the stored config (interpolations stay strings until :func:`_get`)."""
     import yaml
 
     if isinstance(text, Mapping):  # some exports keep the config as a plain dict
@@ -140,6 +141,7 @@ def _parse_xp_cfg(text: Any, file: Path) -> dict[str, Any]:
 
 
 def _lookup(cfg: Mapping[str, Any], key: str) -> Any:
+    """The raw value at dotted ``key`` or ``_MISSING``."""
     node: Any = cfg
     for part in key.split("."):
         if not isinstance(node, Mapping) or part not in node:

@@ -97,6 +97,8 @@ def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 
 @dataclass(frozen=True)
 class _Clip:
+    """A manifest clip with cached tokens."""
+
     path: Path
     captions: tuple[str, ...]
 
@@ -173,6 +175,7 @@ def _clip(record: dict, root: Path) -> _Clip | None:
 
 
 def _check_shape(path: Path, num_codebooks: int) -> None:
+    """Refuse a token file whose ``codes`` is not ``[num_codebooks, F]`` (reads the header only)."""
     try:
         with safe_open(str(path), framework="pt") as f:
             shape = f.get_slice("codes").get_shape()
@@ -210,6 +213,7 @@ def inverse_sqrt_lambda(warmup: int) -> Any:
     """LR factor after ``s`` scheduler steps: ``n / warmup`` for ``n = s + 1 < warmup``, then ``sqrt(warmup / n)``
     (audiocraft ``InverseSquareRootLRScheduler``, warm-up from 0; ``warmup == 0``: constant)."""
     def factor(step: int) -> float:
+        """LR multiplier after ``step`` scheduler steps."""
         n = step + 1
         if warmup <= 0:
             return 1.0
@@ -241,9 +245,11 @@ class AudioGenTask(TrainTask):
         return self._text
 
     def build_model(self) -> TokenLM:
+        """A freshly initialised :class:`TokenLM` of ``config.model``."""
         return TokenLM(self.config.model).train()
 
     def build_datasets(self) -> tuple[TokenCaptionDataset, TokenCaptionDataset | None]:
+        """``(train, valid)`` from the manifest's splits (valid None when it has no cached clips)."""
         c, m = self.config, self.config.model
         train = TokenCaptionDataset(c.manifest, c.token_dir, c.train_split, c.segment_frames, m.n_q, m.card,
                                     train=True, cfg_dropout=m.cfg_dropout, seed=c.seed)
@@ -256,9 +262,11 @@ class AudioGenTask(TrainTask):
         return train, valid if valid is not None and len(valid) else None
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """See :func:`collate_tokens`."""
         return collate_tokens(items)
 
-    def build_optimizer(self, model: nn.Module, max_steps: int):  # noqa: ANN201 - (optimizer, scheduler)
+    def build_optimizer(self, model: nn.Module, max_steps: int
+                        ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         """AdamW (betas, weight decay from the config) with the inverse-sqrt schedule."""
         params = [p for p in model.parameters() if p.requires_grad]
         c = self.config

@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _model_config(args: argparse.Namespace, text_dim: int) -> Any:
+    """The preset with the size overrides, the text width and the condition dropout applied."""
     import dataclasses
 
     from sara.audiogen.config import LMConfig

@@ -143,3 +143,29 @@ def test_compute_predictions_aligns_and_masks() -> None:
         assert valid[0, k].tolist() == [t + d < 6 for t in range(6)]
         torch.testing.assert_close(logits[:, k, : 6 - d], raw[:, k, d:6])
         assert torch.isnan(logits[:, k, 6 - d:]).all()
+
+
+def test_layer_matches_torch_pre_norm_encoder_layer() -> None:
+    """With the cross-attention output zeroed, a layer is PyTorch's TransformerEncoderLayer(norm_first=True, gelu,
+    no biases) under a causal mask, the class audiocraft's StreamingTransformerLayer derives from."""
+    from torch import nn
+
+    from sara.audiogen.transformer import TransformerLayer
+
+    torch.manual_seed(0)
+    ours = TransformerLayer(16, 4, 64).eval()
+    ref = nn.TransformerEncoderLayer(16, 4, 64, dropout=0.0, activation="gelu", batch_first=True, norm_first=True,
+                                     bias=False).eval()
+    with torch.no_grad():
+        ours.cross_attention.out_proj.weight.zero_()
+        ref.self_attn.in_proj_weight.copy_(ours.self_attn.in_proj_weight)
+        ref.self_attn.out_proj.weight.copy_(ours.self_attn.out_proj.weight)
+        ref.linear1.weight.copy_(ours.linear1.weight)
+        ref.linear2.weight.copy_(ours.linear2.weight)
+        for name in ("norm1", "norm2"):
+            getattr(ref, name).weight.copy_(getattr(ours, name).weight)
+            getattr(ours, name).bias.zero_()  # the reference's norms have no bias with bias=False
+    x = torch.randn(2, 6, 16)
+    memory = ours.cross_attention.memory_kv(torch.randn(2, 3, 16))
+    causal = nn.Transformer.generate_square_subsequent_mask(6)
+    torch.testing.assert_close(ours(x, memory), ref(x, src_mask=causal, is_causal=True), atol=1e-5, rtol=1e-5)
