@@ -194,12 +194,23 @@ class MelVAE(nn.Module, PretrainedMixin):
         if mel.dim() != 4 or mel.shape[1] != 1:
             raise AudioError(f"MelVAE.encode: expected a mel [B, 1, T, F], got shape {tuple(mel.shape)}")
         _, _, frames, bins = mel.shape
-        f = self.downsample_factor
         if bins != self.config.n_mels:
             raise AudioError(f"MelVAE.encode: mel has {bins} bins, this VAE takes {self.config.n_mels}")
-        if frames == 0 or frames % f:
-            raise AudioError(f"MelVAE.encode: {frames} frames is not a positive multiple of the downsample factor "
-                             f"{f} (pad or trim the mel, e.g. to {max(f, frames // f * f)} frames)")
+        self.latent_shape(frames)
+        if not mel.is_meta and not torch.isfinite(mel).all():
+            raise AudioError("MelVAE.encode: the mel contains NaN or Inf values")
+
+    def latent_shape(self, num_frames: int) -> tuple[int, int, int]:
+        """Latent ``(C, T / f, F / f)`` for ``num_frames`` mel frames (Tango: 1024 -> (8, 256, 16)).
+
+        Raises:
+            AudioError: ``num_frames`` is not a positive multiple of :attr:`downsample_factor`.
+        """
+        f = self.downsample_factor
+        if num_frames <= 0 or num_frames % f:
+            raise AudioError(f"MelVAE: {num_frames} frames is not a positive multiple of the downsample factor "
+                             f"{f} (pad or trim the mel, e.g. to {max(f, num_frames // f * f)} frames)")
+        return self.latent_channels, num_frames // f, self.config.n_mels // f
 
     def encode(self, mel: Tensor) -> MelPosterior:
         """Posterior over latents of a log-mel.

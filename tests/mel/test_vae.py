@@ -95,6 +95,16 @@ def test_frame_arithmetic_is_validated(tiny: MelVAE, shape: tuple[int, ...], mat
     assert "\n" not in str(info.value)
 
 
+def test_latent_shape_and_non_finite_mels(tiny: MelVAE) -> None:
+    assert tiny.latent_shape(1024) == (8, 256, 4)
+    with pytest.raises(AudioError, match="1023 frames"):
+        tiny.latent_shape(1023)
+    with pytest.raises(AudioError, match="NaN or Inf"):
+        tiny.encode(torch.full((1, 1, 32, 16), float("nan")))
+    with torch.device("meta"):
+        assert MelVAE(MelVAEConfig.paper()).latent_shape(1024) == (8, 256, 16)  # Tango's prepare_latents shape
+
+
 def test_decode_validates_latent_channels(tiny: MelVAE) -> None:
     with pytest.raises(AudioError, match=r"\[B, 8, H, W\]"):
         tiny.decode(torch.zeros(1, 4, 8, 4))
