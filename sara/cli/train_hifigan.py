@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--disc-preset", choices=PRESETS, default="paper", help="MPD / MSD widths")
     g.add_argument("--no-weight-norm", dest="weight_norm", action="store_false",
                    help="train the generator without weight norm")
+    g.add_argument("--init-std", type=float, default=None,
+                   help="N(0, std) initialisation (HiFi-GAN's intended 0.01); default: PyTorch's, which it "
+                        "effectively uses")
     g.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (both groups)")
     g.add_argument("--lr-decay", type=float, default=0.999, help="lr factor per --lr-decay-steps")
     g.add_argument("--lr-decay-steps", type=int, default=1000, help="steps per --lr-decay factor (continuous)")
@@ -69,6 +72,7 @@ def build_task(args: argparse.Namespace) -> Any:
             init=None if args.init is None else str(args.init), segment_samples=args.segment_samples,
             seed=args.seed, adversarial=args.adversarial,
             discriminator=getattr(HiFiGANDiscriminatorConfig, args.disc_preset)(), weight_norm=args.weight_norm,
+            init_std=args.init_std,
             lr=args.lr, lr_decay=args.lr_decay, lr_decay_steps=args.lr_decay_steps, mel_weight=args.mel_weight,
             fm_weight=args.fm_weight, num_log_samples=args.num_log_samples,
         )

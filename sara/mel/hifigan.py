@@ -128,8 +128,8 @@ class HiFiGAN(nn.Module, PretrainedMixin):
 
     Args:
         config: generator size; None = :meth:`HiFiGANConfig.paper`.
-        init_weights: draw HiFi-GAN's initialisation (normal, std 0.01, for every convolution after
-            ``conv_pre``); False keeps transformers' initialisation (weights about to be loaded anyway).
+        init_weights: re-draw the weights with :meth:`reset_parameters` (PyTorch's default initialisation);
+            False keeps transformers' initialisation (for weights about to be loaded anyway).
     """
 
     config_class: ClassVar[type] = HiFiGANConfig
@@ -144,16 +144,24 @@ class HiFiGAN(nn.Module, PretrainedMixin):
             self.reset_parameters()
 
     @torch.no_grad()
-    def reset_parameters(self) -> None:
-        """HiFi-GAN's initialisation (``init_weights`` in the reference code): N(0, 0.01) for the transposed
-        convolutions, the residual blocks and ``conv_post``; PyTorch's default for ``conv_pre``."""
+    def reset_parameters(self, std: float | None = None) -> None:
+        """Initialise every convolution.
+
+        Args:
+            std: None = PyTorch's default (Kaiming-uniform) for all layers: what HiFi-GAN *effectively* trains
+                from, because its ``init_weights`` (N(0, 0.01)) writes into the weight that weight norm recomputes
+                from ``weight_g`` / ``weight_v`` at the next forward, so it has no effect (jik876/hifi-gan issue
+                145; AudioLDM's copy does the same).  A float = the intended N(0, std) for the transposed
+                convolutions, the residual blocks and ``conv_post`` (``conv_pre`` keeps the default).
+        """
         g = self.generator
         g.conv_pre.reset_parameters()
         for module in (*g.upsampler, *g.resblocks, g.conv_post):
             for conv in module.modules():
                 if isinstance(conv, (nn.Conv1d, nn.ConvTranspose1d)):
                     conv.reset_parameters()
-                    conv.weight.normal_(0.0, 0.01)
+                    if std is not None:
+                        conv.weight.normal_(0.0, std)
 
     @property
     def hop_length(self) -> int:

@@ -25,8 +25,11 @@ per clip), so the vocoder trains on the level it sees at inference.
 ``adversarial=False`` trains on the mel loss alone (no discriminators): far cheaper on a CPU, at the price
 of the over-smoothed, buzzy detail that a pure regression loss gives.
 
-Crops are a function of ``(seed, epoch, index)`` only (a ``torch.Generator`` per item; the epoch arrives
-through ``set_epoch``), never of the global RNG, so a resumed run sees the same data as an uninterrupted one.
+Crops are a function of ``(seed, epoch, item)`` only, so a resumed run sees the same data as an uninterrupted
+one: each item gets its own ``torch.Generator``, seeded from ``(seed, epoch, index)`` once ``set_epoch`` has been
+called, and otherwise from the global RNG, which sara's loop seeds per item from ``(seed, epoch, position)``
+(:class:`sara.train.resume.SeededDataset`, whose wrapper hides ``set_epoch``); the dataset never draws from
+the global RNG in between, so it cannot shift the training step's stream.
 """
 
 from __future__ import annotations
@@ -167,8 +170,11 @@ def lsgan_generator_loss(fake: Scores) -> Tensor:
 
 
 # ------------------------------------------------------------------------------------------- data
-def _item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
-    """A generator seeded by ``(seed, epoch, index)`` alone."""
+def _item_generator(seed: int, epoch: int | None, index: int) -> torch.Generator:
+    """A generator seeded by ``(seed, epoch, index)``; with ``epoch`` None, by one draw of the global RNG (which
+    sara's loop seeds per item from ``(seed, epoch, position)``)."""
+    if epoch is None:
+        return torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
     return torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_000_007 + index) % (2**63))
 
 
@@ -180,7 +186,8 @@ class HiFiGANSegments(Dataset):
         segment_samples: crop length at ``mel.sample_rate`` (shorter clips are zero-padded at the end).
         mel: the front end whose preparation (:func:`prepare_waveform`: resample, mean removal, peak 0.5) is
             applied to the whole clip before cropping.
-        seed: data seed; crop ``i`` of epoch ``e`` depends on ``(seed, e, i)`` only.
+        seed: data seed; after ``set_epoch(e)`` crop ``i`` depends on ``(seed, e, i)`` only (before it, on the
+            global RNG as seeded for the item by the loop; see the module docstring).
         train: random crops (up to ``rms_tries`` starts, the first with RMS >= ``min_rms`` wins); otherwise the
             centre crop.
     """
@@ -189,10 +196,10 @@ class HiFiGANSegments(Dataset):
                  min_rms: float = 0.005, rms_tries: int = 3) -> None:
         self.clips, self.segment, self.mel = clips, segment_samples, mel
         self.seed, self.train, self.min_rms, self.rms_tries = seed, train, min_rms, rms_tries
-        self.epoch = 0
+        self.epoch: int | None = None
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the crops of ``epoch`` (called by the loop's data loader before each epoch)."""
+        """Select the crops of ``epoch`` (accelerate's data loader calls it when it sees the dataset)."""
         self.epoch = epoch
 
     def __len__(self) -> int:
@@ -242,6 +249,8 @@ class HiFiGANTrainConfig:
         adversarial: train against MPD + MSD; False = mel L1 only.
         discriminator: discriminator sizes.
         weight_norm: train the generator with weight norm (HiFi-GAN); folded at export.
+        init_std: None = PyTorch's default initialisation, which HiFi-GAN effectively uses; a float = the
+            N(0, std) its ``init_weights`` intends (see :meth:`HiFiGAN.reset_parameters`).  Ignored with ``init``.
         lr, betas, weight_decay: AdamW for both parameter groups (HiFi-GAN: 2e-4, (0.8, 0.99), 0.01).
         lr_decay, lr_decay_steps: ``lr * lr_decay ** (step / lr_decay_steps)``.
         mel_weight, fm_weight: loss weights (HiFi-GAN: 45, 2).
@@ -260,6 +269,7 @@ class HiFiGANTrainConfig:
     adversarial: bool = True
     discriminator: HiFiGANDiscriminatorConfig = field(default_factory=HiFiGANDiscriminatorConfig.paper)
     weight_norm: bool = True
+    init_std: float | None = None
     lr: float = 2e-4
     betas: tuple[float, float] = (0.8, 0.99)
     weight_decay: float = 0.01
@@ -280,6 +290,8 @@ class HiFiGANTrainConfig:
                              f"and longer than n_fft / 2 = {mel.n_fft // 2}")
         if not (self.lr > 0 and 0 < self.lr_decay <= 1 and self.lr_decay_steps >= 1):
             raise ValueError("need lr > 0, 0 < lr_decay <= 1 and lr_decay_steps >= 1")
+        if self.init_std is not None and not self.init_std > 0:
+            raise ValueError(f"init_std must be > 0 (or None for PyTorch's default), got {self.init_std}")
         if min(self.mel_weight, self.fm_weight, self.weight_decay, self.min_rms) < 0 or self.rms_tries < 1:
             raise ValueError("loss weights, weight_decay and min_rms must be >= 0 and rms_tries >= 1")
 
@@ -356,7 +368,11 @@ class HiFiGANTask(TrainTask):
     def build_model(self) -> nn.Module:
         """The generator (fresh, or ``init``) with the front end and, when adversarial, fresh MPD + MSD."""
         cfg = self.config
-        generator = HiFiGAN(cfg.model) if cfg.init is None else HiFiGAN.from_pretrained(cfg.init).train()
+        if cfg.init is None:
+            generator = HiFiGAN(cfg.model, init_weights=False)
+            generator.reset_parameters(cfg.init_std)
+        else:
+            generator = HiFiGAN.from_pretrained(cfg.init).train()
         if generator.config != cfg.model:
             raise ConfigError(f"{cfg.init}: its generator config differs from the task's model config")
         return HiFiGANGAN(generator, cfg.mel, cfg.discriminator if cfg.adversarial else None, cfg.weight_norm)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -129,11 +130,14 @@ def test_input_errors_are_one_line() -> None:
         assert "\n" not in str(info.value)
 
 
-def test_hifigan_initialisation() -> None:
+def test_initialisation() -> None:
     torch.manual_seed(0)
     model = HiFiGAN(HiFiGANConfig.small())
-    std = model.generator.resblocks[4].convs1[1].weight.std().item()
-    assert 0.009 < std < 0.011
+    conv = model.generator.resblocks[4].convs1[1]  # 64 channels, kernel 7: default bound 1 / sqrt(64 * 7)
+    bound = 1 / math.sqrt(conv.in_channels * conv.kernel_size[0])
+    assert conv.weight.abs().max() <= bound and conv.weight.std() > 0.5 * bound / math.sqrt(3)
+    model.reset_parameters(std=0.01)  # HiFi-GAN's intended init_weights
+    assert 0.009 < conv.weight.std().item() < 0.011
     assert 0.009 < model.generator.upsampler[0].weight.std().item() < 0.011
 
 
