@@ -228,6 +228,15 @@ def test_tango_log_mel_shapes_for_any_rate() -> None:
     assert torch.equal(module.tango(wav, 22050, 256), tango_log_mel(wav, 22050, 256, MelConfig.tiny()))
 
 
+def test_tango_log_mel_equals_the_reference_wav_to_fbank() -> None:
+    # Tango's whole wav_to_fbank for a 16 kHz clip: read_wav_file, conv-basis STFT, slaney mel, log, _pad_spec.
+    wav = torch.randn(1, 7000, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 0.2 + 0.05
+    ours = tango_log_mel(wav, 16000, frames=64)
+    prepared = _tango_prepare(wav[0].numpy(), 64 * 160)[None]
+    ref = _conv_basis_log_mel(prepared, MelConfig(), _reference_filterbank(16000, 1024, 64, 0.0, 8000.0))[:, :64]
+    np.testing.assert_allclose(ours.numpy(), ref, atol=1e-6)
+
+
 def test_pad_frames_pads_with_zero_and_cuts() -> None:
     mel = torch.ones(1, 5, 4)
     assert torch.equal(pad_frames(mel, 7)[:, 5:], torch.zeros(1, 2, 4))
