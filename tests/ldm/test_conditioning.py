@@ -14,11 +14,6 @@ from sara.ldm.unet import build_unet
 from tests.ldm.t5_fixture import make_tiny_t5_dir
 
 
-@pytest.fixture(scope="module")
-def t5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_t5_dir(tmp_path_factory.mktemp("t5") / "flan-t5-tiny")
-
-
 def test_tango_encode_pads_to_the_longest_prompt(t5_dir: Path) -> None:
     cond = TangoTextConditioner.from_model_dir(t5_dir)
     prompts = ["a dog barks", "rain falls on a tin roof and birds sing"]
