@@ -124,9 +124,14 @@ class MelPosterior:
         return torch.exp(0.5 * self.logvar)
 
     def sample(self, generator: torch.Generator | None = None) -> Tensor:
-        """``mean + std * eps`` with ``eps`` drawn from ``generator`` (global RNG when None)."""
-        eps = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
-        return self.mean + self.std * eps
+        """``mean + std * eps`` with ``eps`` drawn from ``generator`` (global RNG when None).
+
+        The noise is drawn on the generator's device and moved, so a CPU generator gives the same latents on
+        any device.
+        """
+        device = generator.device if generator is not None else self.mean.device
+        eps = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype, device=device)
+        return self.mean + self.std * eps.to(self.mean.device)
 
     def mode(self) -> Tensor:
         """The mean (the most likely latent)."""
