@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sara.errors import CheckpointError, ConfigError
+from sara.errors import ConfigError
 
 __all__ = ["export_ldm_release", "ldm_settings", "run_latent_diffusion"]
 
@@ -104,13 +104,13 @@ def _run_batch(args: argparse.Namespace, pipe: Any, settings: dict[str, Any]) ->
 
 
 def export_ldm_release(unet_run_or_release: str | Path, vae_release: str | Path, vocoder_release: str | Path,
-                       text_spec: Any, out_dir: str | Path, defaults: dict[str, Any] | None = None,
-                       *, use_ema: bool = True) -> Path:
+                       text_spec: Any, out_dir: str | Path, defaults: dict[str, Any] | None = None) -> Path:
     """Assemble a sara LatentDiffusion release from its parts and check that it loads.
 
     Args:
-        unet_run_or_release: a UNet release (``class == "LDMUNet"``) or an ``ldm`` training run directory
-            (exported with :func:`sara.train.export_run`, EMA weights unless ``use_ema`` is False).
+        unet_run_or_release: anything :func:`sara.ldm.unet.load_any_unet` reads: a UNet release
+            (``class == "LDMUNet"``), a LatentDiffusion release, an ``ldm`` training run (its newest checkpoint,
+            EMA weights when kept) or a Tango directory.
         vae_release / vocoder_release: anything ``MelVAE`` / ``HiFiGAN.from_pretrained`` read.
         text_spec: :class:`~sara.text.factory.TextEncoderSpec` (or its dict) the UNet was trained with.
         out_dir: release directory to write.
@@ -123,6 +123,7 @@ def export_ldm_release(unet_run_or_release: str | Path, vae_release: str | Path,
     Raises:
         ConfigError / CheckpointError: bad defaults or parts that do not fit together (one line).
     """
+    from sara.ldm.unet import load_any_unet
     from sara.mel.hifigan import HiFiGAN
     from sara.mel.vae import MelVAE
     from sara.pipelines.latent_diffusion import LatentDiffusion, LDMDefaults, ldm_text_encoder
@@ -131,26 +132,10 @@ def export_ldm_release(unet_run_or_release: str | Path, vae_release: str | Path,
 
     out = Path(out_dir)
     spec = text_spec if isinstance(text_spec, TextEncoderSpec) else config_from_dict(TextEncoderSpec, dict(text_spec))
-    unet = _export_unet(Path(unet_run_or_release), out, use_ema)
+    unet = load_any_unet(unet_run_or_release)
     vae, vocoder = MelVAE.from_pretrained(vae_release), HiFiGAN.from_pretrained(vocoder_release)
     pipe = LatentDiffusion(unet, vae, vocoder, ldm_text_encoder(spec, Path.cwd()), defaults=config_from_dict(
         LDMDefaults, defaults or {}), text_encoder_spec=spec)
     pipe.save_pretrained(out)
     LatentDiffusion.from_pretrained(out)  # the written release must load
     return out
-
-
-def _export_unet(path: Path, out: Path, use_ema: bool) -> Any:
-    """The UNet of a release directory, or of a training run (exported to ``out/unet`` first)."""
-    from sara.ldm.unet import load_unet_release
-
-    if (path / "run.json").is_file():
-        from sara.train import export_run
-
-        exported = export_run(path, out / "unet", use_ema=use_ema)
-        path = exported if (exported / "config.json").is_file() else out / "unet"
-        if (path / "unet" / "config.json").is_file():  # the run exported a whole pipeline
-            path = path / "unet"
-    if not (path / "config.json").is_file():
-        raise CheckpointError(f"{path}: neither a UNet release (config.json) nor an ldm training run (run.json)")
-    return load_unet_release(path)

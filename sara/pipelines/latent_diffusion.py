@@ -419,12 +419,11 @@ def _text_spec(data: Any) -> Any:
 
 
 def ldm_text_encoder(spec: Any, base_dir: Path) -> Any:
-    """A release's text encoder (:class:`~sara.text.factory.TextEncoderSpec`), batched as Tango batches T5."""
-    from sara.pipelines.tango import TangoTextEncoder
-    from sara.text.factory import build_text_encoder
+    """The text conditioner of a :class:`~sara.text.factory.TextEncoderSpec` (``sara.ldm.conditioning``: Tango's
+    T5 batching and "" unconditional input for ``"t5"``, zero states for the MiniLM demo)."""
+    from sara.ldm.conditioning import build_conditioner
 
-    encoder = build_text_encoder(spec, base_dir=base_dir)
-    return TangoTextEncoder(encoder.tokenizer, encoder.model, encoder.dim)
+    return build_conditioner(spec, base_dir=base_dir)
 
 
 def _save_text_encoder(text_encoder: Any, spec: Any, out: Path) -> Any:
@@ -433,7 +432,9 @@ def _save_text_encoder(text_encoder: Any, spec: Any, out: Path) -> Any:
 
     if spec is not None and spec.kind == "minilm" and spec.path is None:
         return spec
-    model, tokenizer = getattr(text_encoder, "model", None), getattr(text_encoder, "tokenizer", None)
+    inner = getattr(text_encoder, "encoder", None)  # T5EncoderModel (T5) or a sara TextEncoder (MiniLM)
+    tokenizer = getattr(text_encoder, "tokenizer", None) or getattr(inner, "tokenizer", None)
+    model = inner if hasattr(inner, "save_pretrained") else getattr(inner, "model", None)
     if model is None or tokenizer is None:
         raise CheckpointError("cannot save this text encoder (no model/tokenizer); give a text_encoder_spec")
     model.save_pretrained(out / "text_encoder")

@@ -265,71 +265,6 @@ def shipped_unet_config(preset: str) -> Any:
     return UNetConfig.tango() if preset == "tango" else UNetConfig.tango_xl()
 
 
-# ------------------------------------------------------------------------------------------ text
-
-
-class TangoTextEncoder(torch.nn.Module):
-    """A frozen tokenizer + encoder used the way Tango's ``AudioDiffusion`` uses its T5 (``encode_text``,
-    ``encode_text_classifier_free``): the batch is tokenised together (``padding=True``, truncation at the
-    tokenizer's ``model_max_length``), the states are ``last_hidden_state`` and the mask is ``attention_mask == 1``;
-    the unconditional input is "" tokenised with ``padding="max_length"`` to the conditional length.
-
-    Args:
-        tokenizer: a transformers tokenizer.
-        model: ``T5EncoderModel`` (Tango) or any encoder returning ``last_hidden_state`` (MiniLM for the demo).
-        dim: the encoder width.
-    """
-
-    def __init__(self, tokenizer: Any, model: torch.nn.Module, dim: int) -> None:
-        super().__init__()
-        self.tokenizer = tokenizer
-        self.model = model.eval().requires_grad_(False)
-        self.dim = int(dim)
-
-    def train(self, mode: bool = True) -> TangoTextEncoder:
-        """Stays in eval mode (Tango freezes its text encoder)."""
-        return super().train(False)
-
-    @torch.no_grad()
-    def _run(self, batch: Any) -> tuple[Tensor, Tensor]:
-        device = next(self.model.parameters()).device
-        ids, attn = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        with torch.autocast(device_type=device.type, enabled=False):
-            states = self.model(input_ids=ids, attention_mask=attn).last_hidden_state
-        return states.float(), attn == 1
-
-    def encode(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
-        """``B`` captions -> ``(states [B, L, dim] float32, mask [B, L] bool)``, ``L`` = the longest tokenisation."""
-        limit = _max_length(self.tokenizer)
-        return self._run(self.tokenizer(list(prompts), max_length=limit, padding=True, truncation=limit is not None,
-                                        return_tensors="pt"))
-
-    def encode_unconditional(self, batch: int, length: int) -> tuple[Tensor, Tensor]:
-        """``batch`` copies of "" padded to ``length`` tokens: ``([batch, length, dim], [batch, length])``."""
-        return self._run(self.tokenizer([""] * batch, max_length=length, padding="max_length", truncation=True,
-                                        return_tensors="pt"))
-
-
-def _max_length(tokenizer: Any) -> int | None:
-    """The tokenizer's ``model_max_length`` (512 for FLAN-T5); None for transformers' "unbounded" sentinel."""
-    n = getattr(tokenizer, "model_max_length", None)
-    return int(n) if isinstance(n, int) and n < 1_000_000 else None
-
-
-def load_tango_text_encoder(name: str, base_dir: str | Path, state_dict: Mapping[str, Tensor]) -> TangoTextEncoder:
-    """Tango's T5: tokenizer + ``T5Config`` from ``name`` (a local directory, absolute or relative to
-    ``base_dir``, or the HF cache; never downloaded), weights = ``text_encoder.*`` of ``pytorch_model_main.bin``.
-
-    Raises:
-        SaraError: ``name`` not available offline (one line, from :func:`sara.text.t5.resolve_model_dir`).
-        CheckpointError: the weights do not fit the named T5 config (keys named).
-    """
-    from sara.text.t5 import T5TextEncoder, resolve_model_dir
-
-    t5 = T5TextEncoder(resolve_model_dir(name, base_dir=base_dir), state_dict=state_dict)
-    return TangoTextEncoder(t5.tokenizer, t5.model, t5.dim)
-
-
 # ------------------------------------------------------------------------------------------ components
 
 
@@ -340,7 +275,7 @@ class TangoParts:
     Attributes:
         unet: diffusers ``UNet2DConditionModel``.
         vae: :class:`~sara.mel.vae.MelVAE`; vocoder: :class:`~sara.mel.hifigan.HiFiGAN`.
-        text_encoder: :class:`TangoTextEncoder` over the T5.
+        text_encoder: :class:`~sara.ldm.conditioning.TangoTextConditioner` (the named T5 with ``text_encoder.*``).
         mel_config: the front end of ``stft_config.json``.
         unet_config_source: where the UNet config came from (a file, or sara's shipped preset).
     """
@@ -348,7 +283,7 @@ class TangoParts:
     unet: Any
     vae: Any
     vocoder: Any
-    text_encoder: TangoTextEncoder
+    text_encoder: Any
     mel_config: Any
     unet_config_source: str
 
@@ -360,6 +295,7 @@ def load_tango_parts(path: str | Path) -> TangoParts:
         CheckpointError: a missing file or key, a basis that differs, weights that do not fit (one line each).
         SaraError: the named T5 is not available offline.
     """
+    from sara.ldm.conditioning import TangoTextConditioner
     from sara.ldm.unet import build_unet
     from sara.mel.vae import MelVAE
     from sara.serialization import load_state_dict_strict
@@ -368,7 +304,8 @@ def load_tango_parts(path: str | Path) -> TangoParts:
     mel_cfg = tango_mel_config(info)
     check_stft_state(info, mel_cfg)
     unet_state, text_state = info.main_state()
-    text = load_tango_text_encoder(info.text_encoder_name, info.path, text_state)
+    # tokenizer + T5 config from the named model (offline), weights from text_encoder.*
+    text = TangoTextConditioner.from_model_dir(info.text_encoder_name, info.path, text_state)
     unet_cfg, source = resolve_unet_config(info, text.dim)
     unet = build_unet(unet_cfg)
     load_state_dict_strict(unet, unet_state, source=f"{info.path / 'pytorch_model_main.bin'} (unet.*, {source})")

@@ -11,7 +11,8 @@ loaders or converters.  The VAE / vocoder file is written by the mel engineers' 
 (``tests/mel/official_vae_layout.py``, ``tests/mel/official_hifigan_layout.py``).
 
 Tiny sizes: the official 16 kHz / 64-bin STFT, a 2-level VAE (factor 2), a 2-level UNet (frames multiple of 4),
-a 1-layer 16-d T5 with an offline tokenizer (``tests.pipeline.t2a_fixtures.make_tiny_t5_dir``).
+a 2-layer 16-d T5 whose directory looks like ``google/flan-t5-large``'s (``config.json`` + a T5 tokenizer with
+``model_max_length`` 512, built offline from a word list).
 """
 
 from __future__ import annotations
@@ -41,23 +42,44 @@ OFFICIAL_STFT_CONFIG: dict[str, Any] = {
     "filter_length": 1024, "hop_length": 160, "win_length": 1024, "n_mel_channels": 64,
     "sampling_rate": 16000, "mel_fmin": 0, "mel_fmax": 8000,
 }
-TEXT_DIM = 16  # d_model of make_tiny_t5_dir's T5
+TEXT_DIM = 16  # d_model of the tiny T5
+WORDS = ("a", "dog", "bark", "s", "rain", "on", "roof", "bird", "sing", "car", "engine", "loud", "soft")
 # AudioLDM's HIFIGAN_16K_64 (the size Tango's code fixes) with a 32-wide first stage instead of 1024
 TINY_HIFIGAN: dict[str, Any] = {**HIFIGAN_16K_64, "upsample_initial_channel": 32}
 
 
 def tiny_unet_json(cross_attention_dim: int = TEXT_DIM) -> dict[str, Any]:
-    """A tiny ``configs/diffusion_model_config.json`` in Tango's format (same keys, diffusers 0.10 naming)."""
+    """A tiny ``configs/diffusion_model_config.json`` in Tango's format (same keys, diffusers 0.10 naming).
+
+    Attention sits at the half-resolution level and in the mid block only (Tango's sits at its top three): the
+    full-resolution latent of a 10.24 s clip has 4096 positions, too many for a quick CPU test."""
     return {
         "_class_name": "UNet2DConditionModel", "_diffusers_version": "0.10.0.dev0", "act_fn": "silu",
         "attention_head_dim": [2, 4], "block_out_channels": [16, 32], "center_input_sample": False,
-        "cross_attention_dim": cross_attention_dim, "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "cross_attention_dim": cross_attention_dim, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
         "downsample_padding": 1, "dual_cross_attention": False, "flip_sin_to_cos": True, "freq_shift": 0,
         "in_channels": 8, "layers_per_block": 1, "mid_block_scale_factor": 1, "norm_eps": 1e-05,
         "norm_num_groups": 8, "num_class_embeds": None, "only_cross_attention": False, "out_channels": 8,
-        "sample_size": [32, 2], "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "sample_size": [32, 2], "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
         "use_linear_projection": True, "upcast_attention": True,
     }
+
+
+def write_flan_t5_dir(path: Path) -> Path:
+    """A tiny stand-in for the ``google/flan-t5-large`` directory Tango names: ``T5Config`` (d_model 16, gated-GELU
+    like FLAN-T5) + a unigram ``T5Tokenizer`` with FLAN-T5's ``model_max_length`` 512; random weights are saved
+    too but Tango's loader takes the T5 weights from ``pytorch_model_main.bin``."""
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -3.0)]
+    vocab += [(f"\u2581{w}", -1.0) for w in WORDS] + [(c, -5.0) for c in "abcdefghijklmnopqrstuvwxyz"]
+    tokenizer = T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
+    cfg = T5Config(vocab_size=len(vocab), d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
+                   feed_forward_proj="gated-gelu", relative_attention_num_buckets=8, decoder_start_token_id=0)
+    torch.manual_seed(0)
+    T5EncoderModel(cfg).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
 
 
 # ------------------------------------------------------------------------------- pytorch_model_stft.bin

@@ -13,15 +13,14 @@ import torch
 from sara.errors import CheckpointError, ConfigError, SaraError
 from sara.pipelines.latent_diffusion import LatentDiffusion
 from sara.pipelines.tango import TANGO_FILES, TangoDir, read_tango_dir, resolve_unet_config
-from tests.pipeline.t2a_fixtures import make_tiny_t5_dir
-from tests.pipeline.tango_layout import stft_state, write_tango_dir
+from tests.pipeline.tango_layout import stft_state, write_flan_t5_dir, write_tango_dir
 
 PROMPTS = ["a dog barks", "rain on a roof"]
 
 
 @pytest.fixture(scope="module")
 def t5_dir(tmp_path_factory) -> Path:
-    return make_tiny_t5_dir(tmp_path_factory.mktemp("t5") / "tiny-t5")
+    return write_flan_t5_dir(tmp_path_factory.mktemp("t5") / "tiny-t5")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +62,7 @@ def test_fixed_noise_reproduces_tangos_inference_loop(pipe) -> None:
     draws = torch.Generator().manual_seed(7)
     noise = torch.stack([torch.randn(2, 8, 4, 16, generator=draws) for _ in range(3)])
     ours = pipe.generate_latents(PROMPTS, steps=3, guidance_scale=3.0, latents=x0, step_noise=noise)
-    tok, t5 = pipe.text_encoder.tokenizer, pipe.text_encoder.model
+    tok, t5 = pipe.text_encoder.tokenizer, pipe.text_encoder.encoder
     batch = tok(PROMPTS, padding=True, return_tensors="pt")
     uncond = tok([""] * 2, max_length=batch.input_ids.shape[1], padding="max_length", return_tensors="pt")
     sched, gen, x = make_scheduler("ddpm"), torch.Generator().manual_seed(7), x0.clone()

@@ -14,8 +14,7 @@ import torch
 
 from sara.errors import CheckpointError, ConfigError
 from sara.pipelines.latent_diffusion import LatentDiffusion, LDMDefaults, ldm_text_encoder
-from tests.pipeline.t2a_fixtures import make_tiny_t5_dir
-from tests.pipeline.tango_layout import write_tango_dir
+from tests.pipeline.tango_layout import write_flan_t5_dir, write_tango_dir
 
 PROMPT = ["a dog barks"]
 
@@ -63,7 +62,7 @@ def minilm_release(minilm_pipe, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tango_dir(tmp_path_factory) -> Path:
-    t5 = make_tiny_t5_dir(tmp_path_factory.mktemp("t5") / "tiny-t5")
+    t5 = write_flan_t5_dir(tmp_path_factory.mktemp("t5") / "tiny-t5")
     return write_tango_dir(tmp_path_factory.mktemp("tango") / "tango", t5)
 
 
