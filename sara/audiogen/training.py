@@ -90,8 +90,12 @@ class AudioGenTrainConfig:
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
 
 
-def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
-    """The random source of one dataset item: a function of ``(seed, epoch, index)`` only."""
+def item_generator(seed: int, epoch: int | None, index: int) -> torch.Generator:
+    """The random source of one dataset item: a function of ``(seed, epoch, index)``; with ``epoch`` None, of one
+    draw of the global torch RNG, which sara's loop seeds per item from ``(seed, epoch, position)``
+    (``sara.train.resume.SeededDataset``, whose wrapper hides ``set_epoch`` from the dataset)."""
+    if epoch is None:
+        return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
     return torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_033 + index) % (2**63 - 1))
 
 
@@ -115,7 +119,7 @@ class TokenCaptionDataset(Dataset):
         special: padding token (the LM's special token ``card``).
         train: random crop, random caption and condition dropout (else first frames, first caption).
         cfg_dropout: probability that a training item's caption becomes "".
-        seed: seed of the per-item randomness (with the epoch set by the loop through :meth:`set_epoch`).
+        seed: seed of the per-item randomness once :meth:`set_epoch` was called (see :func:`item_generator`).
     """
 
     def __init__(self, manifest: str | Path, token_dir: str | Path, split: str, frames: int, num_codebooks: int,
@@ -123,7 +127,8 @@ class TokenCaptionDataset(Dataset):
         from sara.data.manifest import load_manifest
 
         self.frames, self.special, self.train = int(frames), int(special), train
-        self.cfg_dropout, self.seed, self.epoch = float(cfg_dropout), int(seed), 0
+        self.cfg_dropout, self.seed = float(cfg_dropout), int(seed)
+        self.epoch: int | None = None
         root = Path(token_dir)
         if not root.is_dir():
             raise ConfigError(f"{root}: no such token cache directory")
@@ -137,7 +142,7 @@ class TokenCaptionDataset(Dataset):
             _check_shape(clip.path, num_codebooks)
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by the training loop's data loader at the start of every epoch."""
+        """Make item ``i``'s crop, caption and dropout a function of ``(seed, epoch, i)``."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
