@@ -10,12 +10,17 @@ import argparse
 import importlib
 from types import ModuleType
 
-TASKS: tuple[str, ...] = ("encoder", "vocoder", "t2a")
+TASKS: tuple[str, ...] = ("encoder", "vocoder", "t2a", "vae", "hifigan", "ldm", "codec", "audiogen")
 
 _HELP = {
     "encoder": "MAE pretraining / supervised fine-tuning of the semantic encoder",
     "vocoder": "the flow-matching SemanticVocoder (latents -> 24 kHz waveform)",
     "t2a": "the text-to-latent DiT",
+    "vae": "the mel VAE of the latent-diffusion system (AudioLDM / Tango)",
+    "hifigan": "the 16 kHz HiFi-GAN vocoder (mel -> waveform) of the latent-diffusion system",
+    "ldm": "the latent-diffusion UNet on mel-VAE latents (Tango)",
+    "codec": "the 16 kHz EnCodec codec of AudioGen",
+    "audiogen": "the AudioGen autoregressive token LM",
 }
 
 

@@ -12,6 +12,11 @@ TASKS: dict[str, str] = {
     "vocoder": "sara.vocoder.training:VocoderTask",
     "vocoder_gan": "sara.vocoder.gan:VocoderGANTask",
     "t2a": "sara.dit.training:TextToAudioTask",
+    "vae": "sara.mel.vae_training:VAETask",
+    "hifigan": "sara.mel.hifigan_training:HiFiGANTask",
+    "ldm": "sara.ldm.training:LDMTask",
+    "codec": "sara.codec.training:CodecTask",
+    "audiogen": "sara.audiogen.training:AudioGenTask",
 }
 
 
