@@ -22,3 +22,7 @@ class CheckpointError(SaraError):
 
 class ConfigError(SaraError):
     """An invalid configuration value or an unknown configuration key."""
+
+
+class OutputError(SaraError):
+    """An output that cannot be written: a directory, device or FIFO in its place, no space, a size limit."""

@@ -18,30 +18,38 @@ import json
 import os
 import pickle
 import shutil
+import stat
 import tempfile
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from sara.errors import CheckpointError, ConfigError
+from sara.errors import CheckpointError, ConfigError, OutputError
 
 __all__ = [
     "FORMAT_VERSION",
     "PretrainedMixin",
+    "check_output_file",
     "config_from_dict",
     "config_to_dict",
     "is_release_dir",
     "load_release",
     "load_torch_checkpoint",
+    "read_json_object",
+    "read_release_config",
+    "release_config",
     "save_release",
     "strip_prefix",
     "upgrade_release_config",
+    "write_bytes_atomically",
+    "write_output_atomically",
+    "write_text_atomically",
 ]
 
 FORMAT_VERSION = 1
@@ -67,32 +75,93 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+def config_from_dict(cls: type[C], data: Mapping[str, Any], *, require_all: bool = False) -> C:
     """Build dataclass ``cls`` from ``data``, rejecting unknown keys and restoring tuples / nested configs.
 
+    Every value is checked against its field's type hint (``int``, ``float``, ``bool``, ``str``,
+    ``Literal``, ``X | None``, tuples, nested configs), so a wrong type is reported here, in one line,
+    rather than as a failure deep inside model construction.
+
+    Args:
+        cls: the config dataclass.
+        data: its fields (JSON-like).
+        require_all: also reject missing keys (release configs are written complete; a missing key means
+            the file was edited or truncated, and defaulting it would silently change the architecture).
+
     Raises:
-        ConfigError: unknown keys, or a value the dataclass' ``__post_init__`` rejects.
+        ConfigError: ``data`` is not a mapping, has unknown, missing (``require_all``) or wrongly typed keys,
+            or holds a value the dataclass' ``__post_init__`` rejects.
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls} is not a dataclass")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{cls.__name__}: unknown config keys {unknown}")
+    missing = sorted(set(fields) - set(data))
+    if require_all and missing:
+        raise ConfigError(f"{cls.__name__}: missing config keys {missing}")
     hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        hint = hints.get(name)
-        origin = typing.get_origin(hint)
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-            value = config_from_dict(hint, value)
-        elif (origin is tuple or _optional_tuple(hint)) and isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        kwargs[name] = value
+    kwargs = {name: _convert(cls.__name__, name, value, hints.get(name), require_all) for name, value in data.items()}
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+
+def _convert(owner: str, name: str, value: Any, hint: Any, require_all: bool) -> Any:
+    """JSON value -> field value (nested configs, tuples), checked against ``hint``."""
+    origin = typing.get_origin(hint)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        return config_from_dict(hint, value, require_all=require_all)
+    if (origin is tuple or _optional_tuple(hint)) and isinstance(value, list):
+        value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    if hint is not None and not _matches(value, hint):
+        raise ConfigError(f"{owner}: {name} must be {_describe(hint)}, got {value!r}")
+    return value
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON-derived ``value`` fits type ``hint`` (unknown hints match anything)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or isinstance(hint, TypeVar):
+        return True
+    if origin is typing.Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        return isinstance(value, tuple) and _tuple_matches(value, args)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return isinstance(value, hint)
+    return True
+
+
+def _tuple_matches(value: tuple, args: tuple) -> bool:
+    if not args:
+        return True
+    if len(args) == 2 and args[1] is Ellipsis:
+        return all(_matches(v, args[0]) for v in value)
+    return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+
+
+def _describe(hint: Any) -> str:
+    """Readable name of a type hint (``int``, ``float | None``, ``one of ('a', 'b')``)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return f"one of {typing.get_args(hint)}"
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def _optional_tuple(hint: Any) -> bool:
@@ -103,24 +172,70 @@ def _optional_tuple(hint: Any) -> bool:
 
 
 def upgrade_release_config(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older ``config.json`` payload to :data:`FORMAT_VERSION` (the one place format changes go)."""
+    """Bring an older ``config.json`` payload to :data:`FORMAT_VERSION` (the one place format changes go).
+
+    A new field in a model config needs an entry here (``config_from_dict(..., require_all=True)`` rejects
+    release configs that lack a field).
+    """
+    if not isinstance(data, dict):
+        raise CheckpointError(f"config.json must hold a JSON object, not {type(data).__name__}")
     version = data.get("format_version")
     if version is None:
         raise CheckpointError("config.json has no 'format_version': not a sara release directory")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"config.json format_version must be a positive integer, got {version!r}")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"config.json format_version {version} is newer than this sara ({FORMAT_VERSION})")
+    if not isinstance(data.get("class"), str):
+        raise CheckpointError(f"config.json 'class' must be a string, got {data.get('class')!r}")
+    if not isinstance(data.get("config"), dict):
+        raise CheckpointError(f"config.json 'config' must be a JSON object, got {type(data.get('config')).__name__}")
     return data
 
 
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A JSON file that must hold an object; :class:`CheckpointError` naming the file otherwise."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{p}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{p}: invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{p}: must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
+def read_release_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The upgraded, checked ``config.json`` payload of a release directory (errors name the file)."""
+    path = Path(directory) / CONFIG_NAME
+    try:
+        return upgrade_release_config(read_json_object(path))
+    except CheckpointError as exc:
+        msg = str(exc)
+        raise CheckpointError(msg if msg.startswith(str(path)) else f"{path}: {msg.removeprefix('config.json ')}") \
+            from None
+
+
 def is_release_dir(path: str | os.PathLike[str]) -> bool:
-    """True if ``path`` holds a sara release (``config.json`` with ``format_version`` + ``model.safetensors``)."""
+    """True if ``path`` holds a sara release: ``config.json`` + ``model.safetensors``, the config either
+    carrying ``format_version`` or being unreadable / not a JSON object.
+
+    The unreadable case counts as a release so that loaders report the broken ``config.json`` (via
+    :func:`load_release`) instead of falling back to guessing the architecture from the weights; a readable
+    config without ``format_version`` (e.g. a transformers directory) is not a release.
+    """
     p = Path(path)
     if not (p / CONFIG_NAME).is_file() or not (p / WEIGHTS_NAME).is_file():
         return False
     try:
-        return "format_version" in json.loads((p / CONFIG_NAME).read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
+        data = json.loads((p / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return True
+    return not isinstance(data, dict) or "format_version" in data
 
 
 def save_release(
@@ -169,10 +284,7 @@ def load_release(directory: str | os.PathLike[str], expected_class: str | None =
         raise CheckpointError(f"{p}: no {CONFIG_NAME} (expected a sara release directory)")
     if not (p / WEIGHTS_NAME).is_file():
         raise CheckpointError(f"{p}: no {WEIGHTS_NAME} (expected a sara release directory)")
-    try:
-        payload = upgrade_release_config(json.loads((p / CONFIG_NAME).read_text()))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{p / CONFIG_NAME}: invalid JSON ({exc})") from None
+    payload = read_release_config(p)
     if expected_class is not None and payload.get("class") != expected_class:
         raise CheckpointError(f"{p}: holds a {payload.get('class')!r}, not a {expected_class!r}")
     try:
@@ -201,9 +313,17 @@ class PretrainedMixin:
     def from_release(cls, directory: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> Any:
         """Build the module from a release directory and load its weights strictly."""
         payload, state = load_release(directory, cls.__name__)
-        model = cls(config_from_dict(cls.config_class, payload["config"]))  # type: ignore[call-arg]
+        model = cls(release_config(cls.config_class, payload, directory))  # type: ignore[call-arg]
         load_state_dict_strict(model, state, source=str(directory))
         return model.to(map_location).eval()
+
+
+def release_config(config_class: type[C], payload: Mapping[str, Any], directory: str | os.PathLike[str]) -> C:
+    """``payload["config"]`` as ``config_class``, complete and well-typed, else :class:`CheckpointError`."""
+    try:
+        return config_from_dict(config_class, payload["config"], require_all=True)
+    except ConfigError as exc:
+        raise CheckpointError(f"{Path(directory) / CONFIG_NAME}: {exc}") from None
 
 
 def load_state_dict_strict(model: nn.Module, state: Mapping[str, Tensor], *, source: str) -> None:
@@ -312,3 +432,93 @@ def _load_inert(path: Path) -> Any:
         return torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=_INERT_PICKLE)
     except Exception as exc:  # noqa: BLE001 - any failure here is an unreadable file for the user
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+
+
+# ------------------------------------------------------------------------------------------- outputs
+
+
+def check_output_file(path: str | os.PathLike[str], *, suffixes: tuple[str, ...] | None = None) -> Path:
+    """Refuse an output path that cannot safely receive a regular file; returns it as a ``Path``.
+
+    Refused, with one line: an existing directory, device node, FIFO, socket or any other non-regular file
+    in its place (``os.replace`` would otherwise swap a device such as ``/dev/null`` for a regular file), a
+    parent that exists but is not a directory, an empty or over-long file name, and -- when ``suffixes``
+    is given -- an extension not in it (case-insensitive).
+
+    Raises:
+        OutputError: the path is unusable.
+    """
+    p = Path(path)
+    if not p.name or p.name in (".", ".."):
+        raise OutputError(f"{p}: not a file name")
+    if len(os.fsencode(p.name)) > 255:
+        raise OutputError(f"{p.name[:40]}...: file name longer than 255 bytes")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise OutputError(f"{p}: cannot use as output ({exc.strerror})") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"{p}: is a directory (give a file name)")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{p}: not a regular file (device, FIFO or socket); refusing to replace it")
+    if p.parent.exists() and not p.parent.is_dir():
+        raise OutputError(f"{p.parent}: not a directory")
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise OutputError(f"{p}: unsupported extension {p.suffix or '(none)'!r}; use one of {', '.join(suffixes)}")
+    return p
+
+
+def write_output_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *,
+                            suffixes: tuple[str, ...] | None = None) -> Path:
+    """Write a file through ``write(binary_file)`` into a temporary file beside ``path``, then rename it in.
+
+    The target is checked first (:func:`check_output_file`); parent directories are created.  On any
+    failure (no space, ``RLIMIT_FSIZE``, permission, an exception in ``write``) the temporary file is
+    removed and an existing ``path`` is left untouched, so nothing is ever half-written.  The new file gets
+    the old file's permissions, or the umask default for a new one.
+
+    Raises:
+        OutputError: the path is unusable or the write failed (one line with the reason).
+    """
+    p = check_output_file(path, suffixes=suffixes)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:200]}.", suffix=".tmp", dir=p.parent)
+    except OSError as exc:
+        raise OutputError(f"{p}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _output_mode(p))
+        os.replace(tmp, p)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{p}: cannot write ({exc.strerror or exc}); nothing was written") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def write_bytes_atomically(path: str | os.PathLike[str], data: bytes, **kwargs: Any) -> Path:
+    """:func:`write_output_atomically` for a ready ``bytes`` payload."""
+    return write_output_atomically(path, lambda f: f.write(data), **kwargs)
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
+    """:func:`write_output_atomically` for UTF-8 text (``run.json``, manifests, model cards)."""
+    return write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def _output_mode(path: Path) -> int:
+    """Permission bits for a new file at ``path``: the existing file's, else ``0o666`` minus the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask

@@ -286,23 +286,101 @@ def sinc_resample_kernel(
     return kernels.to(dtype), width
 
 
+# A polyphase kernel has ``new * (2 * width + orig)`` taps (rates reduced by their gcd): tiny for the usual
+# rates (44.1 kHz -> 16 kHz is 160 x 453) but gigabytes for rates that share no factor with the target
+# (44101 -> 16000 is 16000 x 44135).  Above this many taps the same filter is evaluated per output sample.
+MAX_POLYPHASE_TAPS = 1 << 20
+
+
 def resample(
-    x: Tensor, orig_freq: int, new_freq: int, lowpass_filter_width: int = 6, rolloff: float = 0.99
+    x: Tensor, orig_freq: int, new_freq: int, lowpass_filter_width: int = 6, rolloff: float = 0.99,
+    *, method: Literal["auto", "polyphase", "direct"] = "auto",
 ) -> Tensor:
     """Band-limited sinc resampling of ``x [..., T]`` from ``orig_freq`` to ``new_freq`` Hz.
 
     Output length is ``ceil(new * T / orig)`` (with rates reduced by their gcd), exactly as torchaudio.
+    Both methods evaluate the same windowed-sinc filter at the same offsets, so they agree to round-off:
+    ``"polyphase"`` is torchaudio's strided convolution with one kernel per output phase; ``"direct"``
+    computes the taps of each output sample from its exact fractional position, in chunks, so memory stays
+    proportional to the signal and time to ``outputs x (2 * width + 1)`` for any pair of rates.  ``"auto"``
+    uses the polyphase kernel when it has at most ``MAX_POLYPHASE_TAPS`` taps.
+
+    Raises:
+        ValueError: a rate is not a positive integer.
     """
-    if orig_freq <= 0 or new_freq <= 0:
-        raise ValueError(f"sample rates must be positive, got {orig_freq} -> {new_freq}")
-    if orig_freq == new_freq:
+    orig, new = _reduced_rates(orig_freq, new_freq)
+    if orig == new:
         return x
-    gcd = math.gcd(int(orig_freq), int(new_freq))
-    orig, new = int(orig_freq) // gcd, int(new_freq) // gcd
-    kernel, width = sinc_resample_kernel(orig, new, lowpass_filter_width, rolloff, dtype=x.dtype, device=x.device)
+    width = math.ceil(lowpass_filter_width * orig / (min(orig, new) * rolloff))
+    if method == "auto":
+        method = "polyphase" if new * (2 * width + orig) <= MAX_POLYPHASE_TAPS else "direct"
     lead, length = x.shape[:-1], x.shape[-1]
-    flat = F.pad(x.reshape(-1, 1, length), (width, width + orig))
-    out = F.conv1d(flat, kernel, stride=orig)  # [n, new, frames]
+    flat = x.reshape(-1, length)
+    if method == "direct":
+        out = _resample_direct(flat, orig, new, lowpass_filter_width, rolloff)
+    else:
+        out = _resample_polyphase(flat, orig, new, lowpass_filter_width, rolloff)
+    return out.reshape(*lead, -1)
+
+
+def _reduced_rates(orig_freq: int, new_freq: int) -> tuple[int, int]:
+    """``(orig, new)`` divided by their gcd; ValueError unless both are positive integers."""
+    if int(orig_freq) != orig_freq or int(new_freq) != new_freq or orig_freq <= 0 or new_freq <= 0:
+        raise ValueError(f"sample rates must be positive integers, got {orig_freq} -> {new_freq}")
+    gcd = math.gcd(int(orig_freq), int(new_freq))
+    return int(orig_freq) // gcd, int(new_freq) // gcd
+
+
+def _resample_polyphase(flat: Tensor, orig: int, new: int, lpw: int, rolloff: float) -> Tensor:
+    """torchaudio's method on ``flat [n, T]`` (reduced rates): ``[n, ceil(new * T / orig)]``."""
+    kernel, width = sinc_resample_kernel(orig, new, lpw, rolloff, dtype=flat.dtype, device=flat.device)
+    length = flat.shape[-1]
+    padded = F.pad(flat.unsqueeze(1), (width, width + orig))
+    out = F.conv1d(padded, kernel, stride=orig)  # [n, new, frames]
     out = out.transpose(1, 2).reshape(flat.shape[0], -1)
-    target = math.ceil(new * length / orig)
-    return out[..., :target].reshape(*lead, -1)
+    return out[..., : math.ceil(new * length / orig)]
+
+
+def _phase_taps(phases: Tensor, orig: int, new: int, width: int, lpw: int, rolloff: float) -> tuple[Tensor, Tensor]:
+    """Input offsets ``[P, 2w+1]`` (int64) and float64 weights of the output phases ``phases [P]``.
+
+    Output ``k = f * new + j`` sits at input position ``f * orig + m0_j + frac_j`` with
+    ``m0_j + frac_j = j * orig / new``; tap ``d`` reads input ``f * orig + m0_j + d`` with weight
+    ``h(base * (d - frac_j) / orig)``, the kernel of :func:`sinc_resample_kernel`.
+    """
+    base = min(orig, new) * rolloff
+    num = phases * orig
+    m0, frac = num // new, (num % new).double() / new
+    d = torch.arange(-width, width + 1, dtype=torch.int64, device=phases.device)
+    t = ((d.double()[None, :] - frac[:, None]) * (base / orig)).clamp(-lpw, lpw)
+    window = torch.cos(t * math.pi / lpw / 2) ** 2
+    t = t * math.pi
+    sinc = torch.where(t == 0, torch.ones((), dtype=torch.float64, device=phases.device), torch.sin(t) / t)
+    return m0[:, None] + d[None, :], sinc * window * (base / orig)
+
+
+def _resample_direct(flat: Tensor, orig: int, new: int, lpw: int, rolloff: float) -> Tensor:
+    """Polyphase filtering of ``flat [n, T]`` (reduced rates) with only each phase's non-zero taps.
+
+    The ``new`` phases are processed in blocks of ``P`` and the ``frames = ceil(outputs / new)`` input frames
+    in blocks of ``Fb``, so the working set (``Fb x P x (2w + 1)`` taps) stays small and fixed whatever the
+    rates: memory is O(signal) and the weights are computed once per phase.
+    """
+    n, length = flat.shape
+    width = math.ceil(lpw * orig / (min(orig, new) * rolloff))
+    taps, total = 2 * width + 1, math.ceil(new * length / orig)
+    frames = math.ceil(total / new)
+    padded = F.pad(flat, (width, width + orig + 1))  # every tap index is then in range
+    out = flat.new_zeros(n, frames, new)
+    budget = min(max(n * length // 16, 1 << 12), 1 << 16) // n  # taps per block, per channel
+    block_p = max(1, min(new, budget // taps))
+    block_f = max(1, min(frames, budget // (block_p * taps)))
+    for j0 in range(0, new, block_p):
+        phases = torch.arange(j0, min(new, j0 + block_p), dtype=torch.int64, device=flat.device)
+        offsets, weight = _phase_taps(phases, orig, new, width, lpw, rolloff)
+        offsets, weight = offsets + width, weight.to(flat.dtype)
+        for f0 in range(0, frames, block_f):
+            f = torch.arange(f0, min(frames, f0 + block_f), dtype=torch.int64, device=flat.device) * orig
+            gathered = padded[:, f[:, None, None] + offsets[None]]  # [n, Fb, P, taps]
+            out[:, f0 : f0 + len(f), j0 : j0 + len(phases)] = torch.einsum("nfpt,pt->nfp", gathered, weight)
+    return out.reshape(n, -1)[:, :total]

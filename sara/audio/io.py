@@ -2,13 +2,14 @@
 
 Loading validates what a user can get wrong -- missing/unreadable files, empty audio, NaN/Inf samples,
 absurd durations -- and raises :class:`~sara.errors.AudioError` with one clear line.  Saving is atomic: a
-temporary file is renamed into place, so a failure never leaves a half-written output.
+temporary file is renamed into place, so a failure never leaves a half-written output, and a directory,
+device or FIFO where the output should go is refused rather than replaced.
 """
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -19,10 +20,14 @@ from torch import Tensor
 
 from sara.audio.dsp import resample
 from sara.errors import AudioError
+from sara.serialization import check_output_file, write_bytes_atomically
 
 __all__ = [
     "AUDIO_EXTENSIONS",
     "MAX_DURATION_S",
+    "MAX_SAMPLE_RATE",
+    "WRITE_FORMATS",
+    "check_sample_rate",
     "check_waveform",
     "iter_audio_files",
     "load_audio",
@@ -31,6 +36,7 @@ __all__ = [
 ]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus")
+MAX_SAMPLE_RATE = 1_000_000  # Hz; rates above this are corrupt headers, not audio
 MAX_DURATION_S = 3600.0  # one hour: longer inputs are almost always a mistake (wrong file, wrong rate)
 
 
@@ -74,8 +80,7 @@ def load_audio(
 
 def check_waveform(wav: Tensor, sample_rate: int, *, name: str = "input", max_duration: float | None = MAX_DURATION_S) -> None:
     """Raise :class:`AudioError` if ``wav [..., T]`` is empty, non-finite, or longer than ``max_duration`` s."""
-    if sample_rate <= 0:
-        raise AudioError(f"{name}: invalid sample rate {sample_rate}")
+    check_sample_rate(sample_rate, name=name)
     if wav.numel() == 0 or wav.shape[-1] == 0:
         raise AudioError(f"{name}: audio is empty")
     if not torch.isfinite(wav).all():
@@ -93,34 +98,58 @@ def prepare_waveform(wav: Tensor, sample_rate: int, target_rate: int | None = No
     return wav
 
 
+# suffix -> (libsndfile format, subtype used for float input); `save_audio` refuses any other suffix
+WRITE_FORMATS: dict[str, tuple[str, str | None]] = {
+    ".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"), ".oga": ("OGG", "VORBIS"),
+    ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III"), ".aif": ("AIFF", "PCM_16"),
+    ".aiff": ("AIFF", "PCM_16"), ".au": ("AU", "PCM_16"),
+}
+
+
 def save_audio(
     path: str | os.PathLike[str], wav: Tensor | np.ndarray, sample_rate: int, *, subtype: str = "PCM_16"
 ) -> Path:
-    """Write ``wav`` (``[T]`` or ``[C, T]``, float in [-1, 1]) atomically; the format follows the suffix.
+    """Write ``wav`` (``[T]`` or ``[C, T]``, float in [-1, 1], clipped) atomically; the format follows the suffix.
+
+    The file is encoded in memory and written with :func:`sara.serialization.write_output_atomically`:
+    an existing directory, device or FIFO at ``path`` is refused, and a failed write (disk full, file-size
+    limit) leaves no partial file.  Suffixes: those of :data:`WRITE_FORMATS` (``subtype`` applies to WAV).
 
     Returns:
         The written path.
+
+    Raises:
+        AudioError: bad shape or non-finite samples.
+        OutputError: unusable path, unknown extension or failed write.
     """
-    p = Path(path)
+    p = check_output_file(path, suffixes=tuple(WRITE_FORMATS))
     arr = wav.detach().float().cpu().numpy() if isinstance(wav, Tensor) else np.asarray(wav, dtype=np.float32)
     if arr.ndim == 2:
         arr = arr.T  # soundfile wants [T, C]
     elif arr.ndim != 1:
         raise AudioError(f"{p}: cannot write audio of shape {tuple(arr.shape)}")
+    if arr.size == 0:
+        raise AudioError(f"{p}: refusing to write empty audio")
     if not np.isfinite(arr).all():
         raise AudioError(f"{p}: refusing to write audio with NaN or infinite samples")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
-    os.close(fd)
+    check_sample_rate(sample_rate, name=str(p))
+    fmt, default_subtype = WRITE_FORMATS[p.suffix.lower()]
+    buffer = io.BytesIO()
     try:
-        fmt = None if p.suffix else "WAV"
-        sf.write(tmp, np.clip(arr, -1.0, 1.0), sample_rate, subtype=subtype if p.suffix.lower() in ("", ".wav") else None,
-                 format=fmt)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+        sf.write(buffer, np.clip(arr, -1.0, 1.0), int(sample_rate), format=fmt,
+                 subtype=subtype if fmt == "WAV" else default_subtype)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise AudioError(f"{p}: cannot encode {fmt} at {sample_rate} Hz ({str(exc).strip()})") from None
+    return write_bytes_atomically(p, buffer.getvalue())
+
+
+def check_sample_rate(sample_rate: object, *, name: str = "input") -> int:
+    """Return ``sample_rate`` as an int; :class:`AudioError` unless it is an integer in ``[1, MAX_SAMPLE_RATE]`` Hz."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer)) \
+            or not float(sample_rate).is_integer() or not 1 <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{name}: invalid sample rate {sample_rate!r} (need an integer number of Hz "
+                         f"in [1, {MAX_SAMPLE_RATE}])")
+    return int(sample_rate)
 
 
 def iter_audio_files(inputs: Iterable[str | os.PathLike[str]], *, recursive: bool = True) -> Iterator[Path]:

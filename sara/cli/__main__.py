@@ -2,7 +2,14 @@
 
 Each command lives in ``sara/cli/<name>.py`` and exposes ``register(subparsers)``, which adds its parser
 and sets ``func=run`` (``run(args) -> int``).  Heavy imports happen inside ``run`` so ``sara --help`` is
-fast.  Errors caused by the user (:class:`~sara.errors.SaraError`) print one line and exit with status 2.
+fast.  Errors caused by the user print one line on stderr, never a traceback, and set the exit status:
+
+* 2 -- bad arguments: argparse errors (every numeric flag is range-checked, see :mod:`sara.cli._args`) and
+  :class:`~sara.errors.ConfigError`;
+* 1 -- bad data or environment: any other :class:`~sara.errors.SaraError` (:class:`~sara.errors.AudioError`,
+  :class:`~sara.errors.CheckpointError`), an ``OSError`` (permission denied, disk full) or running out of
+  memory;
+* 130 -- interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ import argparse
 import importlib
 import sys
 
-from sara.errors import SaraError
+from sara.cli._args import OneLineParser, harden, print_error
+from sara.errors import ConfigError, SaraError
 
 # command modules, in the order shown by --help
 COMMANDS: tuple[str, ...] = (
@@ -29,14 +37,14 @@ COMMANDS: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every command registered."""
-    parser = argparse.ArgumentParser(prog="sara", description="Text-to-audio generation in a semantic latent space.")
+    parser = OneLineParser(prog="sara", description="Text-to-audio generation in a semantic latent space.")
     parser.add_argument("--version", action="version", version=f"sara {importlib.import_module('sara').__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = _import_command(name)
         if module is not None:
             module.register(sub)
-    return parser
+    return harden(parser)
 
 
 def _import_command(name: str):  # noqa: ANN202 - returns a module or None
@@ -55,12 +63,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except SaraError as exc:
-        print(f"sara {args.command}: error: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        print_error(args.command, str(exc))
         return 2
+    except SaraError as exc:
+        print_error(args.command, str(exc))
+        return 1
+    except OSError as exc:  # permission denied, disk full, file-size limit, ...
+        print_error(args.command, _os_error_line(exc))
+        return 1
+    except MemoryError:
+        print_error(args.command, "out of memory (try shorter inputs or a smaller --batch-size)")
+        return 1
     except KeyboardInterrupt:
         print(f"sara {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _os_error_line(exc: OSError) -> str:
+    """``FILE: REASON`` for an ``OSError``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 if __name__ == "__main__":

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from sara.data.clips import RawClip
-from sara.errors import SaraError
+from sara.errors import ConfigError, SaraError
+from sara.serialization import write_text_atomically
 
-__all__ = ["load_manifest", "make_record", "manifest_hash", "write_classes", "write_manifest"]
+__all__ = ["load_manifest", "make_record", "manifest_hash", "report_skipped", "write_classes", "write_manifest"]
 
 _FIRST = (
     "id",
@@ -91,27 +93,56 @@ def write_classes(records: list[dict], path: Path) -> dict:
         "groups": {c: group_of[c] for c in classes},
         "counts": {c: dict(sorted(counts[c].items())) for c in classes},
     }
-    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomically(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     return data
 
 
-def load_manifest(path: str | Path) -> list[dict]:
-    """Read a manifest jsonl.
+def load_manifest(path: str | Path, *, required_keys: tuple[str, ...] = ()) -> list[dict]:
+    """Read a manifest jsonl (blank lines skipped).
+
+    Args:
+        path: the manifest.
+        required_keys: keys every record must have; ``"path"`` must moreover be a non-empty string.
 
     Raises:
-        SaraError: the file is missing or a line is not JSON.
+        ConfigError: the file is missing or unreadable, or a line is not a JSON object or lacks a required
+            key (``FILE:LINE: ...``) -- raised before any training starts.
     """
     p = Path(path)
     if not p.is_file():
-        raise SaraError(f"{p}: no such manifest")
-    records = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise SaraError(f"{p}:{n}: not a JSON line") from None
-    return records
+        raise ConfigError(f"{p}: no such manifest")
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read manifest ({getattr(exc, 'strerror', None) or exc})") from None
+    return [_record(line, f"{p}:{n}", required_keys) for n, line in enumerate(lines, 1) if line.strip()]
+
+
+def _record(line: str, where: str, required_keys: tuple[str, ...]) -> dict:
+    """One manifest line as a dict, checked."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        raise ConfigError(f"{where}: not a JSON line") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{where}: not a JSON object")
+    missing = [k for k in required_keys if k not in record]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
+    if "path" in record and (not isinstance(record["path"], str) or not record["path"].strip()):
+        raise ConfigError(f"{where}: 'path' must be a non-empty string")
+    return record
+
+
+def report_skipped(what: str, problems: list[str], total: int, *, limit: int = 20) -> None:
+    """Tell the user (stderr) which inputs were skipped and why: one line per file (the first ``limit``),
+    then the count."""
+    if not problems:
+        return
+    for line in problems[:limit]:
+        print(f"[sara] skipped {line}", file=sys.stderr)
+    more = f" ({len(problems) - limit} more not listed)" if len(problems) > limit else ""
+    print(f"[sara] skipped {len(problems)} of {total} {what}{more}", file=sys.stderr)
 
 
 def manifest_hash(path: str | Path) -> str:

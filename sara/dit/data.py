@@ -1,8 +1,8 @@
 """Training data for the text-to-latent DiT: cached latents (``sara encode``) paired with captions.
 
 A corpus manifest (jsonl; ``path`` relative to the manifest, ``captions`` list, ``caption``, ``split``) names
-the clips; the latent cache holds one ``<stem>.safetensors`` per clip (tensor ``latents [D, N]``), found at
-``<cache>/<path with .safetensors>`` or ``<cache>/<stem>.safetensors``.  Items are fixed-length crops
+the clips; the latent cache holds one ``.safetensors`` per clip (tensor ``latents [D, N]``), found by the clip's exact
+relative path (:func:`sara.encoder.cache.find_cached_latents`), never by its file name alone.  Items are fixed-length crops
 (random start for training) padded with zeros and a frame mask.
 """
 
@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from sara.encoder.cache import find_cached_latents
 from sara.errors import ConfigError
 
 __all__ = ["LatentCaptionDataset", "class_weights", "collate_latent_captions"]
@@ -49,14 +50,18 @@ class LatentCaptionDataset(Dataset):
 
     def __init__(self, manifest: str | Path, latent_dir: str | Path, split: str, num_frames: int,
                  train: bool = True, class_balance: float = 0.0) -> None:
-        from sara.data.manifest import load_manifest
+        from sara.data.manifest import load_manifest, report_skipped
 
         self.num_frames = int(num_frames)
         self.train = train
-        records = [r for r in load_manifest(manifest) if r.get("split", "train") == split]
-        index = _stem_index(Path(latent_dir))
-        self.clips = [c for c in (_clip(r, Path(latent_dir), index) for r in records) if c is not None]
+        records = [r for r in load_manifest(manifest, required_keys=("path",)) if r.get("split", "train") == split]
+        if not Path(latent_dir).is_dir():
+            raise ConfigError(f"{latent_dir}: no such latent cache directory")
+        problems: list[str] = []
+        self.clips = [c for c in (_clip(r, Path(manifest).parent, Path(latent_dir), problems) for r in records)
+                      if c is not None]
         self.num_missing = len(records) - len(self.clips)
+        report_skipped(f"{split!r} clips of {manifest}", problems, len(records))
         if records and not self.clips:
             raise ConfigError(f"{latent_dir}: no cached latents for the {split!r} clips of {manifest} "
                               f"(run `sara encode` on the corpus first)")
@@ -88,21 +93,19 @@ def class_weights(labels: list[str | None], exponent: float) -> Tensor | None:
     return w / w.mean()
 
 
-def _stem_index(latent_dir: Path) -> dict[str, Path]:
-    if not latent_dir.is_dir():
-        raise ConfigError(f"{latent_dir}: no such latent cache directory")
-    return {p.stem: p for p in latent_dir.rglob("*.safetensors")}
-
-
-def _clip(record: dict, latent_dir: Path, index: dict[str, Path]) -> _Clip | None:
-    """The clip of a manifest record, or None when its latents are not cached or it has no caption."""
+def _clip(record: dict, root: Path, latent_dir: Path, problems: list[str]) -> _Clip | None:
+    """The clip of a manifest record, or None (with a line in ``problems``) when it has no caption or no
+    cached latents (looked up by its exact relative path, see :func:`sara.encoder.cache.find_cached_latents`)."""
     captions = [c for c in record.get("captions") or [record.get("caption")] if isinstance(c, str) and c.strip()]
-    if not captions or "path" not in record:
+    if not captions:
+        problems.append(f"{record['path']}: no caption")
         return None
-    rel = Path(record["path"]).with_suffix(".safetensors")
-    path = latent_dir / rel if (latent_dir / rel).is_file() else index.get(rel.stem)
+    path = find_cached_latents(latent_dir, Path(record["path"]), root / record["path"])
+    if path is None:
+        problems.append(f"{record['path']}: no cached latents in {latent_dir}")
+        return None
     label = record.get("class") if isinstance(record.get("class"), str) else None
-    return None if path is None else _Clip(path, tuple(captions), label)
+    return _Clip(path, tuple(captions), label)
 
 
 def _crop_or_pad(latents: Tensor, frames: int, random_start: bool) -> tuple[Tensor, Tensor]:

@@ -18,7 +18,7 @@ from typing import Any
 from torch import Tensor
 
 from sara.errors import CheckpointError
-from sara.serialization import load_torch_checkpoint, strip_prefix
+from sara.serialization import load_torch_checkpoint, read_json_object, strip_prefix
 
 __all__ = ["OfficialModelDir", "is_official_dir", "official_encoder", "official_vocoder", "read_official_dir"]
 
@@ -72,7 +72,7 @@ def read_official_dir(path: str | Path) -> OfficialModelDir:
         CheckpointError: missing nodes or weight files.
     """
     p = Path(path)
-    payload = json.loads((p / "config.json").read_text())
+    payload = read_json_object(p / "config.json")
     tree = payload.get("model_config")
     if not isinstance(tree, Mapping):
         raise CheckpointError(f"{p}/config.json: no 'model_config' tree")
@@ -101,7 +101,10 @@ def _read_weights(p: Path) -> dict[str, Tensor]:
     if (p / "model.safetensors").is_file():
         from safetensors.torch import load_file
 
-        return load_file(str(p / "model.safetensors"))
+        try:
+            return load_file(str(p / "model.safetensors"))
+        except Exception as exc:  # noqa: BLE001 - safetensors raises several types for corrupt files
+            raise CheckpointError(f"{p}/model.safetensors: cannot read weights ({exc})") from None
     if (p / "pytorch_model.bin").is_file():
         state = load_torch_checkpoint(p / "pytorch_model.bin")
         if not isinstance(state, Mapping):

@@ -23,6 +23,7 @@ from sara.dit.model import LatentDiT
 from sara.errors import ConfigError
 from sara.flow.paths import interpolate, masked_mse, sample_train_timesteps, velocity_target
 from sara.text.factory import TextEncoderSpec, build_text_encoder
+from sara.train.resume import fork_rng
 from sara.train.task import LossOutput, TrainTask
 
 __all__ = ["FlowMatchingDiT", "T2ATrainConfig", "TextToAudioTask", "with_pooled_text"]
@@ -145,7 +146,8 @@ class TextToAudioTask(TrainTask):
     def text_encoder(self) -> Any:
         """The frozen text encoder (built on first use)."""
         if self._text_encoder is None:
-            self._text_encoder = build_text_encoder(self.config.text_encoder)
+            with fork_rng():  # built lazily (after a resume, mid-run): loading must not shift the training RNG
+                self._text_encoder = build_text_encoder(self.config.text_encoder)
         return self._text_encoder
 
     def build_model(self) -> FlowMatchingDiT:

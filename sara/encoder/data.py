@@ -7,7 +7,6 @@ class is the path of the folder it sits in, relative to the root (files at the r
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from torch.utils.data import Dataset
 from sara.audio.io import AUDIO_EXTENSIONS, load_audio
 from sara.errors import ConfigError
 
-__all__ = ["AudioCropDataset", "Clip", "clips_from_dir", "clips_from_manifest"]
+__all__ = ["AudioCropDataset", "Clip", "clips_from_dir", "clips_from_manifest", "readable_clips"]
 
 
 @dataclass(frozen=True)
@@ -40,26 +39,36 @@ def clips_from_dir(root: str | Path) -> list[Clip]:
 
 
 def clips_from_manifest(manifest: str | Path, split: str | None) -> list[Clip]:
-    """Clips of ``split`` (all when None) from a jsonl manifest."""
+    """Clips of ``split`` (all when None) from a jsonl manifest (ConfigError for a malformed line)."""
+    from sara.data.manifest import load_manifest
+
     path = Path(manifest)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such manifest")
     clips = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-        if "path" not in row:
-            raise ConfigError(f"{path}:{lineno}: entry has no 'path'")
+    for row in load_manifest(path, required_keys=("path",)):
         if split is not None and row.get("split") != split:
             continue
         label = row.get("class")
-        labels = tuple(label) if isinstance(label, list) else ((str(label),) if label is not None else ())
+        labels = tuple(str(x) for x in label) if isinstance(label, list) else ((str(label),) if label is not None else ())
         clips.append(Clip(path.parent / row["path"], labels))
     return clips
+
+
+def readable_clips(clips: list[Clip]) -> list[Clip]:
+    """The clips whose audio file can be opened; the others are reported (a line each and a count) and dropped."""
+    import soundfile as sf
+
+    from sara.data.manifest import report_skipped
+
+    kept, problems = [], []
+    for clip in clips:
+        try:
+            sf.info(str(clip.path))
+            kept.append(clip)
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            reason = "no such file" if not clip.path.exists() else (str(exc).strip().splitlines() or ["unreadable"])[0]
+            problems.append(f"{clip.path}: {reason}")
+    report_skipped("clips", problems, len(clips))
+    return kept
 
 
 class AudioCropDataset(Dataset):
@@ -80,7 +89,7 @@ class AudioCropDataset(Dataset):
         class_names: tuple[str, ...] = (),
         multi_label: bool = False,
     ) -> None:
-        self.clips, self.crop_samples, self.sample_rate = clips, crop_samples, sample_rate
+        self.clips, self.crop_samples, self.sample_rate = readable_clips(clips), crop_samples, sample_rate
         self.random_crop, self.gain_db = random_crop, gain_db
         self.class_index = {name: i for i, name in enumerate(class_names)}
         self.multi_label = multi_label

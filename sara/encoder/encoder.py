@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from sara.audio import dsp
+from sara.audio.io import check_sample_rate, check_waveform
 from sara.encoder.config import EncoderConfig
 from sara.encoder.frontend import DbScope, power_mel_blockwise
 from sara.encoder.loading import (
@@ -131,15 +132,20 @@ class SemanticEncoder(PretrainedMixin, DashengEncoder):
         """``[B, T]`` or ``[B, C, T]`` at ``sample_rate`` -> mono ``[B, T16]`` at 16 kHz (resample, then mean).
 
         Raises:
-            AudioError: bad shape, or shorter than ``config.min_samples`` after resampling.
+            AudioError: bad shape or sample rate, empty or non-finite audio, or shorter than
+                ``config.min_samples`` after resampling.
         """
+        if not isinstance(waveform, Tensor):
+            raise AudioError(f"encode expects a tensor, got {type(waveform).__name__}")
         if waveform.dim() == 2:
             waveform = waveform.unsqueeze(1)
         if waveform.dim() != 3:
             raise AudioError(f"encode expects [B, T] or [B, C, T], got shape {tuple(waveform.shape)}")
+        sample_rate = check_sample_rate(sample_rate, name="encode")
+        check_waveform(waveform, sample_rate, name="encode", max_duration=None)
         waveform = waveform.float()
         if sample_rate != self.sample_rate:
-            waveform = dsp.resample(waveform, int(sample_rate), self.sample_rate)
+            waveform = dsp.resample(waveform, sample_rate, self.sample_rate)
         if waveform.shape[-1] < self.config.min_samples:
             raise AudioError(f"audio too short to encode: {waveform.shape[-1]} samples at {self.sample_rate} Hz "
                              f"(need >= {self.config.min_samples})")

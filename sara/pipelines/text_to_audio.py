@@ -17,10 +17,10 @@ from torch import Tensor
 
 from sara.dit.config import FRAME_RATE
 from sara.dit.model import LatentDiT, TextContext
-from sara.errors import CheckpointError, SaraError
+from sara.errors import CheckpointError, ConfigError, SaraError
 from sara.flow.sampling import cfg_velocity, euler_sample
 from sara.flow.timesteps import make_schedule
-from sara.serialization import FORMAT_VERSION, config_from_dict, upgrade_release_config
+from sara.serialization import FORMAT_VERSION, config_from_dict, read_release_config, write_text_atomically
 from sara.text.base import TextEncoder, pad_states
 from sara.text.factory import TextEncoderSpec, build_text_encoder
 
@@ -111,15 +111,15 @@ class TextToAudio:
 
     @classmethod
     def _from_release(cls, p: Path) -> TextToAudio:
-        try:
-            payload = upgrade_release_config(json.loads((p / "config.json").read_text()))
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{p}/config.json: invalid JSON ({exc})") from None
-        if payload.get("class") != "TextToAudio":
-            raise CheckpointError(f"{p}: holds a {payload.get('class')!r}, not a 'TextToAudio'")
+        payload = read_release_config(p)
+        if payload["class"] != "TextToAudio":
+            raise CheckpointError(f"{p}: holds a {payload['class']!r}, not a 'TextToAudio'")
         from sara.vocoder import SemanticVocoder
 
-        spec = config_from_dict(TextEncoderSpec, payload["config"].get("text_encoder", {"kind": "minilm"}))
+        spec = _text_encoder_spec(payload["config"], p)
+        for part in ("dit", "vocoder"):
+            if not (p / part).is_dir():
+                raise CheckpointError(f"{p}: incomplete TextToAudio release (no {part}/ directory)")
         dit = LatentDiT.from_pretrained(p / "dit")
         encoder = None
         encoder_dir = next((d for d in (p / "encoder", p / "vocoder" / "encoder") if d.is_dir()), None)
@@ -143,11 +143,11 @@ class TextToAudio:
         if not (math.isfinite(scale) and scale >= 0):
             raise CheckpointError(f"default_guidance must be a finite number >= 0, got {scale!r}")
         path = Path(directory) / "config.json"
-        payload = json.loads(path.read_text()) if path.is_file() else {}
+        payload = read_release_config(directory) if path.is_file() else {}
         if payload.get("class") != "TextToAudio":
             raise CheckpointError(f"{directory}: not a sara TextToAudio release")
         payload["config"]["default_guidance"] = float(scale)
-        path.write_text(json.dumps(payload, indent=2) + "\n")
+        write_text_atomically(path, json.dumps(payload, indent=2) + "\n")
 
     @classmethod
     def _from_official(cls, p: Path) -> TextToAudio:
@@ -223,9 +223,9 @@ class TextToAudio:
             SaraError: non-finite, non-positive or too long durations.
         """
         if not isinstance(duration, (int, float)) or not math.isfinite(duration) or duration <= 0:
-            raise SaraError(f"duration must be a positive number of seconds, got {duration!r}")
+            raise ConfigError(f"duration must be a positive number of seconds, got {duration!r}")
         if duration > self.max_duration + 1e-9:
-            raise SaraError(f"duration {duration:g} s exceeds this model's maximum of {self.max_duration:g} s")
+            raise ConfigError(f"duration {duration:g} s exceeds this model's maximum of {self.max_duration:g} s")
         patch = self.dit.config.patch_size
         return max(patch, round(duration * FRAME_RATE / patch) * patch)
 
@@ -334,8 +334,11 @@ class TextToAudio:
             raise SaraError("this pipeline has no vocoder; use generate_latents()")
         if vocoder_steps is None:
             vocoder_steps = int(getattr(getattr(self.vocoder, "config", None), "default_steps", 200))
-        if int(vocoder_steps) != vocoder_steps or vocoder_steps < 1 or vocoder_steps > MAX_STEPS:
-            raise SaraError(f"vocoder_steps must be an integer in [1, {MAX_STEPS}], got {vocoder_steps!r}")
+        if isinstance(vocoder_steps, bool) or not isinstance(vocoder_steps, (int, float)) \
+                or int(vocoder_steps) != vocoder_steps or vocoder_steps < 1 or vocoder_steps > MAX_STEPS:
+            raise ConfigError(f"vocoder_steps must be an integer in [1, {MAX_STEPS}], got {vocoder_steps!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+            raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
         gen = None if seed is None else torch.Generator().manual_seed(int(seed))
         latents = self.generate_latents(prompts, duration, steps, guidance_scale, generator=gen,
                                         negative_prompt=negative_prompt, progress=progress)
@@ -344,22 +347,32 @@ class TextToAudio:
         return self.vocoder.decode(latents, steps=int(vocoder_steps), noise=noise).float()
 
 
+def _text_encoder_spec(config: dict[str, Any], directory: Path) -> TextEncoderSpec:
+    """The release's text-encoder spec (MiniLM when absent); CheckpointError naming the file when malformed."""
+    try:
+        return config_from_dict(TextEncoderSpec, config.get("text_encoder", {"kind": "minilm"}))
+    except ConfigError as exc:
+        raise CheckpointError(f"{directory}/config.json: text_encoder: {exc}") from None
+
+
 def _check_prompts(prompts: list[str]) -> list[str]:
     if isinstance(prompts, str):
         prompts = [prompts]
     if not prompts:
-        raise SaraError("no prompts given")
+        raise ConfigError("no prompts given")
     for p in prompts:
         if not isinstance(p, str) or not p.strip():
-            raise SaraError("empty prompt")
+            raise ConfigError("empty prompt")
     return list(prompts)
 
 
 def _check_sampling_args(steps: int, guidance_scale: float) -> None:
-    if isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= MAX_STEPS:
-        raise SaraError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
-    if not math.isfinite(float(guidance_scale)):
-        raise SaraError(f"guidance scale must be finite, got {guidance_scale!r}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, float)) or int(steps) != steps \
+            or not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
+    if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) \
+            or not math.isfinite(float(guidance_scale)):
+        raise ConfigError(f"guidance scale must be finite, got {guidance_scale!r}")
 
 
 def _pad_pair(a: Tensor, a_mask: Tensor, b: Tensor, b_mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -8,7 +8,9 @@ Layout of a run directory::
                                           + ema.safetensors + trainer.json (step, epoch, batch, EMA count)
     run_dir/samples/step-00001000/        whatever the task's ``log_samples`` writes
 
-Checkpoints are written to ``step-N.tmp`` and renamed, so an interrupted save never shadows a good one.
+Checkpoints are written to ``step-N.tmp`` and renamed, so an interrupted save never shadows a good one;
+``run.json`` and ``trainer.json`` are replaced atomically, so a kill at any moment leaves either the old or
+the new file, never a torn one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from sara.errors import CheckpointError
+from sara.serialization import read_json_object, write_text_atomically
 
 __all__ = ["TrainProgress", "latest_checkpoint", "list_checkpoints", "read_run", "write_run"]
 
@@ -59,15 +62,14 @@ def write_run(run_dir: Path, task_name: str, task_config: dict[str, Any], train_
     """Create ``run.json``, or check that an existing one describes the same task (resuming)."""
     path = run_dir / "run.json"
     if path.is_file():
-        old = json.loads(path.read_text())
+        old = read_json_object(path)
         if old.get("task") != task_name or old.get("task_config") != json.loads(json.dumps(task_config)):
             raise CheckpointError(
                 f"{run_dir} holds a run with a different task or task configuration; "
                 "use a new --run-dir (or the same flags as before to resume)"
             )
-    run_dir.mkdir(parents=True, exist_ok=True)
     payload = {"task": task_name, "task_config": task_config, "train_config": train_config}
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    write_text_atomically(path, json.dumps(payload, indent=2) + "\n")  # a kill mid-write leaves the old one
 
 
 def read_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -75,19 +77,25 @@ def read_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         raise CheckpointError(f"{run_dir}: not a training run directory (no run.json)")
-    return json.loads(path.read_text())
+    info = read_json_object(path)
+    if not isinstance(info.get("task"), str) or not isinstance(info.get("task_config"), dict):
+        raise CheckpointError(f"{path}: not a sara run description (needs 'task' and 'task_config')")
+    return info
 
 
 def save_extras(ckpt_dir: Path, progress: TrainProgress, ema_state: dict[str, Any] | None) -> None:
     """Write the trainer state (and EMA weights) next to accelerate's files."""
     if ema_state is not None:
         save_file(ema_state, str(ckpt_dir / "ema.safetensors"))
-    (ckpt_dir / "trainer.json").write_text(json.dumps(asdict(progress), indent=2) + "\n")
+    write_text_atomically(ckpt_dir / "trainer.json", json.dumps(asdict(progress), indent=2) + "\n")
 
 
 def load_extras(ckpt_dir: Path) -> tuple[TrainProgress, dict[str, Any] | None]:
     """Read what :func:`save_extras` wrote."""
-    progress = TrainProgress(**json.loads((ckpt_dir / "trainer.json").read_text()))
+    try:
+        progress = TrainProgress(**read_json_object(ckpt_dir / "trainer.json"))
+    except TypeError as exc:
+        raise CheckpointError(f"{ckpt_dir / 'trainer.json'}: unexpected content ({exc})") from None
     ema_path = ckpt_dir / "ema.safetensors"
     return progress, (load_file(str(ema_path)) if ema_path.is_file() else None)
 
@@ -100,6 +108,24 @@ def finalize(tmp_dir: Path, final_dir: Path, keep: int) -> None:
     ckpts = list_checkpoints(final_dir.parent.parent)
     for old in ckpts[: max(0, len(ckpts) - keep)]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop the rows of ``metrics.jsonl`` logged after ``step`` (and any torn last line), atomically.
+
+    A resumed run repeats the steps after its checkpoint; without this their rows would appear twice.
+    """
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            kept.append(line + "\n")
+    write_text_atomically(path, "".join(kept))
 
 
 def model_weights_path(ckpt_dir: Path) -> Path:

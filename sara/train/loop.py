@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -24,6 +25,7 @@ from sara.errors import CheckpointError, ConfigError
 from sara.serialization import load_state_dict_strict
 from sara.train import checkpoint as ckpt
 from sara.train.ema import EMA
+from sara.train.resume import SeededCollate, SeededDataset, SeededSampler, StopRequest, fork_rng, worker_init
 from sara.train.task import LossOutput, TrainTask
 
 __all__ = ["TrainConfig", "export_run", "fit", "load_run_model"]
@@ -106,7 +108,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     loader: DataLoader
-    sampler: EpochSampler
+    sampler: SeededSampler
     valid: Dataset | None
     ema: EMA | None
     progress: ckpt.TrainProgress
@@ -124,12 +126,15 @@ def fit(task: TrainTask, cfg: TrainConfig) -> dict[str, float]:
     if run.progress.step >= cfg.max_steps:
         _print(run, f"run already at step {run.progress.step} >= max_steps {cfg.max_steps}; nothing to do")
         return {}
-    try:
-        metrics = _train(run)
-    except KeyboardInterrupt:
-        _save(run)
-        raise
+    # A second Ctrl-C raises KeyboardInterrupt mid-step: nothing is saved then (a state from the middle of a
+    # step would not resume exactly); the last periodic checkpoint stands.
+    with StopRequest() as stop:
+        metrics = _train(run, stop)
     _save(run)
+    if stop.signal is not None:
+        _print(run, f"stopped by signal {stop.signal} at step {run.progress.step}; checkpoint saved, "
+                    "run the same command again to resume")
+        raise KeyboardInterrupt
     return metrics
 
 
@@ -142,19 +147,22 @@ def _setup(task: TrainTask, cfg: TrainConfig) -> _Run:
                         cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
     set_seed(cfg.seed)
     run_dir = Path(cfg.run_dir)
+    # Data problems (bad manifests, missing audio, too few items) are reported before the run directory exists.
+    train_ds, valid_ds = task.build_datasets()
+    if len(train_ds) < cfg.batch_size:  # type: ignore[arg-type]
+        raise ConfigError(f"training set has {len(train_ds)} items, fewer than batch_size {cfg.batch_size}")  # type: ignore[arg-type]
     if accel.is_main_process:
         ckpt.write_run(run_dir, task.name, task.config_dict(), asdict(cfg))
     accel.wait_for_everyone()
     model = task.build_model()
     optimizer, scheduler = task.build_optimizer(model, cfg.max_steps)
-    train_ds, valid_ds = task.build_datasets()
-    if len(train_ds) < cfg.batch_size:  # type: ignore[arg-type]
-        raise ConfigError(f"training set has {len(train_ds)} items, fewer than batch_size {cfg.batch_size}")  # type: ignore[arg-type]
-    sampler = EpochSampler(len(train_ds), cfg.seed, getattr(train_ds, "sample_weights", None))  # type: ignore[arg-type]
-    # A private generator (re-seeded per epoch in _batches) gives the loader's worker base seed; without it
-    # the loader draws from the global RNG, and a resumed run would diverge from an uninterrupted one.
-    loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
-                        collate_fn=task.collate, num_workers=cfg.num_workers,
+    sampler = SeededSampler(EpochSampler(len(train_ds), cfg.seed, getattr(train_ds, "sample_weights", None)),  # type: ignore[arg-type]
+                            cfg.seed)
+    # Items are fetched with RNGs seeded per (seed, epoch, position) (see sara.train.resume); the private
+    # generator (re-seeded per epoch in _batches) gives the workers' base seeds.
+    loader = DataLoader(SeededDataset(train_ds), batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+                        collate_fn=SeededCollate(task.collate), num_workers=cfg.num_workers,
+                        worker_init_fn=worker_init if cfg.num_workers else None,
                         generator=torch.Generator().manual_seed(cfg.seed))
     model, optimizer, loader = accel.prepare(model, optimizer, loader)
     if scheduler is not None:
@@ -174,6 +182,8 @@ def _maybe_resume(run: _Run) -> None:
     run.progress, ema_state = ckpt.load_extras(latest)
     if run.ema is not None and ema_state is not None:
         run.ema.load_state_dict(ema_state, run.progress.ema_updates)
+    if run.accel.is_main_process:  # rows logged after this checkpoint by the stopped process are redone
+        ckpt.truncate_metrics(run.run_dir / "metrics.jsonl", run.progress.step)
     _print(run, f"resumed from {latest} (step {run.progress.step})")
 
 
@@ -203,7 +213,8 @@ def _reseed_loader(loader: Any, seed: int) -> None:
             gen.manual_seed(seed)
 
 
-def _train(run: _Run) -> dict[str, float]:
+def _train(run: _Run, stop: StopRequest) -> dict[str, float]:
+    """The step loop, until ``max_steps``, the time limit or a stop request."""
     cfg, p = run.cfg, run.progress
     start = run.started = time.monotonic()
     window: dict[str, list[float]] = {}
@@ -228,7 +239,7 @@ def _train(run: _Run) -> dict[str, float]:
             window = {}
         _periodic(run)
         out_of_time = cfg.max_minutes is not None and time.monotonic() - start > 60 * cfg.max_minutes
-        if p.step >= cfg.max_steps or out_of_time:
+        if p.step >= cfg.max_steps or out_of_time or stop.signal is not None:
             if out_of_time:
                 _print(run, f"time limit reached at step {p.step}")
             break
@@ -247,18 +258,24 @@ def _step(run: _Run, batch: Any) -> tuple[dict[str, float], bool]:
         terms = {k: float(v.detach()) for k, v in out.terms.items()}
         terms.setdefault("loss/total", float(out.total.detach()))
         if run.accel.sync_gradients:
-            if run.cfg.grad_clip is not None:
-                norm = run.accel.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
-                terms["grad/norm"] = float(norm)
-            if finite:
-                run.optimizer.step()
-                if run.scheduler is not None:
-                    run.scheduler.step()
-            run.optimizer.zero_grad(set_to_none=True)
-            if run.ema is not None and finite:
-                run.ema.update(run.accel.unwrap_model(run.model))
-                run.progress.ema_updates = run.ema.num_updates
+            terms.update(_optimizer_step(run, finite))
     return terms, finite
+
+
+def _optimizer_step(run: _Run, finite: bool) -> dict[str, float]:
+    """Clip, step the optimizer and scheduler (finite losses only), zero the grads, update the EMA."""
+    terms = {}
+    if run.cfg.grad_clip is not None:
+        terms["grad/norm"] = float(run.accel.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip))
+    if finite:
+        run.optimizer.step()
+        if run.scheduler is not None:
+            run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.ema is not None and finite:
+        run.ema.update(run.accel.unwrap_model(run.model))
+        run.progress.ema_updates = run.ema.num_updates
+    return terms
 
 
 def _log(run: _Run, window: dict[str, list[float]], bar: tqdm) -> dict[str, float]:
@@ -277,7 +294,8 @@ def _periodic(run: _Run) -> None:
     if run.valid is not None and cfg.valid_every and step % cfg.valid_every == 0:
         _validate(run)
     if cfg.sample_every and step % cfg.sample_every == 0 and run.accel.is_main_process:
-        run.task.log_samples(_eval_model(run), step, run.run_dir / "samples" / f"step-{step:08d}")
+        with fork_rng(cfg.seed + step, cuda=True):  # samples never shift the training RNG stream
+            run.task.log_samples(_eval_model(run), step, run.run_dir / "samples" / f"step-{step:08d}")
         run.model.train()
     if step % cfg.ckpt_every == 0:
         _save(run)
@@ -295,17 +313,15 @@ def _validate(run: _Run) -> dict[str, float]:
     loader = DataLoader(run.valid, batch_size=run.cfg.batch_size, shuffle=False, collate_fn=run.task.collate)  # type: ignore[arg-type]
     sums: dict[str, float] = {}
     count = 0
-    gen_state = torch.get_rng_state()
-    torch.manual_seed(1234)  # validation noise/timesteps are the same at every evaluation
-    for i, batch in enumerate(loader):
-        if i >= run.cfg.valid_batches:
-            break
-        batch = _to_device(batch, run.accel.device)
-        out = run.task.compute_loss(model, batch)
-        for k, v in {**out.terms, "loss/total": out.total}.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-        count += 1
-    torch.set_rng_state(gen_state)
+    with fork_rng(1234, cuda=True):  # the same noise/timesteps at every evaluation; training RNGs untouched
+        for i, batch in enumerate(loader):
+            if i >= run.cfg.valid_batches:
+                break
+            batch = _to_device(batch, run.accel.device)
+            out = run.task.compute_loss(model, batch)
+            for k, v in {**out.terms, "loss/total": out.total}.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            count += 1
     run.model.train()
     means = {f"valid/{k.split('/', 1)[-1]}": v / max(count, 1) for k, v in sums.items()}
     if run.accel.is_main_process and means:
@@ -330,6 +346,9 @@ def _save(run: _Run) -> None:
     if (final / "trainer.json").is_file():
         return
     tmp = final.with_name(final.name + ".tmp")
+    run.accel.wait_for_everyone()
+    if run.accel.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed while saving
     run.accel.wait_for_everyone()
     run.accel.save_state(str(tmp))
     if run.accel.is_main_process:

@@ -11,11 +11,9 @@ audio keeps its original level (otherwise target and condition would disagree). 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,8 @@ from torch.utils.data import Dataset
 
 from sara.audio.dsp import resample
 from sara.audio.io import AUDIO_EXTENSIONS
+from sara.data.manifest import load_manifest, report_skipped
+from sara.encoder.cache import find_cached_latents
 from sara.errors import AudioError, ConfigError
 
 __all__ = ["ClipRef", "SegmentDataset", "collate_segments", "list_clips", "read_segment"]
@@ -41,18 +41,12 @@ class ClipRef:
 
 
 def _manifest_clips(manifest: Path, split: str) -> list[ClipRef]:
+    """Clips of ``split`` in a corpus manifest (ConfigError for malformed lines, before training starts)."""
     clips = []
-    with open(manifest) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                raise ConfigError(f"{manifest}:{n}: not a JSON object") from None
-            if item.get("split", "train") == split:
-                rel = Path(item["path"])
-                clips.append(ClipRef(manifest.parent / rel, rel.with_suffix(".safetensors")))
+    for item in load_manifest(manifest, required_keys=("path",)):
+        if item.get("split", "train") == split:
+            rel = Path(item["path"])
+            clips.append(ClipRef(manifest.parent / rel, rel.with_suffix(".safetensors")))
     return clips
 
 
@@ -112,26 +106,38 @@ class SegmentDataset(Dataset):
                  rms_tries: int = 3, peak_db: tuple[float, float] | None = (-6.0, -1.0)) -> None:
         if segment_samples % hop_length:
             raise ConfigError(f"segment_samples {segment_samples} is not a multiple of hop_length {hop_length}")
-        self.clips, self.segment, self.sample_rate, self.hop = clips, segment_samples, sample_rate, hop_length
+        self.segment, self.sample_rate, self.hop = segment_samples, sample_rate, hop_length
         self.cache = Path(latent_cache) if latent_cache is not None else None
-        if self.cache is not None:  # clips `sara encode` could not encode (e.g. too short) have no cache file
-            kept = [c for c in clips if self._cache_path(c) is not None]
-            if len(kept) < len(clips):
-                warnings.warn(f"{len(clips) - len(kept)} clip(s) have no cached latents in {self.cache}; skipped",
-                              stacklevel=2)
-            self.clips = kept
+        self._latent_paths: list[Path | None] = []
+        self.clips, self._frames = self._usable(clips)
         self.train, self.min_rms, self.rms_tries = train, min_rms, rms_tries
         self.peak_db = None if self.cache is not None else peak_db
-        self._frames: dict[int, int] = {}
+
+    def _usable(self, clips: list[ClipRef]) -> tuple[list[ClipRef], dict[int, int]]:
+        """Clips whose audio is readable (and, with a cache, whose latents exist), with their frame counts;
+        the others are reported (one line each and a count) and skipped."""
+        kept, frames, problems = [], {}, []
+        for clip in clips:
+            try:
+                info = sf.info(str(clip.path))
+            except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+                problems.append(f"{clip.path}: {'no such file' if not clip.path.exists() else _first_line(exc)}")
+                continue
+            latent = find_cached_latents(self.cache, clip.cache_rel, clip.path) if self.cache is not None else None
+            if self.cache is not None and latent is None:  # e.g. too short for `sara encode`
+                problems.append(f"{clip.path}: no cached latents in {self.cache}")
+                continue
+            frames[len(kept)] = int(info.frames * self.sample_rate // info.samplerate) // self.hop
+            self._latent_paths.append(latent)
+            kept.append(clip)
+        report_skipped("clips", problems, len(clips))
+        return kept, frames
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def _num_frames(self, index: int) -> int:
         """Whole latent frames in the clip at ``sample_rate``."""
-        if index not in self._frames:
-            info = sf.info(str(self.clips[index].path))
-            self._frames[index] = int(info.frames * self.sample_rate // info.samplerate) // self.hop
         return self._frames[index]
 
     def _crop(self, index: int, rng: random.Random) -> tuple[int, Tensor, bool]:
@@ -147,20 +153,9 @@ class SegmentDataset(Dataset):
                 break
         return f0, wav, False
 
-    def _cache_path(self, clip: ClipRef) -> Path | None:
-        """``<cache>/<relative path>.safetensors``, trying ever shorter relative paths (``a/b/x``, ``b/x``,
-        ``x``) because ``sara encode DIR`` names outputs relative to DIR; None when absent."""
-        assert self.cache is not None
-        parts = clip.cache_rel.parts
-        for i in range(len(parts)):
-            path = self.cache.joinpath(*parts[i:])
-            if path.is_file():
-                return path
-        return None
-
     def _latents(self, index: int, f0: int) -> Tensor:
         """Cached latents ``[D, segment / hop]`` for frames ``f0..``, zero-padded past the clip's end."""
-        path = self._cache_path(self.clips[index])
+        path = self._latent_paths[index]
         if path is None:
             raise AudioError(f"{self.clips[index].path}: no cached latents in {self.cache}; run `sara encode` first")
         n = self.segment // self.hop
@@ -182,6 +177,10 @@ class SegmentDataset(Dataset):
         if self.cache is not None:
             item["latents"] = self._latents(index, f0)
         return item
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def collate_segments(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:

@@ -9,7 +9,6 @@ the tensor shapes and the hop lengths are taken as ``n_fft / 2``.  Pickles are r
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from sara.errors import CheckpointError, ConfigError
-from sara.serialization import load_torch_checkpoint
+from sara.serialization import load_torch_checkpoint, read_json_object
 from sara.vocoder.config import VocoderConfig
 
 __all__ = [
@@ -219,11 +218,11 @@ def read_official(path: Path) -> OfficialCheckpoint:
     cfg_path = ckpt_path.parent / "config.json"
     overrides, encoder_name = {}, None
     if cfg_path.is_file():
+        payload = read_json_object(cfg_path)  # present but unreadable: an error, never a guess from shapes
         try:
-            payload = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{cfg_path}: invalid JSON ({exc})") from None
-        overrides, encoder_name = config_from_hydra(payload, str(cfg_path))
+            overrides, encoder_name = config_from_hydra(payload, str(cfg_path))
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{cfg_path}: malformed official config ({exc})") from None
     else:
         cfg_path = None
     try:

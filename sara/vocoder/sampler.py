@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from sara.errors import AudioError, ConfigError
+
 __all__ = ["PredictFn", "euler_sample", "initial_noise"]
 
 # pred(x_t [B, L], t [B]) -> [B, L]
@@ -39,8 +41,12 @@ def initial_noise(
     """
     if noise is not None:
         if tuple(noise.shape) != (batch, num_samples):
-            raise ValueError(f"noise must have shape {(batch, num_samples)}, got {tuple(noise.shape)}")
+            raise AudioError(f"noise must have shape {(batch, num_samples)}, got {tuple(noise.shape)}")
+        if not torch.isfinite(noise).all():
+            raise AudioError("noise contains NaN or infinite values")
         return noise.to(device=device, dtype=torch.float32)
+    if seed is not None and (isinstance(seed, bool) or int(seed) != seed or not 0 <= int(seed) < 2**63):
+        raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     return torch.randn(batch, num_samples, generator=gen).to(device)
 

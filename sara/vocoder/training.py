@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from sara.errors import ConfigError
+from sara.train.resume import fork_rng
 from sara.train.task import LossOutput, TrainTask
 from sara.vocoder.config import VocoderConfig
 from sara.vocoder.data import SegmentDataset, collate_segments, list_clips
@@ -171,7 +172,8 @@ class VocoderTask(TrainTask):
         if self.config.encoder is None:
             raise ConfigError("this vocoder task has no encoder (it trains from a latent cache)")
         if self._encoder is None:
-            encoder = load_encoder(self.config.encoder).eval().requires_grad_(False)
+            with fork_rng():  # built lazily (after a resume, mid-run): its init must not shift the training RNG
+                encoder = load_encoder(self.config.encoder).eval().requires_grad_(False)
             if int(encoder.latent_dim) != self.config.model.latent_dim:
                 raise ConfigError(f"encoder {self.config.encoder} gives {encoder.latent_dim}-d latents but the "
                                   f"vocoder expects {self.config.model.latent_dim}-d")

@@ -21,13 +21,14 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from sara.errors import AudioError, CheckpointError
+from sara.audio.io import check_sample_rate, check_waveform
+from sara.errors import AudioError, CheckpointError, ConfigError
 from sara.serialization import (
-    config_from_dict,
     config_to_dict,
     is_release_dir,
     load_release,
     load_state_dict_strict,
+    release_config,
     save_release,
 )
 from sara.vocoder.chunking import crossfade_into, plan_chunks
@@ -50,6 +51,17 @@ class LatentEncoder(Protocol):
 
     def encode(self, waveform: Tensor, sample_rate: int) -> Tensor:  # [B, T] | [B, C, T] -> [B, D, N]
         ...
+
+
+MAX_STEPS = 10_000  # sanity bound on Euler steps
+
+
+def check_steps(steps: object) -> int:
+    """``steps`` as an int; :class:`~sara.errors.ConfigError` unless it is an integer in ``[1, MAX_STEPS]``."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not float(steps).is_integer() \
+            or not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
+    return int(steps)
 
 
 def load_encoder(path: str | os.PathLike[str]) -> Any:
@@ -143,7 +155,7 @@ class SemanticVocoder(nn.Module):
         hop = self.hop_length
         x0 = initial_noise(batch, frames * hop, noise=noise, seed=seed, device=self.device)
         x0 = (x0 * self.config.init_noise_scale).to(latents.dtype)
-        steps = self.config.default_steps if steps is None else int(steps)
+        steps = self.config.default_steps if steps is None else check_steps(steps)
         spans = plan_chunks(frames, self.chunk_frames, self.overlap_frames)
         if len(spans) == 1:
             return self._sample(latents, x0, steps)
@@ -160,6 +172,8 @@ class SemanticVocoder(nn.Module):
                             pred_x1=self.config.pred_x1, clamp=self.config.clamp).float()
 
     def _check_latents(self, latents: Tensor) -> Tensor:
+        if not isinstance(latents, Tensor):
+            raise AudioError(f"latents must be a tensor, got {type(latents).__name__}")
         if latents.dim() == 2:
             latents = latents.unsqueeze(0)
         if latents.dim() != 3 or latents.shape[1] != self.latent_dim or latents.shape[2] == 0:
@@ -205,6 +219,12 @@ class SemanticVocoder(nn.Module):
         Returns:
             ``[B, round(T * 24000 / sample_rate)]`` waveforms at :attr:`sample_rate` (same duration).
         """
+        if steps is not None:
+            check_steps(steps)
+        if not isinstance(waveform, Tensor):
+            raise AudioError(f"reconstruct expects a tensor, got {type(waveform).__name__}")
+        sample_rate = check_sample_rate(sample_rate, name="reconstruct")
+        check_waveform(waveform, sample_rate, name="reconstruct", max_duration=None)
         encoder = self.get_encoder()
         wav = (waveform.unsqueeze(0) if waveform.dim() == 1 else waveform).to(self.device)
         if wav.shape[-1] > LONG_SECONDS * sample_rate and hasattr(encoder, "encode_long"):
@@ -258,7 +278,7 @@ class SemanticVocoder(nn.Module):
     @classmethod
     def _from_release(cls, directory: Path) -> SemanticVocoder:
         payload, state = load_release(directory, cls.__name__)
-        model = cls(config_from_dict(VocoderConfig, payload["config"]))
+        model = cls(release_config(VocoderConfig, payload, directory))
         load_state_dict_strict(model.generator, state, source=str(directory))
         if (directory / ENCODER_DIR).is_dir():
             model.encoder_path = directory / ENCODER_DIR
