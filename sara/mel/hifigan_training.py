@@ -212,12 +212,14 @@ class HiFiGANSegments(Dataset):
         wav, sr = load_audio(self.clips[index], mono=True)
         return prepare_waveform(wav, sr, None, self.mel)[0]
 
-    def _start(self, wav: Tensor, gen: torch.Generator) -> int:
+    def _start(self, wav: Tensor, index: int) -> int:
+        """Crop start: 0 for short clips, the centre for validation, else a seeded draw (see the class)."""
         last = wav.numel() - self.segment
         if last <= 0:
             return 0
         if not self.train:
             return last // 2
+        gen = _item_generator(self.seed, self.epoch, index)
         starts = torch.randint(0, last + 1, (self.rms_tries,), generator=gen).tolist()
         for s in starts:
             if float(wav[s : s + self.segment].pow(2).mean().sqrt()) >= self.min_rms:
@@ -227,7 +229,7 @@ class HiFiGANSegments(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         """``{"audio": [segment_samples]}`` float32."""
         wav = self.waveform(index)
-        s = self._start(wav, _item_generator(self.seed, self.epoch, index))
+        s = self._start(wav, index)
         crop = wav[s : s + self.segment]
         return {"audio": F.pad(crop, (0, self.segment - crop.numel())).float()}
 
@@ -377,13 +379,15 @@ class HiFiGANTask(TrainTask):
             raise ConfigError(f"{cfg.init}: its generator config differs from the task's model config")
         return HiFiGANGAN(generator, cfg.mel, cfg.discriminator if cfg.adversarial else None, cfg.weight_norm)
 
-    def _dataset(self, sources: tuple[str, ...], split: str, train: bool) -> HiFiGANSegments:
+    def _dataset(self, sources: tuple[str, ...], split: str, train: bool,
+                 segment: int | None = None) -> HiFiGANSegments:
+        """Segments of the ``split`` items of ``sources`` (``segment`` samples; default: the task's)."""
         from sara.vocoder.data import list_clips
 
         cfg = self.config
         clips = [c.path for c in list_clips(sources, split)]
-        return HiFiGANSegments(clips, cfg.segment_samples, cfg.mel, seed=cfg.seed, train=train, min_rms=cfg.min_rms,
-                               rms_tries=cfg.rms_tries)
+        return HiFiGANSegments(clips, segment or cfg.segment_samples, cfg.mel, seed=cfg.seed, train=train,
+                               min_rms=cfg.min_rms, rms_tries=cfg.rms_tries)
 
     def build_datasets(self) -> tuple[Dataset, Dataset | None]:
         """Random training crops; centre crops of the validation clips (None when there are none)."""
@@ -435,9 +439,9 @@ class HiFiGANTask(TrainTask):
         cfg = self.config
         hop = cfg.model.hop_length
         seconds = max(cfg.mel.n_fft // hop + 1, round(cfg.log_sample_seconds * cfg.model.sample_rate / hop)) * hop
-        ds = self._dataset(cfg.valid_data or cfg.train_data, "valid", False)
-        ds = ds if len(ds) else self._dataset(cfg.train_data, "train", False)
-        ds.segment, vocoder, frontend = seconds, self.release(model), MelFrontend(cfg.mel)
+        ds = self._dataset(cfg.valid_data or cfg.train_data, "valid", False, seconds)
+        ds = ds if len(ds) else self._dataset(cfg.train_data, "train", False, seconds)
+        vocoder, frontend = self.release(model), MelFrontend(cfg.mel)
         out_dir.mkdir(parents=True, exist_ok=True)
         dists = {}
         for i in range(min(cfg.num_log_samples, len(ds))):
