@@ -12,8 +12,9 @@ resumable bit-exactly and dropout has lower variance.  Optimiser: AdamW, betas (
 
 Token cache (until ``sara.codec.encode_manifest_to_tokens`` writes it, this is the format read): for a manifest
 record with ``path`` ``audio/x/y.wav``, the file ``<token_dir>/audio/x/y.safetensors`` holds ``codes [K, F]``
-(integers in ``[0, card)``, 50 frames per second).  Clips are matched by their exact relative path, never by
-stem alone.
+(integers in ``[0, card)``, 50 frames per second), and ``<token_dir>/codec.json`` (written by
+``sara.codec.encode_manifest_to_tokens``) records the codec's ``num_codebooks`` / ``cardinality``, checked against
+the LM.  Clips are matched by their exact relative path, never by stem alone.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class TokenCaptionDataset(Dataset):
         root = Path(token_dir)
         if not root.is_dir():
             raise ConfigError(f"{root}: no such token cache directory")
+        _check_codec_record(root, num_codebooks, special)
         records = [r for r in load_manifest(manifest) if r.get("split", "train") == split]
         self.clips = [c for c in (_clip(r, root) for r in records) if c is not None]
         self.num_missing = len(records) - len(self.clips)
@@ -177,6 +179,33 @@ def _clip(record: dict, root: Path) -> _Clip | None:
         return None
     path = root / Path(record["path"]).with_suffix(".safetensors")
     return _Clip(path, tuple(captions)) if path.is_file() else None
+
+
+def read_codec_record(token_dir: str | Path) -> dict[str, Any] | None:
+    """``<token_dir>/codec.json`` (the codec that wrote the cache), or None when absent.
+
+    Raises:
+        ConfigError: unreadable JSON.
+    """
+    import json
+
+    path = Path(token_dir) / "codec.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable codec record ({exc})") from None
+    return record if isinstance(record, dict) else None
+
+
+def _check_codec_record(token_dir: Path, num_codebooks: int, card: int) -> None:
+    """The cache's codec must emit the LM's streams (``num_codebooks`` x ``card`` codes)."""
+    record = read_codec_record(token_dir) or {}
+    k, c = record.get("num_codebooks", num_codebooks), record.get("cardinality", card)
+    if (k, c) != (num_codebooks, card):
+        raise ConfigError(f"{token_dir}: tokens of a codec with {k} codebooks of {c} codes; the LM models "
+                          f"{num_codebooks} of {card} (set --card / use the matching cache)")
 
 
 def _check_shape(path: Path, num_codebooks: int) -> None:

@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dim", type=int, default=None, help="override the preset's width")
     g.add_argument("--num-layers", type=int, default=None, help="override the preset's depth")
     g.add_argument("--num-heads", type=int, default=None, help="override the preset's attention heads")
-    g.add_argument("--card", type=int, default=None, help="codebook size (default: the preset's, 2048)")
+    g.add_argument("--card", type=int, default=None,
+                   help="codebook size (default: the token cache's codec.json, else the preset's 2048)")
     g.add_argument("--text-encoder", choices=("minilm", "t5"), default="minilm")
     g.add_argument("--t5-path", default=None, help="local T5 directory or cached HF id (with t5), e.g. t5-large")
     g.add_argument("--codec", default=None, help="codec release bundled by --export (else a token-only release)")
@@ -47,10 +48,16 @@ def _model_config(args: argparse.Namespace, text_dim: int) -> Any:
     import dataclasses
 
     from sara.audiogen.config import LMConfig
+    from sara.audiogen.training import read_codec_record
 
     base = getattr(LMConfig, args.preset)()
+    record = read_codec_record(args.token_cache) or {}
+    card = args.card if args.card is not None else record.get("cardinality")
+    n_q = record.get("num_codebooks")
     overrides = {k: v for k, v in (("dim", args.dim), ("num_layers", args.num_layers),
-                                   ("num_heads", args.num_heads), ("card", args.card)) if v is not None}
+                                   ("num_heads", args.num_heads), ("card", card)) if v is not None}
+    if n_q is not None and n_q != base.n_q:
+        overrides.update(n_q=int(n_q), delays=tuple(range(int(n_q))))
     return dataclasses.replace(base, text_dim=text_dim, cfg_dropout=args.cfg_drop, **overrides)
 
 

@@ -96,6 +96,9 @@ def test_condition_dropout_and_bad_files(tmp_path: Path) -> None:
         TokenCaptionDataset(manifest, tokens, "train", 12, 8, 16)
     with pytest.raises(ConfigError, match="no cached tokens"):
         TokenCaptionDataset(manifest, tmp_path, "train", 12, 4, 16)
+    (tokens / "codec.json").write_text(json.dumps({"num_codebooks": 4, "cardinality": 2048}))
+    with pytest.raises(ConfigError, match="4 codebooks of 2048"):
+        TokenCaptionDataset(manifest, tokens, "train", 12, 4, 16)
 
 
 def test_cross_entropy_uses_valid_positions_only() -> None:
@@ -165,6 +168,10 @@ def test_cli_builds_the_task(tmp_path: Path) -> None:
     args.card = 0
     with pytest.raises(ConfigError, match="card"):
         build_task(args)
+    args.card = None
+    (Path(cfg.token_dir) / "codec.json").write_text(json.dumps({"num_codebooks": 2, "cardinality": 8}))
+    model = build_task(args).config.model
+    assert (model.n_q, model.card, model.delays) == (2, 8, (0, 1))
 
 
 def test_log_samples_writes_codes_and_audio(tmp_path: Path) -> None:
