@@ -16,7 +16,16 @@ from typing import Any
 
 from sara.errors import ConfigError
 
-__all__ = ["export_ldm_release", "ldm_settings", "run_latent_diffusion"]
+__all__ = ["add_ldm_export_arguments", "add_ldm_generate_arguments", "export_ldm_release", "ldm_settings",
+           "run_latent_diffusion", "run_ldm_export"]
+
+
+def add_ldm_generate_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``sara generate`` options only latent-diffusion models read (``--sampler``)."""
+    from sara.ldm.schedulers import SAMPLERS
+
+    p.add_argument("--sampler", choices=SAMPLERS, default=None,
+                   help="latent-diffusion models: the sampler (default: the model's, ddpm for Tango)")
 
 
 def ldm_settings(args: argparse.Namespace, pipe: Any) -> dict[str, Any]:
@@ -132,10 +141,39 @@ def export_ldm_release(unet_run_or_release: str | Path, vae_release: str | Path,
 
     out = Path(out_dir)
     spec = text_spec if isinstance(text_spec, TextEncoderSpec) else config_from_dict(TextEncoderSpec, dict(text_spec))
+    settings = config_from_dict(LDMDefaults, defaults or {})  # checked before anything is loaded
     unet = load_any_unet(unet_run_or_release)
     vae, vocoder = MelVAE.from_pretrained(vae_release), HiFiGAN.from_pretrained(vocoder_release)
-    pipe = LatentDiffusion(unet, vae, vocoder, ldm_text_encoder(spec, Path.cwd()), defaults=config_from_dict(
-        LDMDefaults, defaults or {}), text_encoder_spec=spec)
+    pipe = LatentDiffusion(unet, vae, vocoder, ldm_text_encoder(spec, Path.cwd()), defaults=settings,
+                           text_encoder_spec=spec)
     pipe.save_pretrained(out)
     LatentDiffusion.from_pretrained(out)  # the written release must load
     return out
+
+
+
+def add_ldm_export_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``sara export`` options that assemble a LatentDiffusion release (``--vocoder`` and ``--default-cfg``
+    are the command's existing flags, shared with text-to-audio runs)."""
+    p.add_argument("--vae", default=None,
+                   help="latent diffusion: a mel-VAE release (with --vocoder: RUN_DIR is an ldm run, a UNet release "
+                        "or a Tango directory, and OUT_DIR becomes a LatentDiffusion release)")
+    p.add_argument("--text-encoder", default="minilm",
+                   help="latent diffusion: 'minilm' or a FLAN-T5 directory the UNet was trained with (default minilm)")
+    p.add_argument("--default-steps", type=int, default=None, help="latent diffusion: default sampler steps (200)")
+    p.add_argument("--default-duration", type=float, default=None, help="latent diffusion: default seconds (10.24)")
+    p.add_argument("--default-sampler", default=None, help="latent diffusion: default sampler (ddpm)")
+
+
+def run_ldm_export(args: argparse.Namespace) -> int:
+    """``sara export RUN_DIR OUT_DIR --vae V --vocoder H [--text-encoder T] [--default-*]``: assemble a release."""
+    if args.vocoder is None:
+        raise ConfigError("--vae needs --vocoder (a HiFi-GAN release or a Tango directory)")
+    spec = {"kind": "minilm", "path": None} if args.text_encoder == "minilm" else {"kind": "t5",
+                                                                                   "path": args.text_encoder}
+    fields = {"steps": args.default_steps, "guidance_scale": getattr(args, "default_cfg", None),
+              "duration": args.default_duration, "sampler": args.default_sampler}
+    out = export_ldm_release(args.run_dir, args.vae, args.vocoder, spec, args.out_dir,
+                             {k: v for k, v in fields.items() if v is not None})
+    print(f"exported {out}")
+    return 0

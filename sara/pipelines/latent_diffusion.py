@@ -11,7 +11,6 @@ DDPM step noise, both from one generator seeded by ``seed``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -26,8 +25,7 @@ from sara.errors import CheckpointError, ConfigError
 from sara.ldm.schedulers import SAMPLERS, SamplerName, SchedulerConfig, make_scheduler
 from sara.serialization import FORMAT_VERSION, config_from_dict, config_to_dict, upgrade_release_config
 
-__all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion", "ldm_text_encoder", "replace_defaults",
-           "write_release_config"]
+__all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion", "ldm_text_encoder", "write_release_config"]
 
 MAX_STEPS = 10_000  # sanity bound on sampler steps
 MAX_DURATION_S = 120.0  # sanity bound: the UNet has no positional limit, memory grows with the length
@@ -175,7 +173,7 @@ class LatentDiffusion:
         elif _release_class(p) == RELEASE_CLASS:
             pipe = cls._from_release(p)
         else:
-            raise CheckpointError(f"{p}: neither a Tango directory (main_config.json + pytorch_model_main.bin) "
+            raise CheckpointError(f"{p}: neither a Tango directory (main_config.json, pytorch_model_main.bin) "
                                   f"nor a sara LatentDiffusion release (config.json with class {RELEASE_CLASS!r})")
         return pipe.to(device)
 
@@ -247,8 +245,10 @@ class LatentDiffusion:
 
     @torch.no_grad()
     def encode_unconditional(self, cond: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        """Tango's unconditional input for ``cond``: "" tokenised with ``padding="max_length"`` to the
-        conditional length (``encode_text_classifier_free``), ``[B, L, D]`` / ``[B, L]``."""
+        """The unconditional input CFG compares ``cond`` against, as long as ``cond``: ``[B, L, D]`` / ``[B, L]``.
+
+        Tango's T5: "" tokenised with ``padding="max_length"`` to the conditional length
+        (``encode_text_classifier_free``); the MiniLM demo: zero states (what its condition dropout trains on)."""
         states, mask = self.text_encoder.encode_unconditional(cond[0].shape[0], cond[0].shape[1])
         return states.to(self.device), mask.to(self.device)
 
@@ -440,12 +440,3 @@ def _save_text_encoder(text_encoder: Any, spec: Any, out: Path) -> Any:
     model.save_pretrained(out / "text_encoder")
     tokenizer.save_pretrained(out / "text_encoder")
     return TextEncoderSpec(kind=spec.kind if spec is not None else "t5", path="text_encoder")
-
-
-def replace_defaults(pipe: LatentDiffusion, **changes: Any) -> LatentDiffusion:
-    """Set new generation defaults on ``pipe`` (validated; ConfigError on bad values); returns ``pipe``."""
-    try:
-        pipe.defaults = dataclasses.replace(pipe.defaults, **changes)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"LDMDefaults: {exc}") from None
-    return pipe

@@ -60,9 +60,10 @@ BASIS_ATOL = 1e-5
 
 
 def is_tango_dir(path: str | Path) -> bool:
-    """True if ``path`` has Tango's ``main_config.json`` and ``pytorch_model_main.bin``."""
+    """True if ``path`` has Tango's ``main_config.json`` or ``pytorch_model_main.bin`` (a partial directory counts,
+    so that :func:`read_tango_dir` can name the missing files)."""
     p = Path(path)
-    return (p / "main_config.json").is_file() and (p / "pytorch_model_main.bin").is_file()
+    return (p / "main_config.json").is_file() or (p / "pytorch_model_main.bin").is_file()
 
 
 @dataclass

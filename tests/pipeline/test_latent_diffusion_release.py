@@ -191,3 +191,32 @@ def test_cli_batch_mode_is_resumable(minilm_pipe, tmp_path) -> None:
     files[1].unlink()
     run_latent_diffusion(args, minilm_pipe)
     assert (sf.read(files[1])[0] == second).all()  # the resumed file is the same audio
+
+
+def test_export_and_generate_flags(minilm_pipe, tmp_path) -> None:
+    """The parser helpers ``sara export`` / ``sara generate`` register, on stand-in parsers with the commands'
+    existing positional arguments and shared flags."""
+    from sara.cli._ldm_generate import add_ldm_export_arguments, add_ldm_generate_arguments, run_ldm_export
+    from sara.ldm.unet import save_unet_release
+
+    save_unet_release(minilm_pipe.unet, tmp_path / "u")
+    minilm_pipe.vae.save_pretrained(tmp_path / "v")
+    minilm_pipe.vocoder.save_pretrained(tmp_path / "h")
+    export = argparse.ArgumentParser()
+    for name in ("run_dir", "out_dir"):
+        export.add_argument(name)
+    export.add_argument("--vocoder")
+    export.add_argument("--default-cfg", type=float)
+    add_ldm_export_arguments(export)
+    args = export.parse_args([str(tmp_path / "u"), str(tmp_path / "rel"), "--vae", str(tmp_path / "v"),
+                              "--vocoder", str(tmp_path / "h"), "--default-cfg", "4", "--default-sampler", "unipc"])
+    assert run_ldm_export(args) == 0
+    assert LatentDiffusion.from_pretrained(tmp_path / "rel").defaults == LDMDefaults(guidance_scale=4.0,
+                                                                                     sampler="unipc")
+    with pytest.raises(ConfigError, match="--vocoder"):
+        run_ldm_export(export.parse_args(["a", "b", "--vae", str(tmp_path / "v")]))
+    generate = argparse.ArgumentParser()
+    add_ldm_generate_arguments(generate)
+    assert generate.parse_args(["--sampler", "dpmsolver++"]).sampler == "dpmsolver++"
+    with pytest.raises(SystemExit):
+        generate.parse_args(["--sampler", "euler"])
