@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from diffusers import AutoencoderKL  # noqa: F401 - imported at collection: its import (seconds) is no test's cost
 
 from sara.errors import AudioError, CheckpointError, ConfigError
 from sara.mel.vae import MelPosterior, MelVAE, MelVAEConfig

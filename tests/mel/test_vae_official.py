@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from diffusers import AutoencoderKL  # at collection: its import takes seconds, no test's cost
 from torch import Tensor
 
 from sara.errors import CheckpointError
@@ -187,8 +188,6 @@ def test_audioldm_export_round_trips(tmp_path: Path) -> None:
 
 
 def _diffusers_vae(tmp: Path, safe: bool = True, n_mels: int | None = None) -> MelVAE:
-    from diffusers import AutoencoderKL
-
     torch.manual_seed(5)
     ae = AutoencoderKL(in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * 3,
                        up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(8, 16, 16),

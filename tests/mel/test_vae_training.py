@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from diffusers import AutoencoderKL  # noqa: F401 - imported at collection: its import (seconds) is no test's cost
 
 from sara.errors import ConfigError
 from sara.mel.discriminator import PatchDiscriminator, PatchDiscriminatorConfig, hinge_discriminator_loss
