@@ -109,6 +109,14 @@ def _config(fields: dict[str, Any], source: str) -> HiFiGANConfig:
 
 
 # ------------------------------------------------------------------------------------ strict build
+def _empty_model(cfg: HiFiGANConfig) -> HiFiGAN:
+    """An uninitialised CPU :class:`HiFiGAN` (built on the meta device: no random init of 55 M weights) whose
+    every parameter and buffer a strict load then overwrites."""
+    with torch.device("meta"):
+        model = HiFiGAN(cfg, init_weights=False)
+    return model.to_empty(device="cpu")
+
+
 def _check_keys(found: set[str], expected: set[str], source: str, prefix: str = "") -> None:
     """One-line CheckpointError naming (in the file's own spelling) the missing and unexpected keys."""
     missing, unexpected = sorted(expected - found), sorted(found - expected)
@@ -124,7 +132,7 @@ def _check_keys(found: set[str], expected: set[str], source: str, prefix: str = 
 def _build(cfg: HiFiGANConfig, state: Mapping[str, Tensor], source: str, *, audioldm: bool,
            prefix: str = "") -> HiFiGAN:
     """A :class:`HiFiGAN` holding ``state`` (AudioLDM names when ``audioldm``, else SpeechT5 names), strictly."""
-    model = HiFiGAN(cfg, init_weights=False)
+    model = _empty_model(cfg)
     target = set(model.generator.state_dict())
     state = fold_weight_norm(state)
     if audioldm:
@@ -223,7 +231,7 @@ def load_diffusers_vocoder(path: str | os.PathLike[str]) -> HiFiGAN:
 
 def _load_release(path: Path) -> HiFiGAN:
     payload, state = load_release(path, "HiFiGAN")
-    model = HiFiGAN(_config(payload["config"], str(path / "config.json")), init_weights=False)
+    model = _empty_model(_config(payload["config"], str(path / "config.json")))
     load_state_dict_strict(model, state, source=str(path))
     return model.eval()
 
