@@ -70,7 +70,10 @@ def _to_audioldm_name(speecht5_key: str) -> str:
 
 def audioldm_to_speecht5(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """AudioLDM ``Generator`` names (plain weights) -> ``SpeechT5HifiGan`` names, adding ``mean = 0`` and
-    ``scale = 1`` (unused with ``normalize_before=False``) sized from ``conv_pre.weight [C, n_mels, 7]``."""
+    ``scale = 1`` (unused with ``normalize_before=False``) sized from ``conv_pre.weight [C, n_mels, 7]``.
+
+    The same mapping as ``convert_hifigan_checkpoint`` in diffusers' ``scripts/convert_original_audioldm_to_diffusers.py``
+    (``ups.{i}`` -> ``upsampler.{i}``, everything else unchanged, ``mean`` / ``scale`` at their initial values)."""
     out = {("upsampler." + k[len("ups."):] if k.startswith("ups.") else k): v for k, v in state.items()}
     if "conv_pre.weight" in state:
         n_mels = state["conv_pre.weight"].shape[1]
