@@ -27,7 +27,7 @@ from torch import Tensor
 from sara.audiogen.lm import TokenLM
 from sara.audiogen.patterns import build_delay_sequence, first_step_with_frame, revert_delay_sequence
 
-__all__ = ["SamplingConfig", "apply_cfg", "generate_codes", "sample_next_token"]
+__all__ = ["SamplingConfig", "apply_cfg", "generate_codes", "generate_extended", "sample_next_token"]
 
 _UNKNOWN = -1  # placeholder of codes not generated yet
 
@@ -160,3 +160,30 @@ def generate_codes(lm: TokenLM, states: Tensor, mask: Tensor, frames: int, sampl
         sequence[..., offset] = torch.where(current == _UNKNOWN, tokens, current)
         previous = offset
     return revert_delay_sequence(sequence, lm.config.delays, frames)
+
+
+def generate_extended(lm: TokenLM, states: Tensor, mask: Tensor, frames: int, window: int, stride: int,
+                      sampling: SamplingConfig = SamplingConfig(), prompt: Tensor | None = None,
+                      generator: torch.Generator | None = None, use_cache: bool = True) -> Tensor:
+    """Generate more frames than the model's window (audiocraft ``_generate_tokens`` with ``extend_stride``).
+
+    Each window of at most ``window`` frames continues the last ``window - stride`` frames of the previous one, so
+    the sequence advances by ``stride`` frames per window (audiocraft AudioGen: 10 s windows, 2 s stride) and the
+    positions never exceed the training length.  ``frames <= window`` is one :func:`generate_codes` call.
+
+    Returns:
+        ``[B, K, frames]`` codes (the prompt's frames first).
+    """
+    if not 0 < stride < window:
+        raise ValueError(f"need 0 < stride ({stride}) < window ({window})")
+    if frames <= window:
+        return generate_codes(lm, states, mask, frames, sampling, prompt, generator, use_cache)
+    pieces = [] if prompt is None else [prompt]
+    offset, context = 0, prompt
+    while offset + (0 if context is None else context.shape[-1]) < frames:
+        known = 0 if context is None else context.shape[-1]
+        chunk = generate_codes(lm, states, mask, min(frames - offset, window), sampling, context, generator,
+                               use_cache)
+        pieces.append(chunk[..., known:])
+        context, offset = chunk[..., stride:], offset + stride
+    return torch.cat(pieces, dim=-1)[..., :frames]

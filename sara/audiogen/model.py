@@ -31,7 +31,7 @@ from sara.audiogen.conditioning import (
     resolve_t5,
 )
 from sara.audiogen.config import LMConfig
-from sara.audiogen.generation import SamplingConfig, generate_codes
+from sara.audiogen.generation import SamplingConfig, generate_extended
 from sara.audiogen.lm import TokenLM
 from sara.audiogen.official import CODEC_FILE, is_audiocraft_dir, load_audiocraft_lm
 from sara.errors import CheckpointError, ConfigError, SaraError
@@ -157,7 +157,8 @@ class AudioGen(nn.Module):
     @torch.no_grad()
     def generate_tokens(self, prompts: list[str], frames: int = 500, cfg_coef: float = 3.0, top_k: int = 250,
                         top_p: float = 0.0, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
-                        prompt_codes: Tensor | None = None, use_cache: bool = True) -> Tensor:
+                        prompt_codes: Tensor | None = None, use_cache: bool = True, window_frames: int | None = 500,
+                        stride_frames: int = 100) -> Tensor:
         """Sample codes for each description.
 
         Args:
@@ -171,6 +172,9 @@ class AudioGen(nn.Module):
             seed: seeds a private generator (None: the global RNG).
             prompt_codes: ``[B, K, F0]`` codes to continue (``F0 < frames``).
             use_cache: key/value-cached decoding (False: recompute each prefix; same result, slower).
+            window_frames: longest single pass (audiocraft AudioGen: 10 s = 500); longer requests continue
+                window after window, each from the previous one's last ``window - stride`` frames. None: one pass.
+            stride_frames: frames each further window adds (audiocraft ``extend_stride`` 2 s = 100).
 
         Returns:
             ``[B, K, frames]`` long codes in ``[0, card)``.
@@ -187,7 +191,12 @@ class AudioGen(nn.Module):
                 raise ConfigError(f"prompt_codes has {prompt_codes.shape[-1]} frames; frames must exceed it")
         states, mask = self.encode_text(prompts)
         generator = None if seed is None else torch.Generator(self._device()).manual_seed(int(seed))
-        return generate_codes(self.lm.eval(), states, mask, frames, sampling, prompt_codes, generator, use_cache)
+        window = frames if window_frames is None else int(window_frames)
+        if window_frames is not None and not 0 < stride_frames < window:
+            raise ConfigError(f"need 0 < stride_frames ({stride_frames}) < window_frames ({window})")
+        stride = min(int(stride_frames), max(window - 1, 1))
+        return generate_extended(self.lm.eval(), states, mask, frames, max(window, 2), stride, sampling, prompt_codes,
+                                 generator, use_cache)
 
     def _check_codes(self, codes: Tensor, batch: int) -> Tensor:
         """``codes`` as long after checking ``[batch, K, F]`` and the range ``[0, card)`` (ConfigError)."""

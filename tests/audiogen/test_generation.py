@@ -96,3 +96,20 @@ def test_continuation_keeps_prompt_and_matches_full_greedy(lm: TokenLM) -> None:
     assert torch.equal(continued[..., :5], other)
     with pytest.raises(ValueError, match="prompt"):
         generate_codes(lm, *_text(), 5, GREEDY, prompt=other)
+
+
+def test_extended_generation_continues_windows(lm: TokenLM) -> None:
+    from sara.audiogen.generation import generate_extended
+
+    states, mask = _text()
+    out = generate_extended(lm, states, mask, 11, window=6, stride=2, sampling=GREEDY)
+    assert out.shape == (2, 4, 11)
+    first = generate_codes(lm, states, mask, 6, GREEDY)
+    assert torch.equal(out[..., :6], first)
+    second = generate_codes(lm, states, mask, 6, GREEDY, prompt=first[..., 2:])
+    assert torch.equal(out[..., 6:8], second[..., 4:])
+    assert torch.equal(generate_extended(lm, states, mask, 6, window=6, stride=2, sampling=GREEDY), first)
+    prompt = torch.randint(0, 16, (2, 4, 3))
+    assert torch.equal(generate_extended(lm, states, mask, 9, 6, 2, GREEDY, prompt=prompt)[..., :3], prompt)
+    with pytest.raises(ValueError, match="stride"):
+        generate_extended(lm, states, mask, 9, window=4, stride=4)

@@ -166,3 +166,14 @@ def test_acoustic_encoding() -> None:
     assert gen.latent.shape == (2, 6, 1)
     with pytest.raises(ConfigError, match="either"):
         ag.acoustic_encoding(PROMPTS, codes=codes)
+
+
+def test_long_generation_uses_windows() -> None:
+    ag = _audiogen()
+    out = ag.generate_tokens(PROMPTS, frames=9, greedy=True, window_frames=5, stride_frames=2)
+    first = ag.generate_tokens(PROMPTS, frames=5, greedy=True)
+    assert out.shape == (2, 4, 9) and torch.equal(out[..., :5], first)
+    single = ag.generate_tokens(PROMPTS, frames=9, greedy=True, window_frames=None)
+    assert single.shape == (2, 4, 9)  # one 9-frame pass (its first frames see codebook 0 beyond frame 5)
+    with pytest.raises(ConfigError, match="stride_frames"):
+        ag.generate_tokens(PROMPTS, frames=9, window_frames=5, stride_frames=5)
