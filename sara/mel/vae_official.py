@@ -15,6 +15,10 @@ audioldm key names (haoheliu/AudioLDM ``audioldm/variational_autoencoder/modules
 by resolution level (the reference builds it reversed and prepends), so audioldm ``up.{l}`` is diffusers
 ``up_blocks.{L-1-l}``.  A ``nin_shortcut`` exists where a block changes the channel count.
 
+AudioLDM checkpoint (``audioldm-s-full.ckpt``, PyTorch Lightning): ``{"state_dict": {"scale_factor", "first_stage_model.*"
+(the names above, plus ``vocoder.*``), "model.*", "cond_stage_model.*", ...}}``; the VAE's architecture is read
+from the tensor shapes.
+
 diffusers folder (``convert_original_audioldm_to_diffusers.py``; an AudioLDM pipeline root has it as ``vae/``)::
 
     config.json                                   {"_class_name": "AutoencoderKL", ...}
@@ -41,7 +45,9 @@ __all__ = [
     "VAE_PREFIXES",
     "audioldm_key_map",
     "convert_audioldm_state",
+    "infer_vae_config",
     "load_official_vae",
+    "read_audioldm_checkpoint",
     "read_diffusers_vae",
     "read_tango_state",
     "read_tango_vae_config",
@@ -267,6 +273,51 @@ def _load_tango(tango_dir: Path) -> tuple[MelVAEConfig, dict[str, Tensor]]:
     return cfg, convert_audioldm_state(vae_state, cfg, str(weights))
 
 
+# ------------------------------------------------------------------------------------------ AudioLDM
+
+
+def _count(state: Mapping[str, Tensor], prefix: str) -> int:
+    """Number of consecutive indices ``i`` with keys under ``{prefix}{i}.``."""
+    n = 0
+    while any(k.startswith(f"{prefix}{n}.") for k in state):
+        n += 1
+    return n
+
+
+def infer_vae_config(state: Mapping[str, Tensor], scale_factor: float, source: str) -> MelVAEConfig:
+    """The architecture of audioldm-named VAE weights, read from their shapes (no config file).
+
+    ``ch`` from ``encoder.conv_in``, the level widths from each level's first block, ``num_res_blocks`` from
+    level 0, ``z_channels`` from ``decoder.conv_in``; :func:`convert_audioldm_state` then checks every key.
+    """
+    try:
+        widths = tuple(int(state[f"encoder.down.{lvl}.block.0.conv1.weight"].shape[0])
+                       for lvl in range(_count(state, "encoder.down.")))
+        blocks = _count(state, "encoder.down.0.block.")
+        latent = int(state["decoder.conv_in.weight"].shape[1])
+    except KeyError as exc:
+        raise CheckpointError(f"{source}: no AudioLDM VAE weights (missing {exc.args[0]})") from None
+    return _config(Path(source), block_out_channels=widths, layers_per_block=blocks, latent_channels=latent,
+                   n_mels=64, scale_factor=scale_factor)
+
+
+def read_audioldm_checkpoint(path: Path) -> tuple[MelVAEConfig, dict[str, Tensor]]:
+    """An AudioLDM Lightning checkpoint (``audioldm-s-full.ckpt``) -> (config, diffusers-named VAE weights).
+
+    Layout (read as Tango's ``models.py`` ``build_pretrained_models`` reads it): ``{"state_dict": {...}}`` with
+    the latent-diffusion ``scale_factor`` buffer and the VAE under ``first_stage_model.`` (its ``vocoder.*``
+    and every other sub-model are ignored).  The architecture comes from the shapes (:func:`infer_vae_config`).
+    """
+    ckpt = load_torch_checkpoint(path, inert_fallback=True)
+    state = ckpt.get("state_dict") if isinstance(ckpt, Mapping) else None
+    if not isinstance(state, Mapping) or "scale_factor" not in state:
+        raise CheckpointError(f"{path}: not an AudioLDM checkpoint (expected a 'state_dict' with 'scale_factor')")
+    prefix = "first_stage_model."
+    vae = split_tango_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, str(path))
+    cfg = infer_vae_config(vae, float(state["scale_factor"]), str(path))
+    return cfg, convert_audioldm_state(vae, cfg, str(path))
+
+
 # ------------------------------------------------------------------------------------------ diffusers
 
 
@@ -347,13 +398,16 @@ def _config_from_diffusers(data: Mapping[str, Any], vae_dir: Path) -> MelVAEConf
 
 
 def load_official_vae(path: Path) -> tuple[MelVAEConfig, dict[str, Tensor]]:
-    """Config and diffusers-named weights from a Tango directory, a diffusers ``vae/`` folder or a pipeline root.
+    """Config and diffusers-named weights from a Tango directory, a diffusers ``vae/`` folder, a pipeline root or
+    an AudioLDM checkpoint file.
 
     Raises:
         CheckpointError: nothing recognisable at ``path``, or a file/key that does not fit (named in the message).
     """
     if path.is_file() and path.name == TANGO_VAE_WEIGHTS:
         path = path.parent
+    elif path.is_file():
+        return read_audioldm_checkpoint(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such directory")
     if (path / TANGO_VAE_WEIGHTS).is_file() or (path / TANGO_VAE_CONFIG).is_file():
@@ -364,5 +418,6 @@ def load_official_vae(path: Path) -> tuple[MelVAEConfig, dict[str, Tensor]]:
         return read_diffusers_vae(path / "vae")
     raise CheckpointError(
         f"{path}: not a mel VAE: expected a sara release (config.json + model.safetensors), a Tango directory "
-        f"({TANGO_VAE_WEIGHTS} + {TANGO_VAE_CONFIG}), a diffusers AutoencoderKL folder or a pipeline root with vae/"
+        f"({TANGO_VAE_WEIGHTS} + {TANGO_VAE_CONFIG}), a diffusers AutoencoderKL folder, a pipeline root with vae/ "
+        "or an AudioLDM .ckpt file"
     )

@@ -166,3 +166,22 @@ def write_tango_vae_dir(
         file_state.pop(key)
     torch.save(file_state, directory / "pytorch_model_vae.bin")
     return vae
+
+
+def write_audioldm_checkpoint(path: Path, ddconfig: dict[str, Any] | None = None, *, seed: int = 0,
+                              scale_factor: float = 0.9227914214134216) -> dict[str, Tensor]:
+    """Write an AudioLDM-style Lightning checkpoint and return the audioldm-named VAE weights in it.
+
+    Layout as Tango's ``models.py`` ``build_pretrained_models`` reads ``audioldm-s-full``: ``{"state_dict":
+    {...}, "epoch", "global_step"}``; the state holds the ``scale_factor`` buffer, the VAE (with its HiFi-GAN)
+    under ``first_stage_model.``, and stand-ins for the UNet (``model.diffusion_model.*``), the CLAP condition
+    (``cond_stage_model.*``) and the diffusion schedule buffers.
+    """
+    dd = dict(TINY_DDCONFIG if ddconfig is None else ddconfig)
+    vae = random_state(audioldm_vae_shapes(dd), seed)
+    state: dict[str, Tensor] = {f"first_stage_model.{k}": v for k, v in {**vae, **fake_vocoder_state()}.items()}
+    state.update({"scale_factor": torch.tensor(scale_factor), "betas": torch.linspace(1e-4, 2e-2, 10),
+                  "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 8, 3, 3),
+                  "cond_stage_model.model.logit_scale_a": torch.zeros(())})
+    torch.save({"state_dict": state, "epoch": 3, "global_step": 1000}, path)
+    return vae

@@ -18,11 +18,17 @@ from torch import Tensor
 
 from sara.errors import CheckpointError
 from sara.mel.vae import MelVAE, MelVAEConfig, load_tango_vae_state
-from sara.mel.vae_official import audioldm_key_map, convert_audioldm_state, to_audioldm_state
+from sara.mel.vae_official import (
+    audioldm_key_map,
+    convert_audioldm_state,
+    infer_vae_config,
+    to_audioldm_state,
+)
 from tests.mel.official_vae_layout import (
     PAPER_DDCONFIG,
     audioldm_vae_shapes,
     fake_vocoder_state,
+    write_audioldm_checkpoint,
     write_tango_vae_dir,
 )
 
@@ -181,6 +187,37 @@ def test_audioldm_export_round_trips(tmp_path: Path) -> None:
     vae = MelVAE.from_pretrained(tmp_path)
     back = to_audioldm_state(vae.autoencoder.state_dict(), vae.config)
     assert set(back) == set(sd) and all(torch.equal(back[k], sd[k]) for k in sd)
+
+
+# ------------------------------------------------------------------ AudioLDM checkpoint
+
+
+def test_audioldm_checkpoint_loads_with_the_architecture_from_its_shapes(tmp_path: Path) -> None:
+    sd = write_audioldm_checkpoint(tmp_path / "audioldm-s-full.ckpt", scale_factor=0.7)
+    vae = MelVAE.from_pretrained(tmp_path / "audioldm-s-full.ckpt").double()
+    assert vae.config.block_out_channels == (32, 32, 64) and vae.config.layers_per_block == 1
+    assert vae.scale_factor == pytest.approx(0.7) and vae.config.n_mels == 64
+    sd = {k: v.double() for k, v in sd.items()}
+    mel = torch.randn(1, 1, 8, 64, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(vae.encode(mel).mean, _reference_moments(mel, sd, 3, 1)[:, :8], atol=1e-10)
+
+
+def test_paper_shapes_infer_the_paper_config() -> None:
+    shapes = audioldm_vae_shapes(PAPER_DDCONFIG)
+    with torch.device("meta"):
+        cfg = infer_vae_config({k: torch.empty(s) for k, s in shapes.items()}, 0.9227914214134216, "x.ckpt")
+    assert cfg == MelVAEConfig.paper()
+
+
+def test_a_checkpoint_without_the_audioldm_layout_is_refused(tmp_path: Path) -> None:
+    torch.save({"state_dict": {"model.x": torch.zeros(1)}}, tmp_path / "other.ckpt")
+    with pytest.raises(CheckpointError, match="not an AudioLDM checkpoint"):
+        MelVAE.from_pretrained(tmp_path / "other.ckpt")
+    torch.save({"state_dict": {"scale_factor": torch.tensor(1.0), "first_stage_model.encoder.x": torch.zeros(1)}},
+               tmp_path / "broken.ckpt")
+    with pytest.raises(CheckpointError, match="no AudioLDM VAE weights"):
+        MelVAE.from_pretrained(tmp_path / "broken.ckpt")
 
 
 # ------------------------------------------------------------------ diffusers folders
