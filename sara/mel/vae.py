@@ -257,7 +257,8 @@ class MelVAE(nn.Module, PretrainedMixin):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> MelVAE:
-        """Load a sara release, a Tango directory, a diffusers ``vae/`` folder or an AudioLDM pipeline root.
+        """Load a sara release, a Tango directory, a diffusers ``vae/`` folder, a pipeline root with ``vae/`` or an
+        AudioLDM ``.ckpt`` (see :mod:`sara.mel.vae_official`).
 
         Raises:
             CheckpointError: the path holds none of these, or its files/keys do not fit (one line naming them).
