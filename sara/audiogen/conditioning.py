@@ -4,8 +4,10 @@ Batching follows audiocraft's ``T5Conditioner.tokenize`` / ``forward`` (``audioc
 the prompts of a batch are tokenised together with ``padding=True`` and no truncation, the attention mask of
 empty descriptions ("", what CFG dropout turns a description into) is zeroed *before* the encoder, and the LM's
 ``output_proj(states) * mask`` then makes padded and null positions exact zero vectors.  The released model uses
-t5-large through the slow sentencepiece ``T5Tokenizer``; it is not in ``state_dict.bin`` and is read from a
-local directory or the Hugging Face cache (never downloaded).  sara's demo uses the packaged all-MiniLM-L6-v2
+t5-large through the slow sentencepiece ``T5Tokenizer`` (audiocraft pins transformers 4.x); transformers 5 has
+no sentencepiece tokenizer any more (and needs protobuf to convert ``spiece.model``), so
+:class:`SentencePieceT5Tokenizer` reproduces it with the ``sentencepiece`` library.  The T5 is not in
+``state_dict.bin`` and is read from a local directory or the Hugging Face cache (never downloaded).  sara's demo uses the packaged all-MiniLM-L6-v2
 (384-d) through the same path (truncated at its 512 positions).
 """
 
@@ -23,12 +25,42 @@ from sara.text.factory import TextEncoderSpec
 from sara.text.minilm import minilm_model_dir
 from sara.text.t5 import resolve_model_dir
 
-__all__ = ["TextConditioner", "build_text_conditioner", "load_t5_conditioner"]
+__all__ = ["SentencePieceT5Tokenizer", "TextConditioner", "build_text_conditioner", "load_t5_conditioner"]
 
 # audiocraft T5Conditioner.MODELS_DIMS: widths of the encoders a checkpoint may name
 T5_DIMS = {"t5-small": 512, "t5-base": 768, "t5-large": 1024, "t5-3b": 1024, "t5-11b": 1024,
            "google/flan-t5-small": 512, "google/flan-t5-base": 768, "google/flan-t5-large": 1024,
            "google/flan-t5-3b": 1024, "google/flan-t5-11b": 1024}
+
+
+class SentencePieceT5Tokenizer:
+    """The slow (legacy) ``T5Tokenizer`` on plain text: sentencepiece ids + ``</s>``, right-padded with ``<pad>``.
+
+    For descriptions without T5's special-token strings (``</s>``, ``<extra_id_N>``) this is exactly what
+    transformers 4's ``T5Tokenizer(texts, padding=True)`` returns.
+
+    Args:
+        model_file: the ``spiece.model`` of the T5 directory.
+    """
+
+    def __init__(self, model_file: str | Path) -> None:
+        import sentencepiece
+
+        self.sp = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+        self.eos_id = self.sp.eos_id() if self.sp.eos_id() >= 0 else 1
+        self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else 0
+
+    def __call__(self, texts: list[str], return_tensors: str = "pt", padding: bool = True,
+                 **_: Any) -> dict[str, Tensor]:
+        """``{"input_ids": [B, L] long, "attention_mask": [B, L] long}`` padded to the longest text."""
+        ids = [self.sp.encode(t) + [self.eos_id] for t in texts]
+        length = max(len(i) for i in ids)
+        input_ids = torch.full((len(ids), length), self.pad_id, dtype=torch.long)
+        mask = torch.zeros(len(ids), length, dtype=torch.long)
+        for row, tokens in enumerate(ids):
+            input_ids[row, : len(tokens)] = torch.tensor(tokens)
+            mask[row, : len(tokens)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
 
 
 class TextConditioner(nn.Module):
@@ -75,16 +107,19 @@ class TextConditioner(nn.Module):
 
 
 def load_t5_conditioner(model_dir: str | Path) -> TextConditioner:
-    """T5 encoder + tokenizer from a local directory (slow ``T5Tokenizer`` when ``spiece.model`` is there)."""
-    from transformers import AutoTokenizer, T5EncoderModel, T5Tokenizer
+    """T5 encoder + tokenizer from a local directory (:class:`SentencePieceT5Tokenizer` when ``spiece.model`` is
+    there, as in the HF t5-large snapshot; else the directory's transformers tokenizer)."""
+    from transformers import AutoTokenizer, T5EncoderModel
 
     from sara.text.base import quiet_transformers
 
     path = Path(model_dir)
     try:
         with quiet_transformers():
-            slow = (path / "spiece.model").is_file()
-            tok = (T5Tokenizer if slow else AutoTokenizer).from_pretrained(str(path), local_files_only=True)
+            if (path / "spiece.model").is_file():
+                tok = SentencePieceT5Tokenizer(path / "spiece.model")
+            else:
+                tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             model = T5EncoderModel.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError, ImportError) as exc:
         raise SaraError(f"{path}: cannot load the T5 text encoder ({str(exc).splitlines()[0]})") from None

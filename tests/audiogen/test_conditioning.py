@@ -13,7 +13,7 @@ from sara.audiogen.config import LMConfig
 from sara.audiogen.lm import TokenLM
 from sara.errors import SaraError
 from sara.text.factory import TextEncoderSpec
-from tests.audiogen.tiny_text import tiny_conditioner, write_tiny_t5
+from tests.audiogen.tiny_text import tiny_conditioner, write_sentencepiece_t5, write_tiny_t5
 
 
 def test_batch_padding_and_empty_descriptions() -> None:
@@ -56,3 +56,24 @@ def test_minilm_demo_encoder() -> None:
     text = build_text_conditioner(TextEncoderSpec(kind="minilm"))
     states, mask = text(["a dog barking", ""])
     assert text.dim == 384 and states.shape[-1] == 384 and mask[1].sum() == 0 and mask[0].sum() > 0
+
+
+def test_sentencepiece_t5_directory(tmp_path: Path) -> None:
+    """A snapshot with spiece.model gets the slow tokenizer's ids: sentencepiece pieces + </s>, <pad>-padded."""
+    import sentencepiece as spm
+
+    from sara.audiogen.conditioning import SentencePieceT5Tokenizer
+
+    write_sentencepiece_t5(tmp_path / "t5")
+    text = load_t5_conditioner(tmp_path / "t5")
+    assert isinstance(text.tokenizer, SentencePieceT5Tokenizer)
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "t5" / "spiece.model"))
+    prompts = ["a dog barks on the roof", "rain", ""]
+    tokens = text.tokenizer(prompts)
+    ids = [sp.encode(p) + [1] for p in prompts]
+    for row, expected in enumerate(ids):
+        assert tokens["input_ids"][row, : len(expected)].tolist() == expected
+        assert (tokens["input_ids"][row, len(expected):] == 0).all()
+        assert tokens["attention_mask"][row].sum() == len(expected)
+    states, mask = text(prompts)
+    assert states.shape == (3, max(map(len, ids)), 16) and mask[2].sum() == 0

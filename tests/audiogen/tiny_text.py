@@ -43,3 +43,22 @@ def tiny_conditioner(d_model: int = 16):  # noqa: ANN201 - TextConditioner
     from sara.audiogen.conditioning import TextConditioner
 
     return TextConditioner(tiny_tokenizer(), tiny_t5(d_model), d_model)
+
+
+def write_sentencepiece_t5(directory: Path, d_model: int = 16) -> Path:
+    """A T5 directory shaped like the HF t5 snapshots: ``spiece.model`` (a tiny unigram model trained here, T5's
+    ids: pad 0, eos 1, unk 2) + config + weights."""
+    import sentencepiece as spm
+    from transformers import T5Config, T5EncoderModel
+
+    directory.mkdir(parents=True, exist_ok=True)
+    corpus = directory / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))) * 5)
+    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(directory / "spiece"), vocab_size=40,
+                                   model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+                                   minloglevel=2)
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=40, d_model=d_model, d_kv=4, d_ff=16, num_layers=1, num_heads=2,
+                      relative_attention_num_buckets=8, decoder_start_token_id=0)
+    T5EncoderModel(config).save_pretrained(str(directory))
+    return directory
