@@ -190,7 +190,9 @@ class AudioGen(nn.Module):
             if prompt_codes.shape[-1] >= frames:
                 raise ConfigError(f"prompt_codes has {prompt_codes.shape[-1]} frames; frames must exceed it")
         states, mask = self.encode_text(prompts)
-        generator = None if seed is None else torch.Generator(self._device()).manual_seed(int(seed))
+        if seed is not None and not (isinstance(seed, int) and 0 <= seed < 2**63):
+            raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+        generator = None if seed is None else torch.Generator(self._device()).manual_seed(seed)
         window = frames if window_frames is None else int(window_frames)
         if window_frames is not None and not 0 < stride_frames < window:
             raise ConfigError(f"need 0 < stride_frames ({stride_frames}) < window_frames ({window})")
@@ -272,6 +274,8 @@ class AudioGen(nn.Module):
             CheckpointError: neither layout, or weights that do not fit (one line naming the keys).
         """
         p = Path(path)
+        if p.is_file() and p.name in ("state_dict.bin", "config.json"):
+            p = p.parent  # the package file itself: its directory holds the rest
         if is_audiocraft_dir(p):
             model = _from_audiocraft(p, text_encoder)
         elif (p / "config.json").is_file():

@@ -66,7 +66,7 @@ def test_generate_tokens_options_and_errors() -> None:
     assert torch.equal(greedy, ag.generate_tokens(PROMPTS, frames=7, greedy=True, use_cache=False))
     cont = ag.generate_tokens(PROMPTS, frames=7, greedy=True, prompt_codes=greedy[..., :3])
     assert torch.equal(cont, greedy)
-    for bad in ({"top_p": 1.5}, {"top_k": -1}, {"temperature": -1.0}, {"frames": 0}):
+    for bad in ({"top_p": 1.5}, {"top_k": -1}, {"temperature": -1.0}, {"frames": 0}, {"seed": -1}, {"seed": 2**64}):
         with pytest.raises(ConfigError):
             ag.generate_tokens(PROMPTS, **{"frames": 5, **bad})
     with pytest.raises(ConfigError, match="frames"):
@@ -118,6 +118,7 @@ def test_audiocraft_directory_token_only(tmp_path: Path) -> None:
     write_tiny_t5(tmp_path / "ag" / "t5-large", d_model=1024)  # found as <dir>/<t5 name>
     ag = AudioGen.from_pretrained(tmp_path / "ag")
     assert ag.config.text_dim == 1024 and ag.text.dim == 1024
+    assert AudioGen.from_pretrained(tmp_path / "ag" / "state_dict.bin").config == ag.config
     codes = ag.generate_tokens(PROMPTS, frames=6, seed=0)
     assert codes.shape == (2, 4, 6) and int(codes.max()) < 32
     assert ag.token_logits(codes, PROMPTS).shape == (2, 4, 6, 32)
