@@ -18,6 +18,7 @@ Shapes: ``B`` batch, ``K`` codebooks, ``V`` card, ``L`` text tokens, ``D`` model
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,8 +58,8 @@ class SamplingConfig:
             raise ValueError(f"top_p must be in [0, 1], got {self.top_p}")
         if not self.temperature >= 0.0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not self.cfg_coef == self.cfg_coef:  # NaN
-            raise ValueError("cfg_coef is NaN")
+        if not math.isfinite(self.cfg_coef):
+            raise ValueError(f"cfg_coef must be finite, got {self.cfg_coef}")
 
 
 def apply_cfg(logits: Tensor, cfg_coef: float) -> Tensor:

@@ -180,7 +180,7 @@ class AudioGen(nn.Module):
             ``[B, K, frames]`` long codes in ``[0, card)``.
         """
         try:
-            sampling = SamplingConfig(cfg_coef, int(top_k), float(top_p), float(temperature), bool(greedy))
+            sampling = SamplingConfig(float(cfg_coef), int(top_k), float(top_p), float(temperature), bool(greedy))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if not isinstance(frames, int) or frames < 1:
@@ -189,16 +189,19 @@ class AudioGen(nn.Module):
             prompt_codes = self._check_codes(prompt_codes, len(prompts))
             if prompt_codes.shape[-1] >= frames:
                 raise ConfigError(f"prompt_codes has {prompt_codes.shape[-1]} frames; frames must exceed it")
+        window, stride = _windows(frames, window_frames, stride_frames)
+        generator = self._generator(seed)
         states, mask = self.encode_text(prompts)
-        if seed is not None and not (isinstance(seed, int) and 0 <= seed < 2**63):
-            raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
-        generator = None if seed is None else torch.Generator(self._device()).manual_seed(seed)
-        window = frames if window_frames is None else int(window_frames)
-        if window_frames is not None and not 0 < stride_frames < window:
-            raise ConfigError(f"need 0 < stride_frames ({stride_frames}) < window_frames ({window})")
-        stride = min(int(stride_frames), max(window - 1, 1))
-        return generate_extended(self.lm.eval(), states, mask, frames, max(window, 2), stride, sampling, prompt_codes,
+        return generate_extended(self.lm.eval(), states, mask, frames, window, stride, sampling, prompt_codes,
                                  generator, use_cache)
+
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        """A private generator on the LM's device seeded with ``seed`` (None: use the global RNG)."""
+        if seed is None:
+            return None
+        if not (isinstance(seed, int) and 0 <= seed < 2**63):
+            raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+        return torch.Generator(self._device()).manual_seed(seed)
 
     def _check_codes(self, codes: Tensor, batch: int) -> Tensor:
         """``codes`` as long after checking ``[batch, K, F]`` and the range ``[0, card)`` (ConfigError)."""
@@ -311,6 +314,15 @@ def save_audiogen_release(directory: str | os.PathLike[str], lm: TokenLM, text_s
     if codec_source is not None:
         _copy_codec(Path(codec_source), out / CODEC_DIR)
     return out
+
+
+def _windows(frames: int, window_frames: int | None, stride_frames: int) -> tuple[int, int]:
+    """``(window, stride)`` for :func:`~sara.audiogen.generation.generate_extended` (None: one window)."""
+    if window_frames is None:
+        return max(frames, 2), 1
+    if not 0 < stride_frames < window_frames:
+        raise ConfigError(f"need 0 < stride_frames ({stride_frames}) < window_frames ({window_frames})")
+    return int(window_frames), int(stride_frames)
 
 
 def _check_codec(codec: TokenCodec | None, config: LMConfig) -> None:

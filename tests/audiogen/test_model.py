@@ -178,3 +178,8 @@ def test_long_generation_uses_windows() -> None:
     assert single.shape == (2, 4, 9)  # one 9-frame pass (its first frames see codebook 0 beyond frame 5)
     with pytest.raises(ConfigError, match="stride_frames"):
         ag.generate_tokens(PROMPTS, frames=9, window_frames=5, stride_frames=5)
+
+
+def test_non_finite_guidance_is_refused() -> None:
+    with pytest.raises(ConfigError, match="cfg_coef"):
+        _audiogen().generate_tokens(PROMPTS, frames=3, cfg_coef=float("nan"))
