@@ -136,6 +136,18 @@ def test_estimate_scale_factor_is_one_over_the_latent_std() -> None:
         estimate_scale_factor(vae, [])
 
 
+def test_log_samples_writes_reconstructions_of_validation_clips(tmp_path: Path, manifest: Path) -> None:
+    from safetensors.torch import load_file
+
+    task = _task(manifest, num_log_samples=2)
+    model = task.build_model().eval()
+    task.log_samples(model, 10, tmp_path / "samples")
+    tensors = load_file(str(tmp_path / "samples" / "recon.safetensors"))
+    _, valid = task.build_datasets()
+    assert tensors["mel"].shape == tensors["recon"].shape == (2, 32, 16)
+    assert torch.equal(tensors["mel"][1], valid[1]["mel"])  # the validation clips' first crops
+
+
 def test_config_validation(manifest: Path) -> None:
     with pytest.raises(ValueError, match="multiple of the VAE's downsample factor 4"):
         _task(manifest, crop_frames=30)
