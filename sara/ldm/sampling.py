@@ -49,22 +49,21 @@ def sample_latents(
 
     Args:
         unet: a diffusers ``UNet2DConditionModel`` (or a wrapper with its forward signature).
-        scheduler: a diffusers scheduler (see :func:`~sara.ldm.schedulers.make_scheduler`); its timesteps are
-            (re)set here.
+        scheduler: a diffusers scheduler (:func:`~sara.ldm.schedulers.make_scheduler`); its timesteps are set here.
         cond: text condition ``(states [B, L, D], mask [B, L] bool)``.
-        uncond: unconditional input ``(states [1 or B, L', D], mask)``; used only when ``guidance_scale > 1``
-            (then required).  Different lengths are padded with masked zeros (exactly neutral).
+        uncond: unconditional input ``(states [1 or B, L', D], mask)``, required iff ``guidance_scale > 1``;
+            different lengths are padded with masked zeros (exactly neutral).
         latents: initial noise ``[B, C, H, W]`` (unit variance; scaled by ``init_noise_sigma`` here).
-        steps: number of sampler steps (>= 1).
+        steps: sampler steps (>= 1).
         guidance_scale: ``w``; <= 1 runs the conditional branch only (no unconditional batch).
         step_noise: DDPM only: ``[steps, B, C, H, W]`` per-step variance noise.
-        generator: DDPM only: where the variance noise comes from when ``step_noise`` is None.
+        generator: DDPM only: the variance noise's source when ``step_noise`` is None.
         progress: show a progress bar.
-        unet_kwargs: extra keyword arguments for every UNet call (e.g. a wrapper's extra condition); when
-            guiding, batched like the model input (``2B`` rows, unconditional first).
+        unet_kwargs: extra keyword arguments for every UNet call (a wrapper's extra condition); when guiding,
+            batched like the model input (``2B`` rows, unconditional first).
 
     Returns:
-        ``[B, C, H, W]`` latents in diffusion space (divide by the VAE scale factor to decode).
+        ``[B, C, H, W]`` latents in diffusion space (the VAE's ``decode`` divides by its scale factor).
 
     Raises:
         ConfigError: invalid steps, guidance, latents, conditions or step_noise shape.

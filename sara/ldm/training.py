@@ -204,6 +204,7 @@ class LDMTask(TrainTask):
     # ------------------------------------------------------------------------------------- parts
 
     def build_model(self) -> LDMTrainModule:
+        """A fresh UNet of ``config.unet``, or the ``init_from`` source's UNet, wrapped with the draw counter."""
         from sara.ldm.unet import build_unet, load_any_unet
 
         if not self.config.init_from:
@@ -221,6 +222,7 @@ class LDMTask(TrainTask):
         return self._init_config
 
     def build_datasets(self) -> tuple[CachedLatentDataset, CachedLatentDataset | None]:
+        """Train (clips + mixtures) and valid (clips) items of the cache; checks latent and text widths."""
         cfg = self.config
         train = CachedLatentDataset(cfg.latent_cache, cfg.train_split, mixtures=cfg.mixtures)
         if len(train) == 0:
@@ -237,6 +239,7 @@ class LDMTask(TrainTask):
         return train, valid
 
     def collate(self, items: list[dict]) -> dict:
+        """See :func:`~sara.ldm.data.collate_latents`."""
         return collate_latents(items)
 
     def build_optimizer(self, model: nn.Module, max_steps: int):  # noqa: ANN201 - (optimizer, scheduler)

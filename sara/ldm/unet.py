@@ -10,14 +10,11 @@ prefix).
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from sara.errors import CheckpointError
 from sara.ldm.config import UNetConfig
@@ -27,7 +24,6 @@ from sara.serialization import (
     load_release,
     load_state_dict_strict,
     save_release,
-    strip_prefix,
 )
 
 __all__ = [
@@ -35,10 +31,8 @@ __all__ = [
     "build_unet",
     "count_unet_parameters",
     "load_any_unet",
-    "load_tango_unet",
     "load_unet_release",
     "save_unet_release",
-    "unet_from_tango_state",
 ]
 
 UNET_RELEASE_CLASS = "LDMUNet"
@@ -95,41 +89,6 @@ def load_unet_release(directory: str | os.PathLike[str], *, map_location: str | 
     return unet.to(map_location).eval()
 
 
-# the first cross-attention key projection: [heads * 64, cross_attention_dim]
-_TO_K = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"
-
-
-def unet_from_tango_state(main_state: Mapping[str, Tensor], *, source: str = "pytorch_model_main.bin") -> Any:
-    """The UNet of Tango's ``pytorch_model_main.bin`` state (``unet.*`` keys; ``text_encoder.*`` are ignored).
-
-    The hub snapshot does not carry the UNet config (``configs/diffusion_model_config.json`` lives in the Tango
-    git repo), so the architecture is :meth:`UNetConfig.tango` with the text width read from the weights
-    (1024: FLAN-T5-large; 2048: the XL variant).
-
-    Raises:
-        CheckpointError: no ``unet.*`` keys, or keys / shapes that do not fit (named).
-    """
-    state = strip_prefix(main_state, "unet.")
-    if _TO_K not in state:
-        raise CheckpointError(f"{source}: no 'unet.{_TO_K}' (not a Tango AudioDiffusion state dict)")
-    cfg = dataclasses.replace(UNetConfig.tango(), cross_attention_dim=int(state[_TO_K].shape[1]),
-                              in_channels=int(state["conv_in.weight"].shape[1]) if "conv_in.weight" in state else 8,
-                              out_channels=int(state["conv_out.weight"].shape[0]) if "conv_out.weight" in state else 8)
-    unet = build_unet(cfg)
-    load_state_dict_strict(unet, state, source=source)
-    return unet.eval()
-
-
-def load_tango_unet(tango_dir: str | os.PathLike[str]) -> Any:
-    """The UNet of a Tango directory (``pytorch_model_main.bin``, read weights-only)."""
-    from sara.serialization import load_torch_checkpoint
-
-    path = Path(tango_dir) / "pytorch_model_main.bin"
-    if not path.is_file():
-        raise CheckpointError(f"{tango_dir}: no pytorch_model_main.bin (not a Tango directory)")
-    return unet_from_tango_state(load_torch_checkpoint(path), source=str(path))
-
-
 def load_any_unet(path: str | os.PathLike[str]) -> Any:
     """The UNet of a UNet release, a LatentDiffusion release (its ``unet/``), an ``ldm`` training run (newest
     checkpoint, EMA weights when kept) or a Tango directory.
@@ -145,8 +104,12 @@ def load_any_unet(path: str | os.PathLike[str]) -> Any:
 
         _, model, _ = load_run_model(p)
         return getattr(model, "unet", model)
-    if (p / "pytorch_model_main.bin").is_file():
-        return load_tango_unet(p)
+    from sara.pipelines.tango import is_tango_dir
+
+    if is_tango_dir(p):
+        from sara.pipelines.tango import load_tango_parts
+
+        return load_tango_parts(p).unet  # resolves Tango's UNet config file as LatentDiffusion does
     try:
         cls = json.loads((p / "config.json").read_text()).get("class")
     except (OSError, ValueError, AttributeError):

@@ -172,6 +172,20 @@ def test_export_writes_unet_and_pipeline_releases(cache, t5_dir: Path, tmp_path:
     assert wav.shape == (1, 10240) and torch.isfinite(wav).all()
 
 
+def test_init_from_a_run_and_a_release(cache, t5_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from sara.ldm.unet import save_unet_release
+
+    fit(LDMTask(_task_cfg(cache, t5_dir)), _train_cfg(tmp_path / "src", max_steps=2, ema_decay=0.9))
+    _, src, _ = load_run_model(tmp_path / "src")  # EMA weights: what a fine-tune starts from
+    wide = dataclasses.asdict(dataclasses.replace(UNetConfig.tiny(), cross_attention_dim=48))  # ignored: init wins
+    task = LDMTask(_task_cfg(cache, t5_dir, init_from=str(tmp_path / "src"), unet=wide))
+    task.build_datasets()  # checks the init source's widths, not config.unet's
+    torch.testing.assert_close(task.build_model().unet.state_dict(), src.unet.state_dict(), rtol=0, atol=0)
+    save_unet_release(src.unet, tmp_path / "rel")
+    from_release = LDMTask(_task_cfg(cache, t5_dir, init_from=str(tmp_path / "rel"))).build_model()
+    torch.testing.assert_close(from_release.unet.state_dict(), src.unet.state_dict(), rtol=0, atol=0)
+
+
 def test_log_samples_writes_latents_and_audio(cache, t5_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
     from sara.mel.hifigan import HiFiGAN, HiFiGANConfig
     from tests.ldm.corpus_fixture import tiny_vae

@@ -120,3 +120,25 @@ def test_unet_release_errors_name_the_problem(tmp_path: Path) -> None:
         load_unet_release(tmp_path / "u")
     with pytest.raises(CheckpointError, match="config.json"):
         load_unet_release(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("preset", ["tango", "small", "tiny"])
+def test_cross_attention_positions_a_wrapper_hooks(preset: str) -> None:
+    """DC-LDM (issue 14) hooks the first down block's and the last up block's transformers: every preset has them."""
+    from diffusers.models.transformers.transformer_2d import Transformer2DModel
+
+    cfg = getattr(UNetConfig, preset)()
+    with torch.device("meta"):
+        unet = build_unet(cfg)
+    assert len(unet.down_blocks[0].attentions) == cfg.layers_per_block
+    assert len(unet.up_blocks[-1].attentions) == cfg.layers_per_block + 1
+    for block in (*unet.down_blocks[0].attentions, *unet.up_blocks[-1].attentions):
+        assert isinstance(block, Transformer2DModel)
+
+
+def test_load_any_unet_rejects_other_directories(tmp_path: Path) -> None:
+    from sara.ldm.unet import load_any_unet
+
+    (tmp_path / "config.json").write_text(json.dumps({"format_version": 1, "class": "HiFiGAN", "config": {}}))
+    with pytest.raises(CheckpointError, match="not a UNet release"):
+        load_any_unet(tmp_path)
