@@ -216,7 +216,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_ddconfig(dd: Mapping[str, Any], source: str) -> None:
+def _check_ddconfig(dd: Any, source: str) -> None:
+    if not isinstance(dd, Mapping):
+        raise CheckpointError(f"{source}: ddconfig must be a JSON object, got {type(dd).__name__}")
     unknown = sorted(set(dd) - set(_DDCONFIG_FIXED) - _DDCONFIG_FREE)
     if unknown:
         raise CheckpointError(f"{source}: unknown ddconfig keys {unknown}")
