@@ -97,11 +97,8 @@ def encodec_best_state(t: TinyEncodec, seed: int = 0) -> dict[str, Tensor]:
     return s
 
 
-def xp_cfg_yaml(t: TinyEncodec) -> str:
-    """A hydra dump in the shape of audiocraft's ``xp.cfg`` for ``solver=compression/encodec_audiogen_16khz``:
-    the full composition with unresolved interpolations and environment lookups in unrelated keys."""
-    ratios = ", ".join(str(r) for r in t.ratios)
-    return f"""device: cuda
+# the fields in braces are filled by xp_cfg_yaml; doubled braces are literal yaml / interpolation braces
+XP_CFG_TEMPLATE = """device: cuda
 dtype: float32
 autocast: false
 autocast_dtype: bfloat16
@@ -132,7 +129,7 @@ datasource:
   max_channels: ${{channels}}
   train: ${{oc.env:AUDIOCRAFT_DATA}}/egs/train
 solver: compression
-sample_rate: {t.sample_rate}
+sample_rate: {sample_rate}
 channels: 1
 losses:
   adv: 4.0
@@ -176,10 +173,10 @@ encodec:
   causal: false
   renormalize: false
 seanet:
-  dimension: {t.dimension}
+  dimension: {dimension}
   channels: ${{channels}}
   causal: ${{encodec.causal}}
-  n_filters: {t.n_filters}
+  n_filters: {n_filters}
   n_residual_layers: 1
   ratios: [{ratios}]
   activation: ELU
@@ -194,7 +191,7 @@ seanet:
   pad_mode: constant
   true_skip: true
   compress: 2
-  lstm: {t.lstm}
+  lstm: {lstm}
   disable_norm_outer_blocks: 0
   decoder:
     trim_right_ratio: 1.0
@@ -202,9 +199,9 @@ seanet:
     final_activation_params: null
   encoder: {{}}
 rvq:
-  n_q: {t.n_q}
+  n_q: {n_q}
   q_dropout: false
-  bins: {t.bins}
+  bins: {bins}
   decay: 0.99
   kmeans_init: true
   kmeans_iters: 50
@@ -213,6 +210,13 @@ rvq:
   orthogonal_reg_active_codes_only: false
 no_quant: {{}}
 """
+
+
+def xp_cfg_yaml(t: TinyEncodec) -> str:
+    """A hydra dump in the shape of audiocraft's ``xp.cfg`` for ``solver=compression/encodec_audiogen_16khz``:
+    the full composition with unresolved interpolations and environment lookups in unrelated keys."""
+    return XP_CFG_TEMPLATE.format(sample_rate=t.sample_rate, dimension=t.dimension, n_filters=t.n_filters,
+                                  lstm=t.lstm, n_q=t.n_q, bins=t.bins, ratios=", ".join(str(r) for r in t.ratios))
 
 
 def write_compression_package(directory: Path, t: TinyEncodec = TinyEncodec(), *, seed: int = 0,
