@@ -63,6 +63,8 @@ class LossBalancer(nn.Module):
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             dist.all_reduce(norms)
             norms /= dist.get_world_size()
+        if not bool(torch.isfinite(norms).all()):  # a non-finite step (skipped by the loop) is not averaged in
+            return self.norm_sum / self.norm_count.clamp(min=1e-12)
         self.norm_sum.mul_(self.decay).add_(norms)
         self.norm_count.mul_(self.decay).add_(1.0)
         return self.norm_sum / self.norm_count

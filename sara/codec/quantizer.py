@@ -16,10 +16,11 @@ Training-mode forward (buffers change, under ``torch.no_grad``):
 3. EMA: ``cluster_size <- d cs + (1 - d) counts``, ``embed_avg <- d ea + (1 - d) sum_x``,
    ``embed = embed_avg / laplace(cluster_size)``.
 
-The outputs use the codebook *before* the update, with a straight-through gradient, and a commitment
-loss ``mse(x, sg(q))`` per level (averaged over levels, audiocraft's ``penalty``).  Random choices (k-means
-seeds, replacement vectors) come from the ``generator`` argument, so training is reproducible and resumable
-without the global RNG.  Under ``torch.distributed`` the k-means result and replacements are broadcast
+A batch with non-finite latents leaves the buffers untouched.  Evaluation-mode forwards never change them
+(audiocraft would run k-means on an uninitialised codebook even in eval mode).  The outputs use the codebook
+*before* the update, with a straight-through gradient, and a commitment loss ``mse(x, sg(q))`` per level
+(averaged over levels, audiocraft's ``penalty``).  Random choices (k-means seeds, replacement vectors) come
+from the ``generator`` argument, so training is reproducible and resumable without the global RNG.  Under ``torch.distributed`` the k-means result and replacements are broadcast
 from rank 0 and the EMA statistics are averaged over ranks, so every rank keeps identical codebooks.
 """
 
@@ -156,12 +157,14 @@ class EuclideanCodebook(nn.Module):
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Quantize ``x [N, D]`` -> ``(rows [N, D] from the pre-update codebook, codes [N])``; updates the
         buffers in training mode (see the module docstring)."""
-        if self.training:
+        # a non-finite batch (the loop then skips the optimizer step) must not poison the buffers for good
+        update = self.training and bool(torch.isfinite(x).all())
+        if update:
             self.init_embed_(x, generator)
             self.expire_codes_(x, generator)
         codes = self.quantize(x)
         rows = self.dequantize(codes).to(x.dtype)
-        if self.training:
+        if update:
             self.ema_update_(x.detach().float(), codes)
         return rows, codes
 

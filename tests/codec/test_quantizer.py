@@ -119,3 +119,15 @@ def test_training_updates_are_deterministic_given_the_generator() -> None:
         rvq(torch.ones(2, 4, 9).cumsum(-1), torch.Generator().manual_seed(5))
         states.append(rvq.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_non_finite_batches_leave_the_buffers_alone() -> None:
+    rvq = _inited_rvq().train()
+    before = {k: v.clone() for k, v in rvq.state_dict().items()}
+    x = torch.randn(1, 4, 10)
+    x[0, 0, 3] = float("nan")
+    rvq(x, torch.Generator().manual_seed(0))
+    assert all(torch.equal(before[k], v) for k, v in rvq.state_dict().items())
+    fresh = ResidualVectorQuantizer(CFG).train()
+    fresh(torch.full((1, 4, 10), float("inf")))
+    assert float(fresh.vq.layers[0]._codebook.inited) == 0.0  # k-means waits for a finite batch

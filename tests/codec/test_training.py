@@ -178,3 +178,12 @@ def test_config_validation() -> None:
     cfg = dataclasses.replace(CodecTrainConfig(), adversarial=False)
     assert cfg.balancer_weights() == {"l1": 0.1, "msspec": 2.0}
 
+
+
+def test_balancer_ignores_non_finite_norms() -> None:
+    bal = LossBalancer({"a": 1.0})
+    y = torch.ones(2, 3, requires_grad=True)
+    bal.surrogate({"a": y.sum()}, y)
+    state = bal.norm_sum.clone()
+    bal.surrogate({"a": (y * float("nan")).sum()}, y)
+    assert torch.equal(bal.norm_sum, state) and bal.norm_count.tolist() == [1.0]
