@@ -16,8 +16,11 @@ _EXPORTS: dict[str, str] = {
     "log_mel": "sara.mel.frontend",
     "tango_log_mel": "sara.mel.frontend",
     "prepare_waveform": "sara.mel.frontend",
+    "slaney_mel_filterbank": "sara.mel.frontend",
     "MelVAE": "sara.mel.vae",
     "MelVAEConfig": "sara.mel.vae",
+    "MelPosterior": "sara.mel.vae",
+    "load_tango_vae_state": "sara.mel.vae",
     "HiFiGAN": "sara.mel.hifigan",
     "HiFiGANConfig": "sara.mel.hifigan",
 }
