@@ -4,7 +4,6 @@ bit-exact resume, export, and the CLI task builder."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -234,4 +233,3 @@ def test_cli_builds_the_task(corpus: Path, tmp_path: Path) -> None:
         build_task(_args("--data", str(corpus), "--init", str(tmp_path / "init"), "--preset", "tiny"))
     with pytest.raises(ConfigError, match="multiple of the hop"):
         build_task(_args("--data", str(corpus), "--segment-samples", "1000"))
-    assert dataclasses.is_dataclass(cfg)
