@@ -9,6 +9,9 @@ environment lookups (``${oc.env:...}``) that cannot be resolved here -- so refer
 only for the keys read.  Missing SEANet/RVQ keys take the defaults of audiocraft's constructors
 (``SEANetEncoder``, ``ResidualVectorQuantizer``), as ``builders.get_compression_model`` would.
 
+:func:`save_audiocraft_codec` writes the same packaging for a sara codec (a minimal, resolved ``xp.cfg`` with
+the keys ``builders.get_compression_model`` reads), so a codec trained here can be used by audiocraft.
+
 Settings this implementation does not have (renormalisation, other activations or norms, a final
 activation, different encoder/decoder overrides) raise a one-line :class:`~sara.errors.CheckpointError`.
 """
@@ -29,7 +32,7 @@ from sara.errors import CheckpointError
 from sara.serialization import load_state_dict_strict, load_torch_checkpoint
 
 __all__ = ["COMPRESSION_FILE", "LazyConfig", "codec_config_from_xp", "load_audiocraft_codec",
-           "read_compression_package"]
+           "read_compression_package", "save_audiocraft_codec", "xp_cfg_from_config"]
 
 COMPRESSION_FILE = "compression_state_dict.bin"
 _REF = re.compile(r"\$\{([^${}]*)\}")
@@ -258,3 +261,45 @@ def load_audiocraft_codec(path: str | os.PathLike[str], *, map_location: str | t
     codec = EncodecCodec(codec_config_from_xp(cfg))
     load_state_dict_strict(codec, state, source=cfg.source)
     return codec.to(map_location).eval()
+
+
+def _plain(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def xp_cfg_from_config(cfg: CodecConfig) -> dict[str, Any]:
+    """The ``xp.cfg`` mapping audiocraft's ``builders.get_compression_model`` needs to rebuild ``cfg``
+    (keys of ``config/model/encodec/default.yaml``; values resolved, no interpolations)."""
+    seanet = {
+        "dimension": cfg.dimension, "channels": cfg.channels, "causal": cfg.causal, "n_filters": cfg.n_filters,
+        "n_residual_layers": cfg.n_residual_layers, "ratios": list(cfg.ratios), "activation": "ELU",
+        "activation_params": {"alpha": cfg.activation_alpha}, "norm": cfg.norm, "norm_params": {},
+        "kernel_size": cfg.kernel_size, "residual_kernel_size": cfg.residual_kernel_size,
+        "last_kernel_size": cfg.last_kernel_size, "dilation_base": cfg.dilation_base, "pad_mode": cfg.pad_mode,
+        "true_skip": cfg.true_skip, "compress": cfg.compress, "lstm": cfg.lstm,
+        "disable_norm_outer_blocks": cfg.disable_norm_outer_blocks,
+        "decoder": {"trim_right_ratio": cfg.trim_right_ratio, "final_activation": None,
+                    "final_activation_params": None},
+        "encoder": {},
+    }
+    rvq = {"n_q": cfg.num_codebooks, "q_dropout": False, "bins": cfg.bins, "decay": cfg.decay,
+           "kmeans_init": cfg.kmeans_init, "kmeans_iters": cfg.kmeans_iters,
+           "threshold_ema_dead_code": _plain(cfg.threshold_ema_dead_code), "orthogonal_reg_weight": 0.0,
+           "orthogonal_reg_active_codes_only": False}
+    encodec = {"autoencoder": "seanet", "quantizer": "rvq", "sample_rate": cfg.sample_rate,
+               "channels": cfg.channels, "causal": cfg.causal, "renormalize": False}
+    return {"device": "cpu", "dtype": "float32", "sample_rate": cfg.sample_rate, "channels": cfg.channels,
+            "compression_model": "encodec", "encodec": encodec, "seanet": seanet, "rvq": rvq, "no_quant": {}}
+
+
+def save_audiocraft_codec(codec: Any, path: str | os.PathLike[str], *, version: str = "sara") -> Path:
+    """Write ``codec`` as audiocraft's ``export_encodec`` does (``path`` is a file, or a directory that gets
+    ``compression_state_dict.bin``); returns the file."""
+    p = Path(path)
+    if p.is_dir() or not p.suffix:
+        p = p / COMPRESSION_FILE
+    p.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in codec.state_dict().items()}
+    text = yaml.safe_dump(xp_cfg_from_config(codec.config), sort_keys=False)
+    torch.save({"best_state": state, "xp.cfg": text, "version": version, "exported": True}, p)
+    return p

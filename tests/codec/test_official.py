@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from sara.codec import CodecConfig, EncodecCodec
-from sara.codec.official import LazyConfig, codec_config_from_xp, read_compression_package
+from sara.codec.official import (
+    LazyConfig,
+    codec_config_from_xp,
+    read_compression_package,
+    save_audiocraft_codec,
+)
 from sara.errors import CheckpointError
 from tests.codec.audiocraft_layout import (
     TinyEncodec,
@@ -142,3 +148,27 @@ def test_sara_release_round_trip(tmp_path: Path) -> None:
     wav = torch.randn(1, 1, 80)
     assert torch.equal(again.encode(wav), codec.encode(wav))
     assert torch.equal(again.decode(codec.encode(wav)), codec.decode(codec.encode(wav)))
+
+
+def test_save_audiocraft_codec_writes_the_official_packaging(tmp_path: Path) -> None:
+    codec = EncodecCodec.from_pretrained(write_compression_package(tmp_path / "ac"))
+    path = save_audiocraft_codec(codec, tmp_path / "out")
+    assert path.name == "compression_state_dict.bin"
+    pkg = torch.load(path, weights_only=True)
+    assert set(pkg) == {"best_state", "xp.cfg", "version", "exported"} and pkg["exported"] is True
+    reference = encodec_best_state(TINY)  # the layout as audiocraft names it
+    assert {k: v.shape for k, v in pkg["best_state"].items()} == {k: v.shape for k, v in reference.items()}
+    cfg = yaml.safe_load(pkg["xp.cfg"])
+    # the keys of audiocraft's config/model/encodec/default.yaml that builders.get_compression_model reads
+    assert set(cfg["seanet"]) == {
+        "dimension", "channels", "causal", "n_filters", "n_residual_layers", "ratios", "activation",
+        "activation_params", "norm", "norm_params", "kernel_size", "residual_kernel_size", "last_kernel_size",
+        "dilation_base", "pad_mode", "true_skip", "compress", "lstm", "disable_norm_outer_blocks", "decoder",
+        "encoder"}
+    assert set(cfg["rvq"]) == {"n_q", "q_dropout", "bins", "decay", "kmeans_init", "kmeans_iters",
+                               "threshold_ema_dead_code", "orthogonal_reg_weight",
+                               "orthogonal_reg_active_codes_only"}
+    assert cfg["compression_model"] == "encodec" and cfg["encodec"]["autoencoder"] == "seanet"
+    again = EncodecCodec.from_pretrained(path)
+    assert again.config == codec.config
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in codec.state_dict().items())
