@@ -169,3 +169,12 @@ def test_layer_matches_torch_pre_norm_encoder_layer() -> None:
     memory = ours.cross_attention.memory_kv(torch.randn(2, 3, 16))
     causal = nn.Transformer.generate_square_subsequent_mask(6)
     torch.testing.assert_close(ours(x, memory), ref(x, src_mask=causal, is_causal=True), atol=1e-5, rtol=1e-5)
+
+
+def test_lm_release_round_trip(tmp_path) -> None:  # noqa: ANN001
+    lm = _lm()
+    lm.save_pretrained(tmp_path / "lm")
+    back = TokenLM.from_release(tmp_path / "lm")
+    assert back.config == lm.config
+    for key, value in lm.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value), key

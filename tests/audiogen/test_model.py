@@ -183,3 +183,17 @@ def test_long_generation_uses_windows() -> None:
 def test_non_finite_guidance_is_refused() -> None:
     with pytest.raises(ConfigError, match="cfg_coef"):
         _audiogen().generate_tokens(PROMPTS, frames=3, cfg_coef=float("nan"))
+
+
+def test_audiocraft_directory_to_sara_release(tmp_path: Path) -> None:
+    """An audiocraft directory saved as a sara release (LM safetensors + the codec's own release) reloads equal."""
+    from tests.codec.audiocraft_layout import TinyEncodec, write_compression_package
+
+    write_audiocraft_lm(tmp_path / "ag")
+    t5 = write_tiny_t5(tmp_path / "ag" / "t5-large", d_model=1024)
+    write_compression_package(tmp_path / "ag", TinyEncodec(n_q=4, bins=32))
+    ag = AudioGen.from_pretrained(tmp_path / "ag")
+    ag.save_pretrained(tmp_path / "release")
+    assert (tmp_path / "release" / "codec" / "config.json").is_file()
+    back = AudioGen.from_pretrained(tmp_path / "release", text_encoder=t5)
+    torch.testing.assert_close(back(PROMPTS, duration=4 / ag.frame_rate, seed=1), ag(PROMPTS, duration=4 / ag.frame_rate, seed=1))
