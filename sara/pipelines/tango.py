@@ -22,6 +22,7 @@ a local directory or the Hugging Face cache; the T5 weights are ``text_encoder.*
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -308,6 +309,7 @@ def load_tango_parts(path: str | Path) -> TangoParts:
     # tokenizer + T5 config from the named model (offline), weights from text_encoder.*
     text = TangoTextConditioner.from_model_dir(info.text_encoder_name, info.path, text_state)
     unet_cfg, source = resolve_unet_config(info, text.dim)
+    logging.getLogger(__name__).info("%s: UNet config from %s", info.path, source)
     unet = build_unet(unet_cfg)
     load_state_dict_strict(unet, unet_state, source=f"{info.path / 'pytorch_model_main.bin'} (unet.*, {source})")
     return TangoParts(unet=unet.eval(), vae=MelVAE.from_pretrained(info.path), vocoder=tango_vocoder(info.path),

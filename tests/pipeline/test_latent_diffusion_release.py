@@ -220,3 +220,22 @@ def test_export_and_generate_flags(minilm_pipe, tmp_path) -> None:
     assert generate.parse_args(["--sampler", "dpmsolver++"]).sampler == "dpmsolver++"
     with pytest.raises(SystemExit):
         generate.parse_args(["--sampler", "euler"])
+
+
+def _generate_dispatches_ldm() -> bool:
+    import inspect
+
+    import sara.cli.generate as generate
+
+    return "run_latent_diffusion" in inspect.getsource(generate)
+
+
+@pytest.mark.skipif(not _generate_dispatches_ldm(), reason="sara generate does not dispatch to the LDM branch yet")
+def test_sara_generate_runs_a_tango_directory(tango_dir, tmp_path) -> None:
+    from sara.cli.__main__ import main
+
+    out = tmp_path / "dog.wav"
+    assert main(["generate", "--model", str(tango_dir), "a dog barks", "-o", str(out), "--duration", "0.5",
+                 "--steps", "2", "--sampler", "ddim"]) == 0
+    audio, sr = sf.read(out)
+    assert sr == 16000 and audio.shape == (8000,)
