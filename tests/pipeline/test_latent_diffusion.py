@@ -173,6 +173,17 @@ def test_missing_main_key_is_named(tango_dir, tmp_path, drop) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("drop", ["decoder.conv_out.weight", "vocoder.conv_post.weight"])
+def test_missing_vae_or_vocoder_key_is_named(tango_dir, tmp_path, drop) -> None:
+    broken = _copy(tango_dir, tmp_path / "t")
+    state = torch.load(broken / "pytorch_model_vae.bin", weights_only=True)
+    del state[drop]
+    torch.save(state, broken / "pytorch_model_vae.bin")
+    with pytest.raises(CheckpointError, match="conv_(out|post)") as info:
+        LatentDiffusion.from_pretrained(broken)
+    assert "\n" not in str(info.value) and "pytorch_model_vae.bin" in str(info.value)
+
+
 def test_stable_diffusion_init_keys_are_refused(tango_dir, tmp_path) -> None:
     broken = _copy(tango_dir, tmp_path / "t")
     state = torch.load(broken / "pytorch_model_main.bin", weights_only=True)
