@@ -1,4 +1,4 @@
-"""sara: text-to-audio generation in a semantic latent space.
+"""sara: text-to-audio generation (SemanticVocoder / SARA in a semantic latent space; Tango-style latent diffusion; AudioGen).
 
 The public API is re-exported lazily here so that ``import sara`` stays cheap and has no side effects
 (no device selection, no model loading, no argv parsing).
@@ -26,6 +26,11 @@ _EXPORTS: dict[str, str] = {
     "LatentDiT": "sara.dit",
     "DiTConfig": "sara.dit",
     "TextToAudio": "sara.pipelines.text_to_audio",
+    "MelVAE": "sara.mel.vae",
+    "HiFiGAN": "sara.mel.hifigan",
+    "LatentDiffusion": "sara.pipelines.latent_diffusion",
+    "EncodecCodec": "sara.codec.model",
+    "AudioGen": "sara.audiogen.model",
 }
 
 __all__ = sorted(_EXPORTS)
