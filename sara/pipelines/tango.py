@@ -326,7 +326,7 @@ def tango_vocoder(path: Path) -> Any:
     import dataclasses
 
     from sara.mel.hifigan import HiFiGANConfig
-    from sara.mel.hifigan_official import load_audioldm_checkpoint
+    from sara.mel.hifigan_official import load_tango_vocoder
 
     file = path / "pytorch_model_vae.bin"
     conv_pre = _state_dict(file).get("vocoder.conv_pre.weight")
@@ -334,4 +334,4 @@ def tango_vocoder(path: Path) -> Any:
         raise CheckpointError(f"{file}: no vocoder.conv_pre.weight [C0, n_mels, 7] (Tango keeps its HiFi-GAN there)")
     cfg = dataclasses.replace(HiFiGANConfig.paper(), upsample_initial_channel=int(conv_pre.shape[0]),
                               n_mels=int(conv_pre.shape[1]))
-    return load_audioldm_checkpoint(file, config=cfg)
+    return load_tango_vocoder(file, config=cfg)
