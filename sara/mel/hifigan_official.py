@@ -149,6 +149,9 @@ def _build(cfg: HiFiGANConfig, state: Mapping[str, Tensor], source: str, *, audi
 
 # ---------------------------------------------------------------------------------------- readers
 def _read_weights(path: Path) -> Any:
+    """A safetensors file, or a pickle read without executing code.  Training checkpoints (Lightning's
+    ``hyper_parameters`` / ``callbacks`` next to ``state_dict``) may reference classes outside torch's
+    weights-only allow-list: those become inert data holders (``inert_fallback``), the tensors load as usual."""
     if path.suffix == ".safetensors":
         try:
             return load_file(str(path))
@@ -156,7 +159,7 @@ def _read_weights(path: Path) -> Any:
             raise CheckpointError(f"{path}: cannot read weights ({exc})") from None
     from sara.serialization import load_torch_checkpoint
 
-    return load_torch_checkpoint(path)
+    return load_torch_checkpoint(path, inert_fallback=True)
 
 
 def _tensor_dict(obj: Any, source: str) -> dict[str, Tensor]:

@@ -3,6 +3,7 @@ against a plain-torch forward of the AudioLDM reference structure."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -195,8 +196,11 @@ def test_audioldm_training_ckpt_with_weight_norm(tmp_path: Path, compiled: bool)
 
 
 def test_audioldm_full_checkpoint_prefix(tmp_path: Path) -> None:
+    """A Lightning checkpoint: ``state_dict`` with ``first_stage_model.vocoder.*`` next to training extras whose
+    classes torch's weights-only reader refuses (read as inert data, no code run)."""
     state = layout.generator_state(layout.TINY_H, seed=4)
-    torch.save({"state_dict": {"first_stage_model.vocoder." + k: v for k, v in state.items()}}, tmp_path / "a.ckpt")
+    torch.save({"state_dict": {"first_stage_model.vocoder." + k: v for k, v in state.items()},
+                "hyper_parameters": argparse.Namespace(lr=1e-4), "global_step": 10}, tmp_path / "a.ckpt")
     model = load_audioldm_checkpoint(tmp_path / "a.ckpt", TINY)
     mel = _mel()
     with torch.no_grad():
