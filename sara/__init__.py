@@ -31,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     "LatentDiffusion": "sara.pipelines.latent_diffusion",
     "EncodecCodec": "sara.codec.model",
     "AudioGen": "sara.audiogen.model",
+    "DCLDM": "sara.dcldm.pipeline",
+    "DualConditionUNet": "sara.dcldm.unet",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -10,7 +10,7 @@ import argparse
 import importlib
 from types import ModuleType
 
-TASKS: tuple[str, ...] = ("encoder", "vocoder", "t2a", "vae", "hifigan", "ldm", "codec", "audiogen")
+TASKS: tuple[str, ...] = ("encoder", "vocoder", "t2a", "vae", "hifigan", "ldm", "codec", "audiogen", "dcldm")
 
 _HELP = {
     "encoder": "MAE pretraining / supervised fine-tuning of the semantic encoder",
@@ -21,6 +21,7 @@ _HELP = {
     "ldm": "the latent-diffusion UNet on mel-VAE latents (Tango)",
     "codec": "the 16 kHz EnCodec codec of AudioGen",
     "audiogen": "the AudioGen autoregressive token LM",
+    "dcldm": "DC-LDM: the latent-diffusion UNet with extra cross-attention to AudioGen acoustic encodings",
 }
 
 
@@ -70,9 +71,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the task, train, optionally export."""
+    from sara.errors import ConfigError
     from sara.train import TrainConfig, export_run, fit
 
-    task = args.task_module.build_task(args)
+    try:
+        task = args.task_module.build_task(args)
+    except ValueError as exc:  # a task config's __post_init__ rejected a flag combination
+        raise ConfigError(str(exc)) from None
     default_clip = getattr(task, "default_grad_clip", 1.0)
     grad_clip = default_clip if args.grad_clip is None else (args.grad_clip or None)
     cfg = TrainConfig(

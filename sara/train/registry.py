@@ -17,6 +17,7 @@ TASKS: dict[str, str] = {
     "ldm": "sara.ldm.training:LDMTask",
     "codec": "sara.codec.training:CodecTask",
     "audiogen": "sara.audiogen.training:AudioGenTask",
+    "dcldm": "sara.dcldm.training:DCLDMTask",
 }
 
 
