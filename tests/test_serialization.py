@@ -70,9 +70,16 @@ def test_release_errors(tmp_path: Path) -> None:
     save_release(tmp_path / "r", "Other", {}, {"w": torch.zeros(1)})
     with pytest.raises(CheckpointError, match="not a '_Net'"):
         _Net.from_release(tmp_path / "r")
-    save_release(tmp_path / "k", "_Net", {"dim": 3}, {"lin.weight": torch.zeros(3, 3), "extra": torch.zeros(1)})
+    full = {"dim": 3, "sizes": [1, 2], "name": "x"}
+    save_release(tmp_path / "k", "_Net", full, {"lin.weight": torch.zeros(3, 3), "extra": torch.zeros(1)})
     with pytest.raises(CheckpointError, match=r"missing keys \[lin.bias\].*unexpected keys \[extra\]"):
         _Net.from_release(tmp_path / "k")
+    save_release(tmp_path / "m", "_Net", {"dim": 3}, {"lin.weight": torch.zeros(3, 3)})
+    with pytest.raises(CheckpointError, match=r"config.json: _Cfg: missing config keys \['name', 'sizes'\]"):
+        _Net.from_release(tmp_path / "m")  # never silently defaulted: that could change the architecture
+    save_release(tmp_path / "t", "_Net", {**full, "dim": "3"}, {"lin.weight": torch.zeros(3, 3)})
+    with pytest.raises(CheckpointError, match="dim must be int, got '3'"):
+        _Net.from_release(tmp_path / "t")
     with pytest.raises(CheckpointError, match="newer"):
         upgrade_release_config({"format_version": 99})
 

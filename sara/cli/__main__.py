@@ -60,7 +60,10 @@ def _import_command(name: str):  # noqa: ANN202 - returns a module or None
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (``sys.argv[1:]`` when None) and return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line argument error (status 2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -1,8 +1,9 @@
-"""``sara decode LATENTS... -o OUT_DIR --model PATH``: latent cache files -> 24 kHz audio.
+"""``sara decode LATENTS... -o OUT_DIR [--model PATH]``: latent cache files -> 24 kHz audio.
 
 Inputs are ``.safetensors`` files written by ``sara encode`` (tensor ``latents [D, N]``) or directories of
-them; ``OUT_DIR/<stem>.wav`` holds ``N * 960`` samples at 24 kHz.  Failures are reported one line each
-(exit status 1); outputs are written atomically.
+them; ``OUT_DIR/<stem>.wav`` holds ``N * 960`` samples at 24 kHz (``<stem>-2.wav``, ... for repeated stems).
+The vocoder defaults to the bundled ``sara-demo`` one.  Failures are reported one line each (exit status
+1); outputs are written atomically.
 """
 
 from __future__ import annotations
@@ -11,20 +12,26 @@ import argparse
 import sys
 from pathlib import Path
 
+from sara.cli._args import int_range
+
+MAX_FRAMES = 25 * 3600  # one hour of latents at 25 Hz
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``decode`` command."""
     p = sub.add_parser("decode", help="decode semantic latents (.safetensors from `sara encode`) to audio")
     p.add_argument("inputs", nargs="+", metavar="LATENTS", help=".safetensors files and/or directories")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output directory")
-    p.add_argument("--model", required=True, help="vocoder release dir, official checkpoint dir, or .pt file")
-    p.add_argument("--steps", type=int, default=None, help="Euler steps (default: the model's, 200 for the paper)")
+    p.add_argument("--model", default=None, help="vocoder release dir, official checkpoint dir, or .pt file "
+                                                 "(default: the bundled sara-demo vocoder)")
+    p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="Euler steps (default: the model's, 200 for the paper)")
     p.add_argument("--seed", type=int, default=0, help="initial-noise seed")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=run)
 
 
 def _latent_files(inputs: list[str]) -> list[Path]:
+    """Expand directories into their ``.safetensors`` files (sorted)."""
     files: list[Path] = []
     for item in inputs:
         p = Path(item)
@@ -45,28 +52,32 @@ def read_latents(path: Path):  # noqa: ANN201 - returns a Tensor
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise AudioError(f"{path}: not a readable .safetensors file ({str(exc).splitlines()[0]})") from None
-    if "latents" not in tensors or tensors["latents"].dim() != 2:
+    if "latents" not in tensors or tensors["latents"].dim() != 2 or tensors["latents"].shape[-1] == 0:
         raise AudioError(f"{path}: no 'latents' tensor of shape [D, N] (write it with `sara encode`)")
+    if tensors["latents"].shape[-1] > MAX_FRAMES:
+        raise AudioError(f"{path}: {tensors['latents'].shape[-1]} latent frames is more than an hour of audio")
     return tensors["latents"].float()
 
 
 def run(args: argparse.Namespace) -> int:
     """Decode every input; 0 if all succeeded, 1 if any failed."""
     from sara.audio.io import save_audio
+    from sara.cli._output import UniqueNames, check_output_dir
+    from sara.cli.reconstruct import model_path
     from sara.errors import ConfigError, SaraError
     from sara.vocoder import SemanticVocoder
 
-    if args.steps is not None and args.steps < 1:
-        raise ConfigError(f"--steps must be >= 1, got {args.steps}")
+    out_dir = check_output_dir(args.output)
     files = _latent_files(args.inputs)
     if not files:
         raise ConfigError("no .safetensors latent files found in the inputs")
-    voc = SemanticVocoder.from_pretrained(args.model, map_location=args.device)
-    out_dir, failed = Path(args.output), 0
+    voc = SemanticVocoder.from_pretrained(model_path(args.model), map_location=args.device)
+    failed, names = 0, UniqueNames("decode")
     for f in files:
+        target = out_dir / names.claim(f"{f.stem}.wav", str(f))
         try:
             wav = voc.decode(read_latents(f).unsqueeze(0), steps=args.steps, seed=args.seed)
-            save_audio(out_dir / f"{f.stem}.wav", wav[0].cpu(), voc.sample_rate)
+            save_audio(target, wav[0].cpu(), voc.sample_rate)
         except SaraError as exc:
             print(f"sara decode: {exc}", file=sys.stderr)
             failed += 1

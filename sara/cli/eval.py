@@ -121,10 +121,10 @@ def _cache(args: argparse.Namespace) -> Any:
 
 def _audio_files(path: Path) -> list[Path]:
     from sara.audio.io import iter_audio_files
-    from sara.errors import SaraError
+    from sara.errors import ConfigError, SaraError
 
     if not path.exists():
-        raise SaraError(f"{path}: no such file or directory")
+        raise ConfigError(f"{path}: no such file or directory")
     files = list(iter_audio_files([path]))
     if not files:
         raise SaraError(f"{path}: no audio files found")
@@ -209,21 +209,21 @@ def run_train_classifier(args: argparse.Namespace) -> int:
 
 def run_relevance(args: argparse.Namespace) -> int:
     """``sara eval relevance``."""
-    import json
 
     import torch
     from tqdm.auto import tqdm
 
     from sara.audio.io import load_audio
-    from sara.errors import SaraError
+    from sara.data.manifest import load_manifest
+    from sara.errors import ConfigError, SaraError
     from sara.eval.embedders.classifier import ClassifierEmbedder
     from sara.eval.relevance import classifier_fn, relevance_score, select_prompts
     from sara.pipelines.text_to_audio import TextToAudio
     from sara.pretrained import DEFAULT_MODEL
 
     if not args.manifest.is_file():
-        raise SaraError(f"{args.manifest}: no such manifest")
-    records = [json.loads(line) for line in args.manifest.read_text().splitlines() if line.strip()]
+        raise ConfigError(f"{args.manifest}: no such manifest")
+    records = load_manifest(args.manifest)
     classifier = ClassifierEmbedder.from_pretrained(args.classifier)
     others = {}
     for path in args.also_classifier:
@@ -236,7 +236,7 @@ def run_relevance(args: argparse.Namespace) -> int:
     if not prompts:
         raise SaraError(f"no {args.split!r} clips of the classifier's classes in {args.manifest}")
     if args.samples_per_prompt < 1:
-        raise SaraError(f"--samples-per-prompt must be >= 1, got {args.samples_per_prompt}")
+        raise ConfigError(f"--samples-per-prompt must be >= 1, got {args.samples_per_prompt}")
     prompts = prompts * args.samples_per_prompt  # all captions once, then again with the next noise draws
     pipe = TextToAudio.from_pretrained(args.model or DEFAULT_MODEL)
     if args.cfg is None:

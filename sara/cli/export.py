@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.default_cfg is not None and not (math.isfinite(args.default_cfg) and args.default_cfg >= 0):
         raise ConfigError(f"--default-cfg must be a finite number >= 0, got {args.default_cfg}")
+    from sara.cli._output import check_output_dir
+
+    check_output_dir(args.out_dir, "OUT_DIR")
     overrides = {}
     if args.vocoder is not None:
         if not (Path(args.vocoder) / "config.json").is_file():

@@ -9,7 +9,10 @@ Batch mode over the official ``caption.jsonl`` format (``{"audio_id": "Y...wav",
     sara generate --captions caption.jsonl --output-dir outputs
 
 writes ``outputs/guidance_scale-{g}_dit_steps-{n}_vocoder_steps-{v}_latent_shape-{D}-{T}/<name>.wav`` with the
-official file names, shows a progress bar, and skips files that already exist (resumable).  As in the
+official file names (made safe: control characters and separators replaced, at most 200 bytes; captions
+that map to the same name get ``-2``, ``-3``... and a note on stderr), shows a progress bar, and skips files
+that already exist (resumable).  Outputs are written atomically; ``-o`` must be a new or regular file with
+a supported audio extension (``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ...), checked before the model loads.  As in the
 official script the seed is set once before the loop, so an uninterrupted run reproduces its noise stream.
 """
 
@@ -21,8 +24,11 @@ import re
 import sys
 from pathlib import Path
 
+from sara.cli._args import float_range, int_range
+
 # Sanity bounds checked before any model is loaded; the model's own maximum is checked afterwards.
 MAX_DURATION_S = 600.0
+MAX_STEPS = 10_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,12 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", default="outputs", help="batch-mode output directory (default: outputs)")
     p.add_argument("--model", default=None, help="TextToAudio release or official model directory "
                                                  "(default: the bundled sara-demo model)")
-    p.add_argument("--duration", type=float, default=None,
+    p.add_argument("--duration", type=float_range(0.0, MAX_DURATION_S, low_open=True), default=None,
                    help="seconds (default: the model's, 10 s for the official models)")
-    p.add_argument("--steps", type=int, default=100, help="DiT sampling steps (default 100)")
-    p.add_argument("--cfg", type=float, default=None,
+    p.add_argument("--steps", type=int_range(1, MAX_STEPS), default=100, help="DiT sampling steps (default 100)")
+    p.add_argument("--cfg", type=float_range(0.0, 100.0), default=None,
                    help="classifier-free guidance scale, on iff > 1 (default: the model's, 3.5 for official models)")
-    p.add_argument("--vocoder-steps", type=int, default=None,
+    p.add_argument("--vocoder-steps", type=int_range(1, MAX_STEPS), default=None,
                    help="vocoder Euler steps (default: the vocoder's own, 200 for the paper's)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--negative-prompt", default=None, help="caption for the unconditional branch")
@@ -61,8 +67,16 @@ def validate_args(args: argparse.Namespace) -> None:
             raise ConfigError("the prompt is empty (give a text prompt or --captions FILE)")
         if args.output is None:
             raise ConfigError("give an output file with -o OUT.wav")
+        from sara.audio.io import WRITE_FORMATS
+        from sara.cli._output import check_output_file
+
+        check_output_file(args.output, suffixes=tuple(WRITE_FORMATS))
     elif args.prompt is not None:
         raise ConfigError("give either a prompt or --captions, not both")
+    else:
+        from sara.cli._output import check_output_dir
+
+        check_output_dir(args.output_dir, "--output-dir")
     if args.duration is not None and (not math.isfinite(args.duration) or args.duration <= 0
                                       or args.duration > MAX_DURATION_S):
         raise ConfigError(f"--duration must be in (0, {MAX_DURATION_S:g}] seconds, got {args.duration:g}")
@@ -78,9 +92,12 @@ def validate_args(args: argparse.Namespace) -> None:
 
 def official_file_name(audio_id: str, caption: str) -> str:
     """Official output name: ``audio_id`` minus its last 4 chars + "_" + caption (spaces -> "_"),
-    ``\\ / * ? : " < > |`` -> "_", truncated to 100 characters, then ".wav"."""
+    ``\\ / * ? : " < > |`` -> "_", truncated to 100 characters, then ".wav"; then made safe by
+    :func:`sara.cli._output.safe_file_name` (control characters, leading dots, at most 200 bytes)."""
+    from sara.cli._output import safe_file_name
+
     name = f"{audio_id[:-4]}_{caption.replace(' ', '_')}"
-    return re.sub(r'[\\/*?:"<>|]', "_", name)[:100] + ".wav"
+    return safe_file_name(re.sub(r'[\\/*?:"<>|]', "_", name)[:100])
 
 
 def batch_subdir(guidance_scale: float, steps: int, vocoder_steps: int, latent_dim: int, frames: int) -> str:
@@ -117,13 +134,15 @@ def read_captions(path: str) -> list[tuple[str, str]]:
 
 def load_pipeline(args: argparse.Namespace):  # noqa: ANN201 - TextToAudio
     """The pipeline from ``--model`` (or the bundled demo model)."""
-    from sara.errors import CheckpointError
+    from sara.errors import CheckpointError, ConfigError
     from sara.pipelines.text_to_audio import TextToAudio
 
     path = Path(args.model) if args.model is not None else default_model_dir()
+    if not path.is_dir() and args.model is not None:
+        raise ConfigError(f"--model {path}: no such model directory")
     if not path.is_dir():
-        hint = " (the bundled demo model is not installed; pass --model DIR)" if args.model is None else ""
-        raise CheckpointError(f"{path}: no such model directory{hint}")
+        raise CheckpointError(f"{path}: no such model directory (the bundled demo model is not installed; "
+                              "pass --model DIR)")
     return TextToAudio.from_pretrained(path, device=args.device)
 
 
@@ -156,14 +175,16 @@ def _run_batch(args: argparse.Namespace, pipe, frames: int) -> int:  # noqa: ANN
     from tqdm.auto import tqdm
 
     from sara.audio.io import save_audio
+    from sara.cli._output import UniqueNames
 
     items = read_captions(args.captions)
     sub = batch_subdir(args.cfg, args.steps, args.vocoder_steps, pipe.dit.config.latent_dim, frames)
     out_dir = Path(args.output_dir) / sub
     torch.manual_seed(args.seed)  # once, like the official script
     written = skipped = 0
-    for audio_id, caption in tqdm(items, desc="generate", unit="file"):
-        path = out_dir / official_file_name(audio_id, caption)
+    names = UniqueNames("generate")
+    for n, (audio_id, caption) in enumerate(tqdm(items, desc="generate", unit="file"), 1):
+        path = out_dir / names.claim(official_file_name(audio_id, caption), f"line {n}")
         if path.exists():
             skipped += 1
             continue

@@ -9,8 +9,10 @@ Example (tiny CPU run on the bundled corpus)::
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from sara.train.task import TrainTask
+if TYPE_CHECKING:  # importing sara.train loads torch and accelerate; `sara --help` must stay fast
+    from sara.train.task import TrainTask
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -153,7 +153,7 @@ def _collect_real(cfg: CorpusConfig, ctx: SourceContext, roots: dict[str, Path])
     clips: list[RawClip] = []
     for name, root in roots.items():
         if not root.is_dir():
-            raise SaraError(f"{name}: source directory {root} does not exist")
+            raise ConfigError(f"{name}: source directory {root} does not exist")
         found = list(SOURCES[name].reader(root, ctx))
         if not found:
             ctx.skips.add(name, "source yielded no clips (wrong directory layout?)", str(root))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +27,13 @@ from pathlib import Path
 import soundfile as sf
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor
 
 from sara.audio.io import AUDIO_EXTENSIONS, load_audio
 from sara.encoder.encoder import SemanticEncoder
 from sara.errors import SaraError
+from sara.serialization import write_bytes_atomically
 
 __all__ = ["EncodeItem", "EncodeResult", "encode_files", "plan_items", "write_latents"]
 
@@ -85,16 +85,13 @@ def _expand(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, Pa
 
 
 def write_latents(path: Path, latents: Tensor, metadata: dict[str, str]) -> None:
-    """Atomically write ``latents [D, N]`` (float32) with string ``metadata`` to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({"latents": latents.detach().float().cpu().contiguous()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomically write ``latents [D, N]`` (float32) with string ``metadata`` to ``path``.
+
+    Raises:
+        OutputError: the path is a directory / device / FIFO, or the write failed (no partial file is left).
+    """
+    data = save({"latents": latents.detach().float().cpu().contiguous()}, metadata=metadata)
+    write_bytes_atomically(path, data)
 
 
 def encode_files(
@@ -188,8 +185,8 @@ def _write(encoder: SemanticEncoder, item: EncodeItem, z: Tensor, sr: int, num_s
         meta["padded_samples"] = str(encoded_samples)
     try:
         write_latents(item.output, z, meta)
-    except OSError as exc:
-        return EncodeResult(item, f"cannot write {item.output} ({exc.strerror or exc})")
+    except SaraError as exc:
+        return EncodeResult(item, str(exc))
     return EncodeResult(item)
 
 

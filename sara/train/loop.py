@@ -68,8 +68,19 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "grad_accum", "log_every", "ckpt_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("num_workers", "valid_every", "valid_batches", "sample_every", "max_bad_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision must be no/bf16/fp16, got {self.mixed_precision!r}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in (0, 1) (or off), got {self.ema_decay}")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ConfigError(f"grad_clip must be a positive number (or off), got {self.grad_clip}")
+        if self.max_minutes is not None and not (math.isfinite(self.max_minutes) and self.max_minutes >= 0):
+            raise ConfigError(f"max_minutes must be a number >= 0, got {self.max_minutes}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
 
 
 class EpochSampler(Sampler[int]):

@@ -28,7 +28,8 @@ def make_corpus(root: Path, clips_per_class: int = 6, frames: int = 30, dim: int
     for cls, sign in PATTERNS.items():
         for i in range(clips_per_class):
             lat = sign * torch.ones(dim, frames) + 0.1 * torch.randn(dim, frames, generator=g)
-            save_file({"latents": lat}, str(cache / f"{cls}{i}.safetensors"))
+            (cache / "audio").mkdir(exist_ok=True)
+            save_file({"latents": lat}, str(cache / "audio" / f"{cls}{i}.safetensors"))  # the exact relative path
             caps = [f"a {cls} sound", f"{cls}"] if cls == "dog" else ["rain falling", "heavy rain"]
             records.append({"path": f"audio/{cls}{i}.wav", "captions": caps, "caption": caps[0], "class": cls,
                             "split": "valid" if i == 0 else "train"})

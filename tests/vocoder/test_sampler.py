@@ -89,8 +89,15 @@ def test_decode_clamps_and_rejects_bad_input() -> None:
 
     with pytest.raises(AudioError):
         voc.decode(torch.randn(1, voc.latent_dim + 1, 2))
-    with pytest.raises(ValueError):
+    with pytest.raises(AudioError, match="noise must have shape"):
         voc.decode(torch.randn(1, voc.latent_dim, 2), noise=torch.randn(1, 5))
+    from sara.errors import ConfigError
+
+    for steps in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ConfigError, match="steps must be an integer"):
+            voc.decode(torch.randn(1, voc.latent_dim, 2), steps=steps)
+    with pytest.raises(AudioError, match="NaN"):
+        voc.decode(torch.full((1, voc.latent_dim, 2), float("nan")))
 
 
 def test_plan_chunks_cover_with_overlap() -> None:
