@@ -59,8 +59,8 @@ class LDMDefaults:
 
 def check_steps(steps: Any) -> int:
     """``steps`` as an int in ``[1, MAX_STEPS]`` (ConfigError otherwise)."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, float)) or int(steps) != steps \
-            or not 1 <= steps <= MAX_STEPS:
+    if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not math.isfinite(steps) \
+            or int(steps) != steps or not 1 <= steps <= MAX_STEPS:
         raise ConfigError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
     return int(steps)
 
@@ -135,6 +135,7 @@ class LatentDiffusion:
 
     @property
     def device(self) -> torch.device:
+        """Where the UNet's weights are (every component is moved together by :meth:`to`)."""
         return next(self.unet.parameters()).device
 
     @property

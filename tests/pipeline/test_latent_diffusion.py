@@ -133,7 +133,7 @@ def test_text_encoding_is_tangos(pipe) -> None:
 
 
 @pytest.mark.parametrize("kwargs, word", [
-    ({"steps": 0}, "steps"), ({"steps": 2.5}, "steps"), ({"guidance_scale": float("nan")}, "guidance_scale"),
+    ({"steps": 0}, "steps"), ({"steps": 2.5}, "steps"), ({"steps": float("nan")}, "steps"), ({"guidance_scale": float("nan")}, "guidance_scale"),
     ({"duration": -1.0}, "duration"), ({"duration": 1e6}, "duration"), ({"sampler": "euler"}, "sampler"),
     ({"sampler": "ddim", "step_noise": torch.zeros(1)}, "step_noise"),
     ({"latents": torch.zeros(1, 8, 3, 16)}, "latents"), ({"latents": torch.zeros(1, 4, 2, 16)}, "latents"),
