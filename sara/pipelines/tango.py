@@ -38,11 +38,16 @@ from sara.serialization import load_torch_checkpoint, strip_prefix
 __all__ = [
     "TANGO_FILES",
     "TangoDir",
+    "TangoParts",
     "check_stft_state",
+    "fourier_basis",
     "is_tango_dir",
+    "load_tango_parts",
     "read_tango_dir",
     "resolve_unet_config",
+    "shipped_unet_config",
     "tango_mel_config",
+    "tango_vocoder",
 ]
 
 TANGO_FILES = ("main_config.json", "vae_config.json", "stft_config.json",
