@@ -335,12 +335,13 @@ class HiFiGANGAN(nn.Module):
         if self.mpd is None or self.msd is None or not self.training:
             return out
         out["d_real"], out["d_fake"] = self.discriminate(real), self.discriminate(fake.detach())
-        discriminators = nn.ModuleList([self.mpd, self.msd])
-        discriminators.requires_grad_(False)  # this pass gives gradients to the generated audio only
+        for d in (self.mpd, self.msd):
+            d.requires_grad_(False)  # this pass gives gradients to the generated audio only
         try:
             out["d_gen"] = self.discriminate(fake)
         finally:
-            discriminators.requires_grad_(True)
+            for d in (self.mpd, self.msd):
+                d.requires_grad_(True)
         return out
 
 
