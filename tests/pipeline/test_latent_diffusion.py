@@ -193,13 +193,25 @@ def test_stable_diffusion_init_keys_are_refused(tango_dir, tmp_path) -> None:
         LatentDiffusion.from_pretrained(broken)
 
 
-def test_stored_mel_basis_must_be_slaney(tango_dir, tmp_path) -> None:
+def _hamming_basis(state: dict[str, torch.Tensor]) -> None:
+    n = state["stft_fn.forward_basis"].shape[-1]
+    hann, hamming = torch.hann_window(n, periodic=True), torch.hamming_window(n, periodic=True)
+    state["stft_fn.forward_basis"] = state["stft_fn.forward_basis"] / hann.clamp(min=1e-3) * hamming
+
+
+@pytest.mark.parametrize("corrupt, name", [
+    (lambda st: st.__setitem__("mel_basis", st["mel_basis"] * 1.01), "mel_basis"),  # another mel normalisation
+    (_hamming_basis, "stft_fn.forward_basis"),  # another STFT window
+    (lambda st: st.pop("stft_fn.inverse_basis"), "stft_fn.inverse_basis"),
+])
+def test_stored_stft_buffers_must_match_the_front_end(tango_dir, tmp_path, corrupt, name) -> None:
     broken = _copy(tango_dir, tmp_path / "t")
     state = stft_state(json.loads((broken / "stft_config.json").read_text()))
-    state["mel_basis"] = state["mel_basis"] * 1.01  # e.g. another mel normalisation
+    corrupt(state)
     torch.save(state, broken / "pytorch_model_stft.bin")
-    with pytest.raises(CheckpointError, match="mel_basis differs"):
+    with pytest.raises(CheckpointError, match=name.replace(".", r"\.")) as info:
         LatentDiffusion.from_pretrained(broken)
+    assert "\n" not in str(info.value) and "pytorch_model_stft.bin" in str(info.value)
 
 
 def test_unknown_main_config_key_and_missing_t5_are_one_line_errors(tango_dir, tmp_path) -> None:
