@@ -121,7 +121,7 @@ class UNetConfig:
 
     @classmethod
     def tiny(cls) -> UNetConfig:
-        """Test size: two levels of width 16/32, one layer each, 32-d text (about 0.1M parameters)."""
+        """Test size: two levels of width 16/32, one layer each, 32-d text (0.2M parameters)."""
         return cls(block_out_channels=(16, 32), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), layers_per_block=1,
                    attention_head_dim=(2, 4), cross_attention_dim=32, norm_num_groups=8, sample_size=(16, 4))

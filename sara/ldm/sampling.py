@@ -71,6 +71,9 @@ def sample_latents(
     from tqdm.auto import tqdm
 
     guided = _check_inputs(cond, uncond, latents, steps, guidance_scale)
+    if steps >= scheduler.config.num_train_timesteps:  # with steps_offset 1 the first timestep would be 1000
+        raise ConfigError(f"steps must be < {scheduler.config.num_train_timesteps} (the training timesteps), "
+                          f"got {steps}")
     scheduler.set_timesteps(steps, device=latents.device)
     timesteps = scheduler.timesteps
     ddpm = _is_ddpm(scheduler)

@@ -11,7 +11,9 @@ Follows declare-lab/tango ``models.py`` ``AudioDiffusion.forward`` and ``train.p
 * condition dropout (Tango's ``--uncondition``): zero the text states of a sample, mask unchanged;
 * AdamW lr 3e-5, betas (0.9, 0.999), eps 1e-8, weight decay 1e-2; linear decay to 0 with 0 warm-up steps;
   no gradient clipping (Tango's loop clips nothing);
-* validation at the fixed timestep 500, no dropout (``validation_mode`` of ``AudioDiffusion.forward``).
+* validation at the fixed timestep 500, no dropout: ``AudioDiffusion.forward(validation_mode=True)`` (Tango's
+  ``train.py`` itself never passes that flag, so its logged validation loss uses random timesteps; a fixed
+  timestep makes successive validations comparable).
 
 Randomness: every per-sample draw (caption choice, posterior sample, noise, timestep, dropout) comes from a
 ``torch.Generator`` seeded by ``(seed, draw, index)``: ``index`` the item's dataset index and ``draw`` the number of
@@ -266,6 +268,7 @@ class LDMTask(TrainTask):
         t, noise = draws.t.to(device), draws.noise.to(device)
         x_t = self.noise_scheduler.add_noise(x0, noise, t)
         captions = [caps[i] for caps, i in zip(batch["captions"], draws.caption, strict=True)]
+        self.conditioner.to(device)
         states, mask = self.encode_captions(captions)
         pred = model(x_t, t, states.to(device), mask.to(device), draws.drop.to(device))
         mse = (pred.float() - training_target(self.noise_scheduler, x0, noise, t).float()).pow(2).mean(dim=(1, 2, 3))

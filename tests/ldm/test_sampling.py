@@ -139,7 +139,7 @@ def test_invalid_arguments_raise_config_errors(unet: nn.Module) -> None:
     latents, cond, uncond = torch.randn(SHAPE), _text(), _text(seed=2)
     sched = make_scheduler("ddpm")
     cases = [
-        dict(steps=0), dict(steps=2.5), dict(steps=True), dict(guidance_scale=float("nan")),
+        dict(steps=0), dict(steps=2.5), dict(steps=True), dict(steps=1000), dict(guidance_scale=float("nan")),
         dict(latents=latents.clone().fill_(float("inf"))), dict(step_noise=torch.randn(2, *SHAPE)),
         dict(uncond=None), dict(cond=(cond[0][:1], cond[1][:1])), dict(cond=(cond[0], cond[1].float())),
     ]
