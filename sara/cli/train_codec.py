@@ -2,7 +2,9 @@
 
 audiocraft's recipe (``config/solver/compression/encodec_audiogen_16khz.yaml``) is ``--preset audiogen`` with
 1 s crops, batch 64, Adam 3e-4 (betas 0.5/0.9), the balancer over L1 0.1 / msspec 2 / adversarial 4 / feature
-matching 4, and an EMA of 0.99 (``--ema-decay 0.99``).  CPU demo::
+matching 4, and an EMA of 0.99 (``--ema-decay 0.99``); with sara's effective dead-code replacement also lower
+the threshold below the codebook usage (e.g. ``--dead-code-threshold 0.1`` for 3200 frames per batch and 2048
+codes; see :class:`sara.codec.config.CodecConfig`).  CPU demo::
 
     sara train codec --run-dir runs/codec --data corpus/manifest.jsonl --preset small --no-adversarial \\
         --batch-size 8 --max-steps 5000 --export releases/codec
@@ -28,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=PRESETS, default="small", help="codec size (audiogen = audiocraft's)")
     g.add_argument("--n-filters", type=int, default=None, help="override the preset's SEANet base width")
     g.add_argument("--bins", type=int, default=None, help="override the preset's codebook size")
+    g.add_argument("--dead-code-threshold", type=float, default=None,
+                   help="override the preset's dead-code threshold (EMA uses per batch; keep it well below "
+                        "batch frames / bins)")
     g.add_argument("--segment-seconds", type=float, default=1.0, help="training crop length (audiocraft: 1 s)")
     g.add_argument("--window-seconds", type=float, default=10.0, help="longest audio window read per item")
     g.add_argument("--no-adversarial", dest="adversarial", action="store_false",
@@ -54,7 +59,8 @@ def build_task(args: argparse.Namespace) -> Any:
     from sara.codec.training import CodecTask, CodecTrainConfig
     from sara.errors import ConfigError
 
-    overrides = {k: v for k, v in (("n_filters", args.n_filters), ("bins", args.bins)) if v is not None}
+    overrides = {k: v for k, v in (("n_filters", args.n_filters), ("bins", args.bins),
+                                   ("threshold_ema_dead_code", args.dead_code_threshold)) if v is not None}
     try:
         model = dataclasses.replace(getattr(CodecConfig, args.preset)(), **overrides)
         cfg = CodecTrainConfig(

@@ -44,7 +44,11 @@ class CodecConfig:
         decay: EMA decay of the codebook statistics.
         kmeans_init: initialise the codebooks by k-means on the first training batch (else uniform init).
         kmeans_iters: k-means iterations.
-        threshold_ema_dead_code: codes whose EMA count falls below this are replaced (0 = never).
+        threshold_ema_dead_code: codes whose EMA count (average uses per training batch) falls below this are
+            replaced by batch vectors (0 = never).  Keep it well below the uniform usage
+            ``batch vectors / bins``: audiocraft's 2 is above its own 3200 / 2048 = 1.6, harmless there only
+            because its replacement is overwritten in the same step (see :mod:`sara.codec.quantizer`); with
+            sara's effective replacement a threshold above the usage replaces most codes every step.
         epsilon: Laplace smoothing of the EMA counts.
     """
 
@@ -106,8 +110,10 @@ class CodecConfig:
 
     @classmethod
     def small(cls) -> CodecConfig:
-        """A CPU-trainable demo codec with the same rates and token layout (50 Hz, 4 codebooks, 128-d)."""
-        return cls(n_filters=16, lstm=1, bins=1024, kmeans_iters=20)
+        """A CPU-trainable demo codec with the same rates and token layout (50 Hz, 4 codebooks, 128-d) and
+        1024-entry codebooks; the dead-code threshold suits CPU batches (8 x 1 s = 400 vectors, 0.4 uses per
+        code and batch): a code used less than once in 20 batches is replaced."""
+        return cls(n_filters=16, lstm=1, bins=1024, kmeans_iters=20, threshold_ema_dead_code=0.05)
 
     @classmethod
     def tiny(cls) -> CodecConfig:

@@ -9,10 +9,11 @@ Training-mode forward (buffers change, under ``torch.no_grad``):
 1. k-means initialisation on the first batch when ``kmeans_init`` (``embed = embed_avg = centroids``,
    ``cluster_size = counts``, ``inited = 1``);
 2. dead-code replacement: codes with ``cluster_size < threshold`` get a random vector of the batch.
-   audiocraft replaces only ``embed``, which the EMA normalisation below overwrites in the same step; here
+   audiocraft replaces only ``embed``, which the EMA normalisation below overwrites in the same step (so its
+   replacement has no effect, and its threshold of 2 can exceed the average usage harmlessly); here
    ``embed_avg`` and ``cluster_size`` of a replaced code are reset too (``sample * threshold``, ``threshold``),
    as vector-quantize-pytorch does, so the replacement survives.  Expiry runs before the assignment (the
-   order the encodec maintainers moved to), so a replaced code can be chosen in the same batch;
+   order described in facebookresearch/encodec#33), so a replaced code can be chosen in the same batch;
 3. EMA: ``cluster_size <- d cs + (1 - d) counts``, ``embed_avg <- d ea + (1 - d) sum_x``,
    ``embed = embed_avg / laplace(cluster_size)``.
 

@@ -46,9 +46,11 @@ def test_train_and_export_through_the_cli(tmp_path: Path) -> None:
 
 def test_flags_reach_the_config_and_bad_values_are_config_errors(tmp_path: Path) -> None:
     args = _parse(["--run-dir", "r", "--data", "m.jsonl", "--no-adversarial", "--no-balancer", "--bins", "512",
+                   "--dead-code-threshold", "0.5",
                    "--lr", "1e-3"])
     cfg = train_codec.build_task(args).config
     assert (cfg.adversarial, cfg.balance_grads, cfg.model.bins, cfg.lr) == (False, False, 512, 1e-3)
+    assert cfg.model.threshold_ema_dead_code == 0.5
     assert cfg.model.n_filters == CodecConfig.small().n_filters
     with pytest.raises(ConfigError, match="codec: "):
         train_codec.build_task(_parse(["--run-dir", "r", "--data", "m.jsonl", "--segment-seconds", "0.001"]))
