@@ -104,6 +104,14 @@ def test_balancer_sets_gradient_shares() -> None:
     effective = scales["a"] * float(losses["a"].detach()) + scales["b"] * float(losses["b"].detach())
     assert float(surrogate.detach()) == pytest.approx(effective)
     assert bal.norm_count.tolist() == [1.0, 1.0]
+    # second step: flashy's bias-corrected EMA, avg = (beta * n1 + n2) / (beta + 1) with beta 0.5
+    y2 = torch.randn(3, 1, 50, requires_grad=True)
+    second = {"a": (y2 * 10).pow(2).mean(), "b": y2.abs().mean()}
+    _, scales2 = bal.surrogate(second, y2)
+    n2 = {k: torch.autograd.grad(v, y2, retain_graph=True)[0].flatten(1).norm(dim=1).mean() for k, v in second.items()}
+    for k, share in (("a", 0.75), ("b", 0.25)):
+        avg = (0.5 * float(norms[k]) + float(n2[k])) / 1.5
+        assert scales2[k] == pytest.approx(share / avg, rel=1e-5)
     fixed = LossBalancer({"a": 3.0, "b": 1.0}, balance_grads=False)
     z = torch.randn(2, 5, requires_grad=True)
     surrogate, scales = fixed.surrogate({"a": z.sum(), "b": z.pow(2).sum()}, z)
