@@ -2,7 +2,8 @@
 
 Public API (imported lazily, so ``import sara.codec`` is cheap): :class:`EncodecCodec` (``encode``, ``decode``,
 ``decode_latent``, ``from_pretrained``), :class:`CodecConfig` (presets ``audiogen``/``paper``, ``small``,
-``tiny``), :func:`encode_manifest_to_tokens` and :func:`load_tokens`.
+``tiny``), :func:`encode_manifest_to_tokens` / :func:`load_tokens` (the LM's token cache) and
+:func:`save_audiocraft_codec` (write audiocraft's ``compression_state_dict.bin``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["CodecConfig", "EncodecCodec", "encode_manifest_to_tokens", "load_tokens"]
+__all__ = ["CodecConfig", "EncodecCodec", "encode_manifest_to_tokens", "load_tokens", "save_audiocraft_codec"]
 
 _EXPORTS = {
     "CodecConfig": "sara.codec.config",
     "EncodecCodec": "sara.codec.model",
     "encode_manifest_to_tokens": "sara.codec.tokens",
     "load_tokens": "sara.codec.tokens",
+    "save_audiocraft_codec": "sara.codec.official",
 }
 
 
