@@ -195,3 +195,16 @@ def test_balancer_ignores_non_finite_norms() -> None:
     state = bal.norm_sum.clone()
     bal.surrogate({"a": (y * float("nan")).sum()}, y)
     assert torch.equal(bal.norm_sum, state) and bal.norm_count.tolist() == [1.0]
+
+
+def test_log_samples_writes_reconstructions(corpus: Path, tmp_path: Path) -> None:
+    task = _task(corpus, adversarial=False)
+    model = task.build_model().train()
+    train = task.build_datasets()[0]
+    task.compute_loss(model, task.collate([train[0], train[1]]))  # k-means initialises the codebooks
+    task.log_samples(model.eval(), 7, tmp_path / "samples")
+    metrics = json.loads((tmp_path / "samples" / "metrics.json").read_text())
+    assert metrics["step"] == 7 and set(metrics["clip5.wav"]) == {"l1", "msspec"}  # the valid clip
+    audio, sr = sf.read(tmp_path / "samples" / "sample-0.wav")
+    assert sr == 16000 and audio.shape == (1920,)
+    assert (tmp_path / "samples" / "reference-0.wav").is_file()
