@@ -226,8 +226,21 @@ def _settings(vae: Any, frames: int, mel_cfg: Any, num_mixtures: int, seed: int,
 
     f = vae.downsample_factor
     return {"frames": frames, "latent_shape": [vae.latent_channels, frames // f, mel_cfg.n_mels // f],
-            "scale_factor": vae.scale_factor, "vae": config_to_dict(vae.config), "mel": config_to_dict(mel_cfg),
-            "num_mixtures": num_mixtures, "mixture_seed": seed, "manifest": str(manifest)}
+            "scale_factor": vae.scale_factor, "vae": config_to_dict(vae.config), "vae_sha256": weights_digest(vae),
+            "mel": config_to_dict(mel_cfg), "num_mixtures": num_mixtures, "mixture_seed": seed,
+            "manifest": str(manifest)}
+
+
+def weights_digest(module: Any) -> str:
+    """SHA-256 of a module's state dict (names, shapes, dtypes and bytes), so a retrained VAE is noticed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def build_latent_cache(manifest: str | os.PathLike[str], vae: Any, out_dir: str | os.PathLike[str], frames: int,

@@ -64,6 +64,9 @@ def test_rebuild_reuses_files_and_refuses_other_settings(cache: LatentCache, cor
         m.captions for m in cache.mixtures]
     with pytest.raises(ConfigError, match="frames"):
         build_latent_cache(corpus, tiny_vae(), cache.root, 2 * FRAMES, mel_cfg=tiny_mel_config(), progress=False)
+    with pytest.raises(ConfigError, match="vae_sha256"):  # same config, other weights: stale latents refused
+        build_latent_cache(corpus, tiny_vae(seed=1), cache.root, FRAMES, mel_cfg=tiny_mel_config(), num_mixtures=3,
+                           seed=4, progress=False)
     with pytest.raises(ConfigError, match="multiple"):
         build_latent_cache(corpus, tiny_vae(), cache.root.parent / "other", 62, mel_cfg=tiny_mel_config())
 

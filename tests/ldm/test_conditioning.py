@@ -85,3 +85,18 @@ def test_minilm_package_encoder_when_installed() -> None:
     states, mask = cond.encode(["a dog barks", "rain falls on a tin roof"])
     assert cond.dim == 384 and states.shape[0] == 2 and states.shape[2] == 384
     assert mask[0].sum() < mask[1].sum()
+
+
+def test_minilm_conditioner_plugs_into_latent_diffusion() -> None:
+    """The pipeline takes any conditioner with encode / encode_unconditional / dim: guided generation runs and
+    its unconditional branch is the zero-state input condition dropout trained."""
+    from sara.mel.hifigan import HiFiGAN, HiFiGANConfig
+    from sara.pipelines.latent_diffusion import LatentDiffusion
+    from tests.ldm.corpus_fixture import tiny_vae
+
+    cond = MiniLMConditioner(_FakeTextEncoder())
+    pipe = LatentDiffusion(build_unet(UNetConfig.tiny()), tiny_vae(), HiFiGAN(HiFiGANConfig.tiny()), cond)
+    states, _ = pipe.encode_unconditional(pipe.encode_text(["a dog barks"]))
+    assert not states.any()
+    wav = pipe(["a dog barks"], duration=0.32, steps=2, guidance_scale=3.0, seed=0)
+    assert wav.shape == (1, 5120) and torch.isfinite(wav).all()
