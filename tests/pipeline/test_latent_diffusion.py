@@ -78,6 +78,15 @@ def test_fixed_noise_reproduces_tangos_inference_loop(pipe) -> None:
     assert torch.allclose(ours, x, atol=1e-5), (ours - x).abs().max()
 
 
+def test_seed_draws_initial_noise_then_step_noise(pipe) -> None:
+    """The documented random-number order: ``seed`` = initial latent first, then one draw per DDPM step."""
+    g = torch.Generator().manual_seed(9)
+    x0 = torch.randn(1, 8, 2, 16, generator=g)
+    noise = torch.stack([torch.randn(1, 8, 2, 16, generator=g) for _ in range(3)])
+    explicit = pipe.generate_latents(PROMPTS[:1], steps=3, latents=x0, step_noise=noise)
+    assert torch.allclose(pipe.generate_latents(PROMPTS[:1], steps=3, duration=0.08, seed=9), explicit, atol=1e-6)
+
+
 def test_step_noise_and_initial_noise_fix_the_result(pipe) -> None:
     x0 = torch.randn(1, 8, 2, 16)
     n1, n2 = torch.randn(2, 1, 8, 2, 16), torch.randn(2, 1, 8, 2, 16)
