@@ -255,23 +255,34 @@ class LDMTask(TrainTask):
     # -------------------------------------------------------------------------------------- loss
 
     def compute_loss(self, model: nn.Module, batch: dict) -> LossOutput:
-        """One Tango training step on ``batch`` (``mean``/``std`` ``[B, C, H, W]``, ``index``, ``captions``)."""
+        """One Tango training step on ``batch`` (``mean``/``std`` ``[B, C, H, W]``, ``index``, ``captions``).
+
+        In eval mode (the loop's validation) the timestep is 500 and nothing is dropped.
+        """
         inner = getattr(model, "module", model)  # DDP
+        draws = self._draw(inner, batch)
+        device = batch["mean"].device
+        x0 = batch["mean"] + batch["std"] * draws.eps.to(device) if self.config.sample_posterior else batch["mean"]
+        t, noise = draws.t.to(device), draws.noise.to(device)
+        x_t = self.noise_scheduler.add_noise(x0, noise, t)
+        self.conditioner.to(device)
+        states, mask = self.encode_captions([c[i] for c, i in zip(batch["captions"], draws.caption, strict=True)])
+        pred = model(x_t, t, states.to(device), mask.to(device), draws.drop.to(device))
+        return self._weighted_loss(pred, training_target(self.noise_scheduler, x0, noise, t), t)
+
+    def _draw(self, inner: nn.Module, batch: dict) -> _Draws:
+        """The batch's random choices; a training call advances the module's ``draws`` counter."""
         validation = not inner.training
         draws = draw_batch(self.config.seed, -1 if validation else int(inner.draws), batch["index"].tolist(),
                            batch["captions"], tuple(batch["mean"].shape[1:]),
                            self.noise_scheduler.config.num_train_timesteps, self.config.uncondition_prob, validation)
         if not validation:
             inner.draws += 1
-        mean, device = batch["mean"], batch["mean"].device
-        x0 = mean + batch["std"] * draws.eps.to(device) if self.config.sample_posterior else mean
-        t, noise = draws.t.to(device), draws.noise.to(device)
-        x_t = self.noise_scheduler.add_noise(x0, noise, t)
-        captions = [caps[i] for caps, i in zip(batch["captions"], draws.caption, strict=True)]
-        self.conditioner.to(device)
-        states, mask = self.encode_captions(captions)
-        pred = model(x_t, t, states.to(device), mask.to(device), draws.drop.to(device))
-        mse = (pred.float() - training_target(self.noise_scheduler, x0, noise, t).float()).pow(2).mean(dim=(1, 2, 3))
+        return draws
+
+    def _weighted_loss(self, pred: Tensor, target: Tensor, t: Tensor) -> LossOutput:
+        """Per-sample MSE ``[B]``, Min-SNR weighted (when ``snr_gamma``), averaged over the batch."""
+        mse = (pred.float() - target.float()).pow(2).mean(dim=tuple(range(1, pred.dim())))
         weights = torch.ones_like(mse) if self.config.snr_gamma is None else min_snr_weights(
             self.noise_scheduler.alphas_cumprod, t, self.config.snr_gamma)
         loss = (mse * weights).mean()
