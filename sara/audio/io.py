@@ -94,7 +94,8 @@ def prepare_waveform(wav: Tensor, sample_rate: int, target_rate: int | None = No
     if mono and wav.dim() >= 2:
         wav = wav.mean(dim=-2, keepdim=True)
     if target_rate is not None and target_rate != sample_rate:
-        wav = resample(wav, sample_rate, target_rate)
+        rate = check_sample_rate(sample_rate)
+        wav = resample(wav, rate, check_sample_rate(target_rate, name="target"))
     return wav
 
 

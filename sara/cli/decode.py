@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
             wav = voc.decode(read_latents(f).unsqueeze(0), steps=args.steps, seed=args.seed)
             save_audio(target, wav[0].cpu(), voc.sample_rate)
         except SaraError as exc:
-            print(f"sara decode: {exc}", file=sys.stderr)
+            msg = str(exc) if str(f) in str(exc) else f"{f}: {exc}"  # every report names its input
+            print(f"sara decode: {msg}", file=sys.stderr)
             failed += 1
     print(f"decoded {len(files) - failed} file(s) into {out_dir}; {failed} failed")
     return 1 if failed else 0

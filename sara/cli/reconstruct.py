@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             out = voc.reconstruct(wav.unsqueeze(0), sr, steps=args.steps, seed=args.seed)
             save_audio(target, out[0].cpu(), voc.sample_rate)
         except SaraError as exc:
-            print(f"sara reconstruct: {exc}", file=sys.stderr)
+            msg = str(exc) if str(f) in str(exc) else f"{f}: {exc}"  # every report names its input
+            print(f"sara reconstruct: {msg}", file=sys.stderr)
             failed += 1
     print(f"reconstructed {len(files) - failed} file(s) into {out_dir}; {failed} failed")
     return 1 if failed else 0
