@@ -8,7 +8,8 @@ Training-mode forward (buffers change, under ``torch.no_grad``):
 
 1. k-means initialisation on the first batch when ``kmeans_init`` (``embed = embed_avg = centroids``,
    ``cluster_size = counts``, ``inited = 1``);
-2. dead-code replacement: codes with ``cluster_size < threshold`` get a random vector of the batch.
+2. dead-code replacement (from the batch after the k-means one): codes with ``cluster_size < threshold``
+   get a random vector of the batch.
    audiocraft replaces only ``embed``, which the EMA normalisation below overwrites in the same step (so its
    replacement has no effect, and its threshold of 2 can exceed the average usage harmlessly); here
    ``embed_avg`` and ``cluster_size`` of a replaced code are reset too (``sample * threshold``, ``threshold``),
@@ -117,16 +118,17 @@ class EuclideanCodebook(nn.Module):
         return F.embedding(codes, self.embed)
 
     @torch.no_grad()
-    def init_embed_(self, x: Tensor, generator: torch.Generator | None) -> None:
-        """k-means initialisation from ``x [N, D]`` (once)."""
+    def init_embed_(self, x: Tensor, generator: torch.Generator | None) -> bool:
+        """k-means initialisation from ``x [N, D]`` (once); True when it ran now."""
         if bool(self.inited):
-            return
+            return False
         means, counts = kmeans(x.float(), self.bins, self.cfg.kmeans_iters, generator)
         self.embed.copy_(means)
         self.embed_avg.copy_(means)
         self.cluster_size.copy_(counts.to(self.cluster_size.dtype))
         self.inited.fill_(1.0)
         _broadcast(self.embed, self.embed_avg, self.cluster_size)
+        return True
 
     @torch.no_grad()
     def expire_codes_(self, x: Tensor, generator: torch.Generator | None) -> None:
@@ -160,8 +162,8 @@ class EuclideanCodebook(nn.Module):
         buffers in training mode (see the module docstring)."""
         # a non-finite batch (the loop then skips the optimizer step) must not poison the buffers for good
         update = self.training and bool(torch.isfinite(x).all())
-        if update:
-            self.init_embed_(x, generator)
+        # right after k-means the counts are one batch's, not averages: expiry waits for the next batch
+        if update and not self.init_embed_(x, generator):
             self.expire_codes_(x, generator)
         codes = self.quantize(x)
         rows = self.dequantize(codes).to(x.dtype)

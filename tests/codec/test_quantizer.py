@@ -131,3 +131,18 @@ def test_non_finite_batches_leave_the_buffers_alone() -> None:
     fresh = ResidualVectorQuantizer(CFG).train()
     fresh(torch.full((1, 4, 10), float("inf")))
     assert float(fresh.vq.layers[0]._codebook.inited) == 0.0  # k-means waits for a finite batch
+
+
+def test_first_batch_is_kmeans_then_ema_without_replacement() -> None:
+    cfg = dataclasses.replace(CFG, threshold_ema_dead_code=1000.0)  # every code counts as dead
+    x = torch.randn(50, 4)
+    means, counts = kmeans(x, 8, CFG.kmeans_iters, torch.Generator().manual_seed(7))
+    book = EuclideanCodebook(4, 8, cfg).train()
+    book(x, torch.Generator().manual_seed(7))
+    codes = torch.cdist(x, means).argmin(dim=1)
+    size = 0.99 * counts.float() + 0.01 * torch.bincount(codes, minlength=8).float()
+    avg = 0.99 * means + 0.01 * torch.zeros(8, 4).index_add_(0, codes, x)
+    n = size.sum()
+    torch.testing.assert_close(book.embed, avg / ((size + 1e-5) / (n + 8e-5) * n)[:, None])
+    book(x, torch.Generator().manual_seed(8))  # the second batch does expire them
+    assert torch.all(book.cluster_size > 900)
