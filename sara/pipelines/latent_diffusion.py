@@ -7,6 +7,14 @@ UNet's resolution levels; 4 * 8 = 32 for Tango), so every UNet level sees whole 
 ``[B, C, frames / f, n_mels / f]`` (``[B, 8, 256, 16]`` for 10.24 s); the vocoder gives ``frames * 160``
 samples, trimmed to ``round(duration * 16000)``.  Random numbers: the initial latent is drawn first, then the
 DDPM step noise, both from one generator seeded by ``seed``.
+
+Release layout (:meth:`LatentDiffusion.save_pretrained`; a Tango directory is read by :mod:`sara.pipelines.tango`)::
+
+    config.json    {"format_version": 1, "class": "LatentDiffusion", "components": {"unet": "unet", "vae": "vae",
+                    "vocoder": "vocoder"}, "config": {"text_encoder": TextEncoderSpec, "mel": MelConfig,
+                    "scheduler": SchedulerConfig, "defaults": LDMDefaults}}
+    unet/          an ``LDMUNet`` release (sara.ldm.unet);  vae/: a MelVAE release;  vocoder/: a HiFiGAN release
+    text_encoder/  the T5 (config, tokenizer, weights) unless the spec names the packaged MiniLM
 """
 
 from __future__ import annotations
