@@ -58,6 +58,14 @@ def _mean_over_ranks(t: Tensor) -> Tensor:
     return t
 
 
+def _all_ranks(flag: Tensor) -> bool:
+    """``flag`` (a bool scalar) on every rank, so all ranks take the same branch around collectives."""
+    if _distributed():
+        flag = flag.to(torch.int32)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag)
+
+
 def sample_vectors(samples: Tensor, num: int, generator: torch.Generator | None) -> Tensor:
     """``num`` rows of ``samples [N, D]``: without replacement when ``N >= num``, else with replacement."""
     n = samples.shape[0]
@@ -161,7 +169,7 @@ class EuclideanCodebook(nn.Module):
         """Quantize ``x [N, D]`` -> ``(rows [N, D] from the pre-update codebook, codes [N])``; updates the
         buffers in training mode (see the module docstring)."""
         # a non-finite batch (the loop then skips the optimizer step) must not poison the buffers for good
-        update = self.training and bool(torch.isfinite(x).all())
+        update = self.training and _all_ranks(torch.isfinite(x).all())
         # right after k-means the counts are one batch's, not averages: expiry waits for the next batch
         if update and not self.init_embed_(x, generator):
             self.expire_codes_(x, generator)
