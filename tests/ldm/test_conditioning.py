@@ -100,3 +100,9 @@ def test_minilm_conditioner_plugs_into_latent_diffusion() -> None:
     assert not states.any()
     wav = pipe(["a dog barks"], duration=0.32, steps=2, guidance_scale=3.0, seed=0)
     assert wav.shape == (1, 5120) and torch.isfinite(wav).all()
+
+
+def test_missing_t5_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(SaraError, match="not found locally") as info:
+        TangoTextConditioner.from_model_dir(tmp_path / "flan-t5-large")
+    assert "\n" not in str(info.value)
