@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="encode --data through --vae into --latent-cache first (reuses finished files)")
     g.add_argument("--data", default=None, help="corpus manifest (.jsonl with path/captions/split), for --build-cache")
     g.add_argument("--frames", type=int, default=1024,
-                   help="mel frames per clip for --build-cache (100 per second; Tango: 1024 = 10.24 s)")
+                   help="mel frames per clip for --build-cache (100 per second; Tango: 1024 = 10.24 s); keep it a "
+                        "multiple of 32 (VAE factor 4 x 8 for the UNet's 4 levels), as LatentDiffusion generates")
     g.add_argument("--mix-fraction", type=float, default=0.5,
                    help="caption mixtures per training clip for --build-cache (Tango: one per two clips; 0 = none)")
     g.add_argument("--preset", choices=PRESETS, default="small", help="UNet size (ignored with --init-from)")
