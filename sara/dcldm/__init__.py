@@ -1,0 +1,38 @@
+"""DC-LDM: the dual-conditioned latent diffusion model (Tango UNet + AudioGen acoustic encodings).
+
+Data flow: prompts -> text states (FLAN-T5 / MiniLM) and prompts -> AudioGen LM -> tokens -> acoustic
+encoding (E_t2a ``[B, F, 128]`` at 50 Hz, or E'_t2a through the mel VAE) -> :class:`DualConditionUNet`
+(extra cross-attention at ``down1`` / ``mid`` / ``up1``) sampled with Eq. 8 guidance -> mel VAE -> HiFi-GAN.
+Names are imported lazily so ``import sara.dcldm`` does not import diffusers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "DualConditionUNet": "sara.dcldm.unet",
+    "PLACEMENTS": "sara.dcldm.unet",
+    "count_added_parameters": "sara.dcldm.unet",
+    "AcousticConfig": "sara.dcldm.acoustic",
+    "AcousticEncoder": "sara.dcldm.acoustic",
+    "null_acoustic": "sara.dcldm.acoustic",
+    "sinusoidal_positions": "sara.dcldm.acoustic",
+    "DCLDM": "sara.dcldm.pipeline",
+    "DCLDMTask": "sara.dcldm.training",
+    "DCLDMTrainConfig": "sara.dcldm.training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sara.dcldm' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
