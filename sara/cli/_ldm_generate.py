@@ -16,8 +16,8 @@ from typing import Any
 
 from sara.errors import ConfigError
 
-__all__ = ["add_ldm_export_arguments", "add_ldm_generate_arguments", "export_ldm_release", "ldm_settings",
-           "run_latent_diffusion", "run_ldm_export"]
+__all__ = ["add_ldm_export_arguments", "add_ldm_generate_arguments", "apply_ldm_defaults", "export_ldm_release",
+           "ldm_settings", "run_latent_diffusion", "run_ldm_export"]
 
 
 def add_ldm_generate_arguments(p: argparse.ArgumentParser) -> None:
@@ -171,9 +171,24 @@ def run_ldm_export(args: argparse.Namespace) -> int:
         raise ConfigError("--vae needs --vocoder (a HiFi-GAN release or a Tango directory)")
     spec = {"kind": "minilm", "path": None} if args.text_encoder == "minilm" else {"kind": "t5",
                                                                                    "path": args.text_encoder}
-    fields = {"steps": args.default_steps, "guidance_scale": getattr(args, "default_cfg", None),
-              "duration": args.default_duration, "sampler": args.default_sampler}
-    out = export_ldm_release(args.run_dir, args.vae, args.vocoder, spec, args.out_dir,
-                             {k: v for k, v in fields.items() if v is not None})
+    out = export_ldm_release(args.run_dir, args.vae, args.vocoder, spec, args.out_dir, _default_flags(args))
     print(f"exported {out}")
     return 0
+
+
+def _default_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--default-*`` flags that were given, as :class:`LDMDefaults` fields."""
+    fields = {"steps": getattr(args, "default_steps", None), "guidance_scale": getattr(args, "default_cfg", None),
+              "duration": getattr(args, "default_duration", None), "sampler": getattr(args, "default_sampler", None)}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def apply_ldm_defaults(args: argparse.Namespace, out_dir: str | Path) -> bool:
+    """After ``export_run`` of an ``ldm`` run: store the given ``--default-*`` flags in the LatentDiffusion release
+    it wrote (:func:`~sara.pipelines.latent_diffusion.set_release_defaults`).  Returns whether anything changed."""
+    from sara.pipelines.latent_diffusion import set_release_defaults
+
+    changes = _default_flags(args)
+    if changes:
+        set_release_defaults(out_dir, **changes)
+    return bool(changes)

@@ -33,7 +33,8 @@ from sara.errors import CheckpointError, ConfigError
 from sara.ldm.schedulers import SAMPLERS, SamplerName, SchedulerConfig, make_scheduler
 from sara.serialization import FORMAT_VERSION, config_from_dict, config_to_dict, upgrade_release_config
 
-__all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion", "ldm_text_encoder", "write_release_config"]
+__all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion", "ldm_text_encoder", "set_release_defaults",
+           "write_release_config"]
 
 MAX_STEPS = 10_000  # sanity bound on sampler steps
 MAX_DURATION_S = 120.0  # sanity bound: the UNet has no positional limit, memory grows with the length
@@ -449,3 +450,20 @@ def _save_text_encoder(text_encoder: Any, spec: Any, out: Path) -> Any:
     model.save_pretrained(out / "text_encoder")
     tokenizer.save_pretrained(out / "text_encoder")
     return TextEncoderSpec(kind=spec.kind if spec is not None else "t5", path="text_encoder")
+
+
+def set_release_defaults(directory: str | os.PathLike[str], **changes: Any) -> LDMDefaults:
+    """Change the stored generation defaults of the LatentDiffusion release in ``directory`` (rewrites its
+    ``config.json``), e.g. ``set_release_defaults(out, steps=25, sampler="dpmsolver++")``.
+
+    Raises:
+        CheckpointError: not a LatentDiffusion release.  ConfigError: unknown fields or invalid values.
+    """
+    p = Path(directory)
+    if _release_class(p) != RELEASE_CLASS:
+        raise CheckpointError(f"{p}: not a sara LatentDiffusion release")
+    payload = _read_release_config(p)
+    defaults = config_from_dict(LDMDefaults, {**payload["config"].get("defaults", {}), **changes})
+    payload["config"]["defaults"] = config_to_dict(defaults)
+    (p / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
+    return defaults

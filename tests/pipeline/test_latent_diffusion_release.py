@@ -104,6 +104,21 @@ def test_parts_that_do_not_fit_are_refused(minilm_pipe) -> None:
                         mel_config=minilm_pipe.mel_config)
 
 
+def test_release_defaults_can_be_changed_after_export(minilm_release, tmp_path) -> None:
+    from sara.pipelines.latent_diffusion import set_release_defaults
+
+    rel = shutil.copytree(minilm_release, tmp_path / "rel")
+    assert set_release_defaults(rel, steps=4, sampler="unipc") == LDMDefaults(steps=4, guidance_scale=2.5,
+                                                                             duration=0.5, sampler="unipc")
+    assert LatentDiffusion.from_pretrained(rel).defaults.sampler == "unipc"
+    with pytest.raises(ConfigError, match="unknown config keys"):
+        set_release_defaults(rel, cfg=2.0)
+    with pytest.raises(ConfigError, match="duration"):
+        set_release_defaults(rel, duration=0.0)
+    with pytest.raises(CheckpointError, match="not a sara LatentDiffusion release"):
+        set_release_defaults(rel / "unet", steps=2)
+
+
 # ------------------------------------------------------------------------------------------ errors
 
 
@@ -215,6 +230,11 @@ def test_export_and_generate_flags(minilm_pipe, tmp_path) -> None:
                                                                                      sampler="unipc")
     with pytest.raises(ConfigError, match="--vocoder"):
         run_ldm_export(export.parse_args(["a", "b", "--vae", str(tmp_path / "v")]))
+    from sara.cli._ldm_generate import apply_ldm_defaults
+
+    assert apply_ldm_defaults(export.parse_args(["a", "b", "--default-duration", "1.5"]), tmp_path / "rel")
+    assert LatentDiffusion.from_pretrained(tmp_path / "rel").defaults.duration == 1.5
+    assert not apply_ldm_defaults(export.parse_args(["a", "b"]), tmp_path / "rel")
     generate = argparse.ArgumentParser()
     add_ldm_generate_arguments(generate)
     assert generate.parse_args(["--sampler", "dpmsolver++"]).sampler == "dpmsolver++"
