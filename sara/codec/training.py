@@ -17,7 +17,9 @@ Codebook EMA / k-means / dead-code updates happen inside the training forward (b
 so checkpointed); their randomness comes from a generator seeded by ``(seed, batches seen)``, the batch
 counter being a buffer too, so a resumed run is bit-exact.  Under DDP the quantizer broadcasts its k-means
 and replacement decisions from rank 0 and averages the EMA statistics over ranks (and accelerate's DDP
-also broadcasts buffers from rank 0 before each forward), so codebooks stay identical on every rank.
+also broadcasts buffers from rank 0 before each forward), so codebooks stay identical on every rank; the
+balancer averages its gradient norms over ranks (both checked with two gloo processes in
+``tests/codec/test_distributed.py``).
 """
 
 from __future__ import annotations
