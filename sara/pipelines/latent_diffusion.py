@@ -8,18 +8,11 @@ UNet's resolution levels; 4 * 8 = 32 for Tango), so every UNet level sees whole 
 samples, trimmed to ``round(duration * 16000)``.  Random numbers: the initial latent is drawn first, then the
 DDPM step noise, both from one generator seeded by ``seed``.
 
-Release layout (:meth:`LatentDiffusion.save_pretrained`; a Tango directory is read by :mod:`sara.pipelines.tango`)::
-
-    config.json    {"format_version": 1, "class": "LatentDiffusion", "components": {"unet": "unet", "vae": "vae",
-                    "vocoder": "vocoder"}, "config": {"text_encoder": TextEncoderSpec, "mel": MelConfig,
-                    "scheduler": SchedulerConfig, "defaults": LDMDefaults}}
-    unet/          an ``LDMUNet`` release (sara.ldm.unet);  vae/: a MelVAE release;  vocoder/: a HiFiGAN release
-    text_encoder/  the T5 (config, tokenizer, weights) unless the spec names the packaged MiniLM
+The release format is described in :mod:`sara.pipelines.ldm_release`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -31,14 +24,23 @@ from torch import Tensor
 
 from sara.errors import CheckpointError, ConfigError
 from sara.ldm.schedulers import SAMPLERS, SamplerName, SchedulerConfig, make_scheduler
-from sara.serialization import FORMAT_VERSION, config_from_dict, config_to_dict, upgrade_release_config
+from sara.pipelines.ldm_release import (
+    RELEASE_CLASS,
+    ldm_text_encoder,
+    read_release_config,
+    release_class,
+    save_text_encoder,
+    set_release_defaults,
+    text_spec,
+    write_release_config,
+)
+from sara.serialization import config_from_dict
 
 __all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion", "ldm_text_encoder", "set_release_defaults",
            "write_release_config"]
 
 MAX_STEPS = 10_000  # sanity bound on sampler steps
 MAX_DURATION_S = 120.0  # sanity bound: the UNet has no positional limit, memory grows with the length
-RELEASE_CLASS = "LatentDiffusion"
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ class LatentDiffusion:
         p = Path(path)
         if is_tango_dir(p):
             pipe = cls._from_tango(p)
-        elif _release_class(p) == RELEASE_CLASS:
+        elif release_class(p) == RELEASE_CLASS:
             pipe = cls._from_release(p)
         else:
             raise CheckpointError(f"{p}: neither a Tango directory (main_config.json, pytorch_model_main.bin) "
@@ -206,12 +208,12 @@ class LatentDiffusion:
         from sara.mel.hifigan import HiFiGAN
         from sara.mel.vae import MelVAE
 
-        payload = _read_release_config(p)
+        payload = read_release_config(p)
         cfg, parts = payload["config"], payload.get("components", {})
         missing = [k for k in ("unet", "vae", "vocoder") if not (p / parts.get(k, k)).is_dir()]
         if missing:
             raise CheckpointError(f"{p}: LatentDiffusion release lacks component directories {missing}")
-        spec = _text_spec(cfg.get("text_encoder", {"kind": "minilm"}))
+        spec = text_spec(cfg.get("text_encoder", {"kind": "minilm"}))
         return cls(load_unet_release(p / parts.get("unet", "unet")), MelVAE.from_pretrained(p / parts.get("vae", "vae")),
                    HiFiGAN.from_pretrained(p / parts.get("vocoder", "vocoder")), ldm_text_encoder(spec, p),
                    mel_config=config_from_dict(MelConfig, cfg.get("mel", {})),
@@ -225,7 +227,7 @@ class LatentDiffusion:
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        spec = _save_text_encoder(self.text_encoder, self.text_encoder_spec, out)
+        spec = save_text_encoder(self.text_encoder, self.text_encoder_spec, out)
         save_unet_release(self.unet, out / "unet")
         self.vae.save_pretrained(out / "vae")
         self.vocoder.save_pretrained(out / "vocoder")
@@ -388,82 +390,3 @@ def _check_parts(pipe: LatentDiffusion) -> None:
     for a, x, b, y in pairs:
         if int(x) != int(y):
             raise CheckpointError(f"LatentDiffusion parts do not fit: {a} {x} != {b} {y}")
-
-
-def _release_class(p: Path) -> str | None:
-    """The ``class`` of ``p/config.json`` (None when absent or unreadable)."""
-    try:
-        return json.loads((p / "config.json").read_text()).get("class")
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return None
-
-
-def _read_release_config(p: Path) -> dict[str, Any]:
-    try:
-        payload = upgrade_release_config(json.loads((p / "config.json").read_text()))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{p / 'config.json'}: invalid JSON ({exc})") from None
-    unknown = sorted(set(payload.get("config", {})) - {"text_encoder", "mel", "scheduler", "defaults"})
-    if unknown:
-        raise CheckpointError(f"{p / 'config.json'}: unknown LatentDiffusion config keys {unknown}")
-    return payload
-
-
-def write_release_config(out: Path, text_spec: Any, mel_config: Any, scheduler_config: SchedulerConfig,
-                         defaults: LDMDefaults) -> Path:
-    """Write ``out/config.json`` of a LatentDiffusion release (the components are ``unet/``, ``vae/``,
-    ``vocoder/`` sub-releases)."""
-    payload = {"format_version": FORMAT_VERSION, "class": RELEASE_CLASS,
-               "config": {"text_encoder": config_to_dict(text_spec), "mel": config_to_dict(mel_config),
-                          "scheduler": config_to_dict(scheduler_config), "defaults": config_to_dict(defaults)},
-               "components": {"unet": "unet", "vae": "vae", "vocoder": "vocoder"}}
-    path = out / "config.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    return path
-
-
-def _text_spec(data: Any) -> Any:
-    from sara.text.factory import TextEncoderSpec
-
-    return config_from_dict(TextEncoderSpec, dict(data))
-
-
-def ldm_text_encoder(spec: Any, base_dir: Path) -> Any:
-    """The text conditioner of a :class:`~sara.text.factory.TextEncoderSpec` (``sara.ldm.conditioning``: Tango's
-    T5 batching and "" unconditional input for ``"t5"``, zero states for the MiniLM demo)."""
-    from sara.ldm.conditioning import build_conditioner
-
-    return build_conditioner(spec, base_dir=base_dir)
-
-
-def _save_text_encoder(text_encoder: Any, spec: Any, out: Path) -> Any:
-    """Keep a packaged/named spec, or write the encoder to ``out/text_encoder`` and return the spec naming it."""
-    from sara.text.factory import TextEncoderSpec
-
-    if spec is not None and spec.kind == "minilm" and spec.path is None:
-        return spec
-    inner = getattr(text_encoder, "encoder", None)  # T5EncoderModel (T5) or a sara TextEncoder (MiniLM)
-    tokenizer = getattr(text_encoder, "tokenizer", None) or getattr(inner, "tokenizer", None)
-    model = inner if hasattr(inner, "save_pretrained") else getattr(inner, "model", None)
-    if model is None or tokenizer is None:
-        raise CheckpointError("cannot save this text encoder (no model/tokenizer); give a text_encoder_spec")
-    model.save_pretrained(out / "text_encoder")
-    tokenizer.save_pretrained(out / "text_encoder")
-    return TextEncoderSpec(kind=spec.kind if spec is not None else "t5", path="text_encoder")
-
-
-def set_release_defaults(directory: str | os.PathLike[str], **changes: Any) -> LDMDefaults:
-    """Change the stored generation defaults of the LatentDiffusion release in ``directory`` (rewrites its
-    ``config.json``), e.g. ``set_release_defaults(out, steps=25, sampler="dpmsolver++")``.
-
-    Raises:
-        CheckpointError: not a LatentDiffusion release.  ConfigError: unknown fields or invalid values.
-    """
-    p = Path(directory)
-    if _release_class(p) != RELEASE_CLASS:
-        raise CheckpointError(f"{p}: not a sara LatentDiffusion release")
-    payload = _read_release_config(p)
-    defaults = config_from_dict(LDMDefaults, {**payload["config"].get("defaults", {}), **changes})
-    payload["config"]["defaults"] = config_to_dict(defaults)
-    (p / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
-    return defaults
