@@ -91,14 +91,16 @@ def _run_batch(args: argparse.Namespace, pipe: Any, settings: dict[str, Any]) ->
     from tqdm.auto import tqdm
 
     from sara.audio.io import save_audio
+    from sara.cli._output import UniqueNames
     from sara.cli.generate import official_file_name, read_captions
 
     items = read_captions(args.captions)
     out_dir = Path(args.output_dir) / batch_subdir(settings)
     base_seed = settings.pop("seed")
     written = skipped = 0
+    names = UniqueNames("generate")  # identical captions get distinct files (-2, -3, ...), stable across reruns
     for i, (audio_id, caption) in enumerate(tqdm(items, desc="generate", unit="file")):
-        path = out_dir / official_file_name(audio_id, caption)
+        path = out_dir / names.claim(official_file_name(audio_id, caption), f"line {i + 1}")
         if path.exists():
             skipped += 1
             continue

@@ -195,17 +195,20 @@ def test_cli_batch_mode_is_resumable(minilm_pipe, tmp_path) -> None:
 
     captions = tmp_path / "caption.jsonl"
     captions.write_text('{"audio_id": "Yaaa.wav", "caption": "a dog barks"}\n'
+                        '{"audio_id": "Ybbb.wav", "caption": "a dog barks"}\n'
                         '{"audio_id": "Ybbb.wav", "caption": "a dog barks"}\n')
     args = _args(prompt=None, captions=str(captions), output_dir=str(tmp_path / "o"), duration=0.2)
     assert run_latent_diffusion(args, minilm_pipe) == 0
     files = sorted((tmp_path / "o").rglob("*.wav"))
-    assert [f.name for f in files] == ["Yaaa_a_dog_barks.wav", "Ybbb_a_dog_barks.wav"]
+    assert [f.name for f in files] == ["Yaaa_a_dog_barks.wav", "Ybbb_a_dog_barks-2.wav", "Ybbb_a_dog_barks.wav"]
+    files = [files[0], files[2], files[1]]  # caption-file order
     assert files[0].parent.name == "guidance_scale-2.5_steps-2_sampler-ddim_duration-0.2"
-    first, second = sf.read(files[0])[0], sf.read(files[1])[0]
-    assert first.shape == (3200,) and not (first == second).all()  # seed + i per file
+    first, second, third = (sf.read(f)[0] for f in files)
+    assert first.shape == (3200,) and not (first == second).all() and not (second == third).all()  # seed + i
     files[1].unlink()
+    files[2].unlink()
     run_latent_diffusion(args, minilm_pipe)
-    assert (sf.read(files[1])[0] == second).all()  # the resumed file is the same audio
+    assert (sf.read(files[1])[0] == second).all() and (sf.read(files[2])[0] == third).all()  # resumed identically
 
 
 def test_export_and_generate_flags(minilm_pipe, tmp_path) -> None:
