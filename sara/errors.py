@@ -26,3 +26,8 @@ class ConfigError(SaraError):
 
 class OutputError(SaraError):
     """An output that cannot be written: a directory, device or FIFO in its place, no space, a size limit."""
+
+
+class OutputPathError(OutputError, ConfigError):
+    """An output path that cannot be used (a directory, device or FIFO in its place, a bad extension or
+    name): a bad argument, so the CLI exits with status 2 (a failed write is a plain :class:`OutputError`)."""

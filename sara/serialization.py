@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from sara.errors import CheckpointError, ConfigError, OutputError
+from sara.errors import CheckpointError, ConfigError, OutputError, OutputPathError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -446,27 +446,27 @@ def check_output_file(path: str | os.PathLike[str], *, suffixes: tuple[str, ...]
     is given -- an extension not in it (case-insensitive).
 
     Raises:
-        OutputError: the path is unusable.
+        OutputPathError: the path is unusable (a bad argument).
     """
     p = Path(path)
     if not p.name or p.name in (".", ".."):
-        raise OutputError(f"{p}: not a file name")
+        raise OutputPathError(f"{p}: not a file name")
     if len(os.fsencode(p.name)) > 255:
-        raise OutputError(f"{p.name[:40]}...: file name longer than 255 bytes")
+        raise OutputPathError(f"{p.name[:40]}...: file name longer than 255 bytes")
     try:
         st = os.stat(p)
     except FileNotFoundError:
         st = None
     except OSError as exc:
-        raise OutputError(f"{p}: cannot use as output ({exc.strerror})") from None
+        raise OutputPathError(f"{p}: cannot use as output ({exc.strerror})") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise OutputError(f"{p}: is a directory (give a file name)")
+        raise OutputPathError(f"{p}: is a directory (give a file name)")
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise OutputError(f"{p}: not a regular file (device, FIFO or socket); refusing to replace it")
+        raise OutputPathError(f"{p}: not a regular file (device, FIFO or socket); refusing to replace it")
     if p.parent.exists() and not p.parent.is_dir():
-        raise OutputError(f"{p.parent}: not a directory")
+        raise OutputPathError(f"{p.parent}: not a directory")
     if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise OutputError(f"{p}: unsupported extension {p.suffix or '(none)'!r}; use one of {', '.join(suffixes)}")
+        raise OutputPathError(f"{p}: unsupported extension {p.suffix or '(none)'!r}; use one of {', '.join(suffixes)}")
     return p
 
 

@@ -5,9 +5,11 @@ and sets ``func=run`` (``run(args) -> int``).  Heavy imports happen inside ``run
 fast.  Errors caused by the user print one line on stderr, never a traceback, and set the exit status:
 
 * 2 -- bad arguments: argparse errors (every numeric flag is range-checked, see :mod:`sara.cli._args`) and
-  :class:`~sara.errors.ConfigError`;
+  :class:`~sara.errors.ConfigError` (including :class:`~sara.errors.OutputPathError`: ``-o`` names a
+  directory, device, FIFO or an unsupported extension);
 * 1 -- bad data or environment: any other :class:`~sara.errors.SaraError` (:class:`~sara.errors.AudioError`,
-  :class:`~sara.errors.CheckpointError`), an ``OSError`` (permission denied, disk full) or running out of
+  :class:`~sara.errors.CheckpointError`, :class:`~sara.errors.OutputError` when a write fails), an
+  ``OSError`` (permission denied, disk full) or running out of
   memory;
 * 130 -- interrupted (Ctrl-C).
 """

@@ -13,7 +13,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from sara.errors import OutputError
+from sara.errors import OutputPathError
 from sara.serialization import check_output_file
 
 __all__ = ["MAX_NAME_BYTES", "UniqueNames", "check_output_dir", "check_output_file", "safe_file_name"]
@@ -29,11 +29,11 @@ def check_output_dir(path: str | Path, flag: str = "-o") -> Path:
     """
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise OutputError(f"{flag} {p}: exists and is not a directory")
+        raise OutputPathError(f"{flag} {p}: exists and is not a directory")
     for parent in p.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise OutputError(f"{flag} {p}: {parent} is not a directory")
+                raise OutputPathError(f"{flag} {p}: {parent} is not a directory")
             break
     return p
 

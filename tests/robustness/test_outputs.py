@@ -34,7 +34,7 @@ def test_generate_refuses_directories_devices_fifos_and_unknown_extensions(
              tmp_path / "noext": "unsupported extension", tmp_path / "file.txt" / "x.wav": "not a directory"}
     (tmp_path / "file.txt").write_text("a file where a directory should be")
     for out, why in cases.items():
-        run_cli(capsys, _gen(tiny_release, out), 1, contains=why)
+        run_cli(capsys, _gen(tiny_release, out), 2, contains=why)  # a bad -o is a bad argument
     assert Path("/dev/null").is_char_device() and fifo.is_fifo()  # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.wav", "file.txt", "pipe.wav"]
 
@@ -43,11 +43,12 @@ def test_directory_outputs_refuse_a_file_in_their_place(tmp_path: Path, capsys: 
                                                         vocoder_release: Path, tone: Path) -> None:
     taken = tmp_path / "taken"
     taken.write_text("x")
-    run_cli(capsys, ["reconstruct", tone, "-o", taken, "--model", vocoder_release], 1, contains="not a directory")
-    run_cli(capsys, ["encode", tone, "-o", taken, "--encoder", vocoder_release / "encoder"], 1,
+    run_cli(capsys, ["reconstruct", tone, "-o", taken, "--model", vocoder_release], 2, contains="not a directory")
+    run_cli(capsys, ["encode", tone, "-o", taken, "--encoder", vocoder_release / "encoder"], 2,
             contains="not a directory")
-    run_cli(capsys, ["decode", tone, "-o", "/dev/null", "--model", vocoder_release], 1, contains="not a directory")
-    run_cli(capsys, ["demo", "-o", taken, "--model", vocoder_release], 1, contains="not a directory")
+    run_cli(capsys, ["decode", tone, "-o", "/dev/null", "--model", vocoder_release], 2, contains="not a directory")
+    run_cli(capsys, ["demo", "-o", taken, "--model", vocoder_release], 2, contains="not a directory")
+    run_cli(capsys, ["export", tone.parent, taken], 2, contains="not a directory")
     assert taken.read_text() == "x"
 
 
