@@ -18,19 +18,24 @@ import json
 import os
 import pickle
 import shutil
-import stat
 import tempfile
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from sara.errors import CheckpointError, ConfigError, OutputError, OutputPathError
+from sara.errors import CheckpointError, ConfigError
+from sara.outputs import (  # noqa: F401 - re-exported: the release writers' home
+    check_output_file,
+    write_bytes_atomically,
+    write_output_atomically,
+    write_text_atomically,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -432,93 +437,3 @@ def _load_inert(path: Path) -> Any:
         return torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=_INERT_PICKLE)
     except Exception as exc:  # noqa: BLE001 - any failure here is an unreadable file for the user
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
-
-
-# ------------------------------------------------------------------------------------------- outputs
-
-
-def check_output_file(path: str | os.PathLike[str], *, suffixes: tuple[str, ...] | None = None) -> Path:
-    """Refuse an output path that cannot safely receive a regular file; returns it as a ``Path``.
-
-    Refused, with one line: an existing directory, device node, FIFO, socket or any other non-regular file
-    in its place (``os.replace`` would otherwise swap a device such as ``/dev/null`` for a regular file), a
-    parent that exists but is not a directory, an empty or over-long file name, and -- when ``suffixes``
-    is given -- an extension not in it (case-insensitive).
-
-    Raises:
-        OutputPathError: the path is unusable (a bad argument).
-    """
-    p = Path(path)
-    if not p.name or p.name in (".", ".."):
-        raise OutputPathError(f"{p}: not a file name")
-    if len(os.fsencode(p.name)) > 255:
-        raise OutputPathError(f"{p.name[:40]}...: file name longer than 255 bytes")
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise OutputPathError(f"{p}: cannot use as output ({exc.strerror})") from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise OutputPathError(f"{p}: is a directory (give a file name)")
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise OutputPathError(f"{p}: not a regular file (device, FIFO or socket); refusing to replace it")
-    if p.parent.exists() and not p.parent.is_dir():
-        raise OutputPathError(f"{p.parent}: not a directory")
-    if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise OutputPathError(f"{p}: unsupported extension {p.suffix or '(none)'!r}; use one of {', '.join(suffixes)}")
-    return p
-
-
-def write_output_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *,
-                            suffixes: tuple[str, ...] | None = None) -> Path:
-    """Write a file through ``write(binary_file)`` into a temporary file beside ``path``, then rename it in.
-
-    The target is checked first (:func:`check_output_file`); parent directories are created.  On any
-    failure (no space, ``RLIMIT_FSIZE``, permission, an exception in ``write``) the temporary file is
-    removed and an existing ``path`` is left untouched, so nothing is ever half-written.  The new file gets
-    the old file's permissions, or the umask default for a new one.
-
-    Raises:
-        OutputError: the path is unusable or the write failed (one line with the reason).
-    """
-    p = check_output_file(path, suffixes=suffixes)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:200]}.", suffix=".tmp", dir=p.parent)
-    except OSError as exc:
-        raise OutputError(f"{p}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _output_mode(p))
-        os.replace(tmp, p)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"{p}: cannot write ({exc.strerror or exc}); nothing was written") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
-
-
-def write_bytes_atomically(path: str | os.PathLike[str], data: bytes, **kwargs: Any) -> Path:
-    """:func:`write_output_atomically` for a ready ``bytes`` payload."""
-    return write_output_atomically(path, lambda f: f.write(data), **kwargs)
-
-
-def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
-    """:func:`write_output_atomically` for UTF-8 text (``run.json``, manifests, model cards)."""
-    return write_bytes_atomically(path, text.encode("utf-8"))
-
-
-def _output_mode(path: Path) -> int:
-    """Permission bits for a new file at ``path``: the existing file's, else ``0o666`` minus the umask."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask

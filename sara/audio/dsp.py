@@ -5,6 +5,8 @@ float32, because the official checkpoints were trained with torchaudio front end
 
 * :func:`resample` -- ``torchaudio.functional.resample`` (Hann-windowed sinc, ``lowpass_filter_width=6``,
   ``rolloff=0.99``); the official SemanticVocoder resamples 24 kHz -> 16 kHz this way before dasheng.
+  Rate pairs whose polyphase kernel would be huge (coprime rates such as 44101 -> 16000 Hz) evaluate the
+  same filter phase by phase with only the non-zero taps, in bounded memory (O(signal)) and time.
 * :func:`spectrogram` -- ``torchaudio.transforms.Spectrogram`` (centred, reflect padding, periodic Hann).
 * :func:`mel_filterbank` -- ``torchaudio.functional.melscale_fbanks`` (HTK or Slaney scale, no norm/slaney).
 * :func:`linear_filterbank` -- ``torchaudio.functional.linear_fbanks``.
