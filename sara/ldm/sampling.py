@@ -225,9 +225,9 @@ def _context(cond: TextCondition, uncond: TextCondition | None) -> TextCondition
     if u_states.shape[0] == 1 and batch > 1:
         u_states, u_mask = u_states.expand(batch, -1, -1), u_mask.expand(batch, -1)
     length = max(cond[0].shape[1], u_states.shape[1])
-    u_states, u_mask = _pad(u_states.to(cond[0]), u_mask, length)
+    u_states, u_mask = _pad(u_states.to(cond[0]), u_mask.to(cond[1].device), length)
     c_states, c_mask = _pad(*cond, length)
-    return torch.cat([u_states, c_states]), torch.cat([u_mask, c_mask]).to(c_states.device)
+    return torch.cat([u_states, c_states]), torch.cat([u_mask, c_mask])
 
 
 def _pad(states: Tensor, mask: Tensor, length: int) -> TextCondition:
