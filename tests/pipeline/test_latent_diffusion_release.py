@@ -262,3 +262,15 @@ def test_sara_generate_runs_a_tango_directory(tango_dir, tmp_path) -> None:
                  "--steps", "2", "--sampler", "ddim"]) == 0
     audio, sr = sf.read(out)
     assert sr == 16000 and audio.shape == (8000,)
+
+
+def test_decode_benchmark_reports_real_time_factors() -> None:
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_ldm_decode.py"
+    spec = importlib.util.spec_from_file_location("bench_ldm_decode", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (result,) = module.main(["--sizes", "tiny", "--seconds", "0.16", "--repeats", "1"])
+    assert result["audio_s"] == 0.16 and result["vae_rtf"] > 0 and result["vocoder_rtf"] > 0
+    assert result["total_rtf"] == pytest.approx(result["vae_rtf"] + result["vocoder_rtf"], abs=2e-4)
