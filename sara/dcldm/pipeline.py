@@ -216,11 +216,11 @@ class DCLDM(LatentDiffusion):
             audiogen_path: record this AudioGen directory (absolute, or relative to ``directory``) instead of
                 writing ``audiogen/``.
         """
-        from sara.pipelines.latent_diffusion import _save_text_encoder
+        from sara.pipelines.ldm_release import save_text_encoder
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        spec = None if self.conditioning == "acoustic" else _save_text_encoder(
+        spec = None if self.conditioning == "acoustic" else save_text_encoder(
             self.text_encoder, self.text_encoder_spec, out)
         self.unet.save_pretrained(out / "unet")
         self.vae.save_pretrained(out / "vae")
@@ -291,14 +291,14 @@ def _build_from_release(cls: type[DCLDM], p: Path, payload: dict[str, Any]) -> D
     from sara.mel.frontend import MelConfig
     from sara.mel.hifigan import HiFiGAN
     from sara.mel.vae import MelVAE
-    from sara.pipelines.latent_diffusion import _text_spec, ldm_text_encoder
+    from sara.pipelines.ldm_release import ldm_text_encoder, text_spec
 
     cfg, parts = payload["config"], payload.get("components", {})
     dirs = {k: p / parts.get(k, k) for k in ("unet", "vae", "vocoder", "audiogen")}
     missing = [k for k, d in dirs.items() if not d.is_dir()]
     if missing:
         raise CheckpointError(f"{p}: DCLDM release lacks component directories {missing}")
-    spec = None if cfg.get("text_encoder") is None else _text_spec(cfg["text_encoder"])
+    spec = None if cfg.get("text_encoder") is None else text_spec(cfg["text_encoder"])
     text = None if spec is None else ldm_text_encoder(spec, p)
     return cls(DualConditionUNet.from_pretrained(dirs["unet"]), MelVAE.from_pretrained(dirs["vae"]),
                HiFiGAN.from_pretrained(dirs["vocoder"]), text, AudioGen.from_pretrained(dirs["audiogen"]),

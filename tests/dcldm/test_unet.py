@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import diffusers  # noqa: F401 - imported at collection, so the first test does not pay for it
 import pytest
 import torch
+from diffusers import UNet2DConditionModel  # noqa: F401 - imported at collection (slow lazy import)
+from diffusers.models import Transformer2DModel  # noqa: F401
 
 from sara.dcldm.unet import DualConditionUNet, count_added_parameters, hooked_transformers
 from sara.errors import CheckpointError, ConfigError
