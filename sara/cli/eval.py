@@ -16,6 +16,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sara.cli._args import MAX_INT, float_range, int_range
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eval`` and its sub-commands."""
@@ -37,14 +39,14 @@ def _add_relevance(sub: argparse._SubParsersAction) -> None:
                         "same classes as --classifier)")
     p.add_argument("--manifest", type=Path, required=True, help="corpus manifest (jsonl)")
     p.add_argument("--split", default="test")
-    p.add_argument("--per-class", type=int, default=3, help="captions per class")
-    p.add_argument("--samples-per-prompt", type=int, default=1,
+    p.add_argument("--per-class", type=int_range(1, 100_000), default=3, help="captions per class")
+    p.add_argument("--samples-per-prompt", type=int_range(1, 1000), default=1,
                    help="clips generated per caption (different noise); every clip is scored")
-    p.add_argument("--duration", type=float, default=4.0, help="seconds per generated clip")
-    p.add_argument("--steps", type=int, default=50, help="DiT sampling steps")
+    p.add_argument("--duration", type=float_range(0.0, 600.0, low_open=True), default=4.0, help="seconds per generated clip")
+    p.add_argument("--steps", type=int_range(1, 10_000), default=50, help="DiT sampling steps")
     p.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
-    p.add_argument("--vocoder-steps", type=int, default=None, help="vocoder steps (default: the model's)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--vocoder-steps", type=int_range(1, 10_000), default=None, help="vocoder steps (default: the model's)")
+    p.add_argument("--batch-size", type=int_range(1, 1024), default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("eval_relevance"), help="output directory (JSON + Markdown)")
     p.set_defaults(func=run_relevance)
@@ -71,10 +73,10 @@ def _add_reconstruction(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reconstruction", help="encode -> decode distances (DAC mel, STFT, L1, SI-SDR, ViSQOL)")
     p.add_argument("--model", required=True, help="SemanticVocoder release directory or checkpoint")
     p.add_argument("--audio", type=Path, required=True, help="directory (or file) of audio to reconstruct")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    p.add_argument("--rates", type=int, nargs="+", default=[44100, 22050], help="measurement rates in Hz")
+    p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="sampling steps (default: the model's)")
+    p.add_argument("--rates", type=int_range(1000, 384_000), nargs="+", default=[44100, 22050], help="measurement rates in Hz")
     p.add_argument("--visqol", action="store_true", help="add ViSQOL (needs the visqol-python package)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N files")
+    p.add_argument("--limit", type=int_range(1, MAX_INT), default=None, help="use only the first N files")
     p.add_argument("--seed", type=int, default=0)
     _common(p, "eval_reconstruction")
     p.set_defaults(func=run_reconstruction)
@@ -104,7 +106,7 @@ def _add_train_classifier(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-classifier", help="train the offline corpus classifier used for FD/KL/IS")
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="release directory to write")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int_range(1, 100_000), default=30)
     p.add_argument("--min-train-clips", type=int, default=5, help="drop classes with fewer train clips")
     p.add_argument("--augment", action="store_true",
                    help="augment training crops (gain, coloured noise at 10-60 dB SNR, random EQ, SpecAugment) so "

@@ -25,6 +25,7 @@ from sara.data.registry import SOURCES
 from sara.data.sources_common import SourceContext
 from sara.data.splits import assign_splits, check_no_leakage
 from sara.errors import ConfigError, SaraError
+from sara.outputs import write_text_atomically
 
 __all__ = ["BuildResult", "CorpusConfig", "build_corpus"]
 
@@ -262,7 +263,7 @@ def _finish(out: Path, cfg: CorpusConfig, records: list[dict], skips: SkipLog, s
     digest = write_manifest(records, out / "manifest.jsonl")
     _prune_orphans(out, records, skips)
     classes = write_classes(records, out / "classes.json")
-    (out / "skipped.json").write_text(json.dumps(skips.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    write_text_atomically(out / "skipped.json", json.dumps(skips.to_dict(), indent=1, ensure_ascii=False) + "\n")
     hours = sum(r["duration"] for r in records) / 3600
     info = {
         "config": asdict(replace(cfg)),
@@ -271,7 +272,7 @@ def _finish(out: Path, cfg: CorpusConfig, records: list[dict], skips: SkipLog, s
         "hours": round(hours, 3),
         "num_classes": len(classes["classes"]),
     }
-    (out / "build.json").write_text(json.dumps(info, indent=1) + "\n")
+    write_text_atomically(out / "build.json", json.dumps(info, indent=1) + "\n")
     return BuildResult(
         out / "manifest.jsonl",
         digest,

@@ -22,6 +22,7 @@ from sara.dit.data import LatentCaptionDataset, collate_latent_captions
 from sara.dit.model import LatentDiT
 from sara.errors import ConfigError
 from sara.flow.paths import interpolate, masked_mse, sample_train_timesteps, velocity_target
+from sara.outputs import write_text_atomically
 from sara.text.factory import TextEncoderSpec, build_text_encoder
 from sara.train.resume import fork_rng
 from sara.train.task import LossOutput, TrainTask
@@ -234,7 +235,7 @@ class TextToAudioTask(TrainTask):
             wav = pipe.vocoder.decode(latents, steps=None, seed=0)
             for i, w in enumerate(wav):
                 save_audio(out_dir / f"{i}.wav", w.cpu(), pipe.sample_rate)
-        (out_dir / "prompts.json").write_text(json.dumps(list(cfg.sample_prompts), indent=1) + "\n")
+        write_text_atomically(out_dir / "prompts.json", json.dumps(list(cfg.sample_prompts), indent=1) + "\n")
 
     def export(self, model: nn.Module, out_dir: Path) -> Path:
         """Write a TextToAudio release (needs ``vocoder`` in the task config)."""

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sara.outputs import write_text_atomically
+
 __all__ = ["format_value", "markdown_table", "write_report"]
 
 
@@ -46,6 +48,6 @@ def write_report(result: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], o
     out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(rows)
     jpath, mpath = out / f"{name}.json", out / f"{name}.md"
-    jpath.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    mpath.write_text(f"# {title}\n\n{table}")
+    write_text_atomically(jpath, json.dumps(result, indent=2, default=str) + "\n")
+    write_text_atomically(mpath, f"# {title}\n\n{table}")
     return jpath, mpath, table

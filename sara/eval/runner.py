@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from sara.audio.dsp import resample
 from sara.audio.io import load_audio
-from sara.errors import SaraError
+from sara.errors import ConfigError, SaraError
 from sara.eval.embedders.base import AudioEmbedder, EmbedderOutput
 from sara.eval.metrics import (
     clap_score,
@@ -127,7 +127,7 @@ def evaluate_generation(generated: Sequence[Path], reference: Sequence[Path], em
     if len(generated) < 2 or len(reference) < 2:
         raise SaraError("generation metrics need at least 2 generated and 2 reference files")
     if captions is not None and not any(hasattr(e, "embed_text") for e in embedders):
-        raise SaraError("a captions file is only used by the CLAP score: add --embedder clap:DIR")
+        raise ConfigError("a captions file is only used by the CLAP score: add --embedder clap:DIR")
     paired = paired_fraction(generated, reference) > 0.99
     result: dict[str, Any] = {"num_generated": len(generated), "num_reference": len(reference), "paired": paired,
                               "metrics": {}}

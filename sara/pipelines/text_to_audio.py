@@ -184,7 +184,7 @@ class TextToAudio:
                    "config": {"text_encoder": {"kind": spec.kind, "path": spec.path},
                               "default_duration": self.default_duration,
                               "default_guidance": self.default_guidance}}
-        (out / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
+        write_text_atomically(out / "config.json", json.dumps(payload, indent=2) + "\n")
         return out
 
     def _save_text_encoder(self, out: Path) -> TextEncoderSpec:

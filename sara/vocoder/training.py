@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from sara.errors import ConfigError
+from sara.outputs import write_text_atomically
 from sara.train.resume import fork_rng
 from sara.train.task import LossOutput, TrainTask
 from sara.vocoder.config import VocoderConfig
@@ -235,7 +236,7 @@ class VocoderTask(TrainTask):
             save_audio(out_dir / f"sample-{i}.wav", wav[0].cpu(), cfg.model.sample_rate)
             save_audio(out_dir / f"reference-{i}.wav", batch["audio"][0].cpu(), cfg.model.sample_rate)
             dists[clips[i].path.name] = float(multi_resolution_mel_distance(wav, batch["audio"])[0])
-        (out_dir / "mel_distance.json").write_text(json.dumps({"step": step, **dists}, indent=2) + "\n")
+        write_text_atomically(out_dir / "mel_distance.json", json.dumps({"step": step, **dists}, indent=2) + "\n")
 
     def export(self, model: nn.Module, out_dir: Path) -> Path:
         """Write a SemanticVocoder release (with the encoder bundled in ``encoder/`` when the task has one)."""

@@ -6,7 +6,7 @@ Spec strings (``--embedder``): ``mel``, ``classifier:DIR``, ``semantic:DIR``, ``
 
 from __future__ import annotations
 
-from sara.errors import SaraError
+from sara.errors import ConfigError
 from sara.eval.embedders.base import AudioEmbedder, EmbedderOutput, prepare_mono
 
 __all__ = ["EMBEDDER_KINDS", "AudioEmbedder", "EmbedderOutput", "build_embedder", "prepare_mono"]
@@ -18,17 +18,17 @@ def build_embedder(spec: str) -> AudioEmbedder:
     """Build an embedder from ``KIND`` or ``KIND:PATH``.
 
     Raises:
-        SaraError: unknown kind or a missing path.
+        ConfigError: unknown kind or a missing path (a bad ``--embedder`` argument).
     """
     kind, _, path = spec.partition(":")
     if kind not in EMBEDDER_KINDS:
-        raise SaraError(f"unknown embedder {kind!r} (choose from {', '.join(EMBEDDER_KINDS)})")
+        raise ConfigError(f"unknown embedder {kind!r} (choose from {', '.join(EMBEDDER_KINDS)})")
     if kind == "mel":
         from sara.eval.embedders.mel import MelEmbedder
 
         return MelEmbedder()
     if not path:
-        raise SaraError(f"embedder {kind!r} needs a local path: {kind}:PATH")
+        raise ConfigError(f"embedder {kind!r} needs a local path: {kind}:PATH")
     if kind == "classifier":
         from sara.eval.embedders.classifier import ClassifierEmbedder
 
