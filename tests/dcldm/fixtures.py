@@ -17,13 +17,20 @@ ACOUSTIC_DIM = 8  # the tiny codec's latent
 
 
 def tiny_codec(seed: int = 0) -> Any:
-    """EncodecCodec at 50 Hz (hop 320 = 8 * 5 * 4 * 2) with 4 codebooks of 16 uniform-initialised codes."""
+    """EncodecCodec at 50 Hz (hop 320 = 8 * 5 * 4 * 2) with 4 codebooks of 16 codes, k-means-initialised on
+    tones of the corpus fixture's pitches (audiocraft's warm-up forward), so different clips get different
+    tokens."""
     from sara.codec.config import CodecConfig
     from sara.codec.model import EncodecCodec
 
     torch.manual_seed(seed)
-    cfg = CodecConfig(n_filters=4, dimension=ACOUSTIC_DIM, lstm=0, num_codebooks=4, bins=16, kmeans_init=False)
-    return EncodecCodec(cfg).eval()
+    cfg = CodecConfig(n_filters=4, dimension=ACOUSTIC_DIM, lstm=0, num_codebooks=4, bins=16, kmeans_iters=4)
+    codec = EncodecCodec(cfg).train()
+    t = torch.arange(16000) / 16000
+    tones = torch.stack([0.3 * torch.sin(2 * torch.pi * (220 + 110 * k) * t) for k in range(8)])[:, None]
+    with torch.no_grad():
+        codec(tones, generator=torch.Generator().manual_seed(seed))
+    return codec.eval()
 
 
 def tiny_audiogen(t5_dir: Path, seed: int = 0) -> Any:
