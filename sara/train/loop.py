@@ -18,14 +18,22 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from sara.errors import CheckpointError, ConfigError
 from sara.serialization import load_state_dict_strict
 from sara.train import checkpoint as ckpt
 from sara.train.ema import EMA
-from sara.train.resume import SeededCollate, SeededDataset, SeededSampler, StopRequest, fork_rng, worker_init
+from sara.train.resume import (  # EpochSampler is re-exported here, where it used to live
+    EpochSampler,
+    SeededCollate,
+    SeededDataset,
+    SeededSampler,
+    StopRequest,
+    fork_rng,
+    worker_init,
+)
 from sara.train.task import LossOutput, TrainTask
 
 __all__ = ["TrainConfig", "export_run", "fit", "load_run_model"]
@@ -81,31 +89,6 @@ class TrainConfig:
             raise ConfigError(f"max_minutes must be a number >= 0, got {self.max_minutes}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
-
-
-class EpochSampler(Sampler[int]):
-    """``n`` indices per epoch that depend only on ``(seed, epoch)`` (resumable).
-
-    Without ``weights`` a permutation; with ``weights [n]`` (a dataset's ``sample_weights``) ``n`` draws with
-    replacement, index ``i`` with probability ``weights[i] / sum(weights)``.
-    """
-
-    def __init__(self, n: int, seed: int, weights: torch.Tensor | None = None) -> None:
-        if weights is not None and (weights.shape != (n,) or not bool((weights >= 0).all()) or weights.sum() <= 0):
-            raise ConfigError(f"sample weights must be {n} non-negative numbers with a positive sum")
-        self.n, self.seed, self.epoch, self.weights = n, seed, 0, weights
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        if self.weights is not None:
-            return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
-        return iter(torch.randperm(self.n, generator=g).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 @dataclass

@@ -35,7 +35,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["SeededCollate", "SeededDataset", "SeededSampler", "StopRequest", "fork_rng", "item_seed", "worker_init"]
+from sara.errors import ConfigError
+
+__all__ = ["EpochSampler", "SeededCollate", "SeededDataset", "SeededSampler", "StopRequest", "fork_rng", "item_seed", "worker_init"]
 
 _MASK = 2**63 - 1
 
@@ -68,6 +70,31 @@ def fork_rng(seed: int | None = None, *, cuda: bool = False) -> Iterator[None]:
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
+
+
+class EpochSampler(Sampler[int]):
+    """``n`` indices per epoch that depend only on ``(seed, epoch)`` (resumable).
+
+    Without ``weights`` a permutation; with ``weights [n]`` (a dataset's ``sample_weights``) ``n`` draws with
+    replacement, index ``i`` with probability ``weights[i] / sum(weights)``.
+    """
+
+    def __init__(self, n: int, seed: int, weights: torch.Tensor | None = None) -> None:
+        if weights is not None and (weights.shape != (n,) or not bool((weights >= 0).all()) or weights.sum() <= 0):
+            raise ConfigError(f"sample weights must be {n} non-negative numbers with a positive sum")
+        self.n, self.seed, self.epoch, self.weights = n, seed, 0, weights
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is not None:
+            return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
 
 
 class SeededSampler(Sampler[tuple[int, int]]):

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,25 @@ def test_sigkill_at_any_moment_then_resume_is_bit_exact(kill_at: str, workers: i
                            str(STEPS), str(workers), kill_at], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     fit(build_task("vocoder", data), train_config(run, STEPS))  # resumed here, without worker processes
+    _assert_same(final_weights(run), reference["vocoder"])
+
+
+def test_sigterm_to_the_process_group_stops_cleanly(data: Path, reference: dict, tmp_path: Path) -> None:
+    """As when a scheduler stops a job: every process, loader workers included, gets SIGTERM at some moment."""
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.robustness.trainers", str(data), str(run), "vocoder",
+                             str(STEPS), "2", "-"], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = run / "checkpoints" / "step-00000002" / "trainer.json"
+    deadline = time.monotonic() + 240
+    while not first.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode in (0, 130), err[-2000:]  # 0: it finished before the signal arrived
+    assert "Traceback" not in err
+    fit(build_task("vocoder", data), train_config(run, STEPS))
     _assert_same(final_weights(run), reference["vocoder"])
 
 

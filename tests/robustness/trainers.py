@@ -152,7 +152,10 @@ def main(argv: list[str]) -> int:
     workers = int(argv[4]) if len(argv) > 4 else 0
     if len(argv) > 5 and argv[5] != "-":
         _install_kill(argv[5])
-    fit(build_task(name, data), train_config(run_dir, max_steps, workers))
+    try:
+        fit(build_task(name, data), train_config(run_dir, max_steps, workers))
+    except KeyboardInterrupt:  # a clean stop (SIGINT / SIGTERM): the loop checkpointed first
+        return 130
     return 0
 
 
