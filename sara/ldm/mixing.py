@@ -6,6 +6,8 @@ levels are the loudest frame of an A-weighted power spectrum (2048-sample Hann f
 -80 dB); the mix ratio ``r = 0.5`` is turned into a gain ``t`` so that both sources keep their relative level,
 ``mix = (t a + (1 - t) b) / sqrt(t^2 + (1 - t)^2)`` (the between-class mixing of Tokozume et al.); the mixture is
 normalised to peak 0.5 again; the caption is ``"{caption1} and {caption2 with its first letter lower-cased}"``.
+Tango normalises all mixtures of a batch by their common peak; with its batches (two clips per device, hence one
+pair) that is one mixture's own peak, which is what :func:`mix_by_level` uses.
 """
 
 from __future__ import annotations
