@@ -82,8 +82,11 @@ class LatentCache:
         index = self.root / INDEX_NAME
         if not index.is_file():
             raise ConfigError(f"{self.root}: no {INDEX_NAME} (build it with `sara train ldm --build-cache`)")
-        data = json.loads(index.read_text())
-        if data.get("format") != CACHE_FORMAT or data.get("version") != CACHE_VERSION:
+        try:
+            data = json.loads(index.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{index}: invalid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("version") != CACHE_VERSION:
             raise ConfigError(f"{index}: not a sara LDM latent cache (format {data.get('format')!r})")
         if not data.get("complete"):
             raise ConfigError(f"{self.root}: the latent cache build was interrupted; run it again to finish")
@@ -98,9 +101,17 @@ class LatentCache:
         return int(c), int(h), int(w)
 
     def load(self, item: CachedItem) -> tuple[Tensor, Tensor]:
-        """``(mean, std)`` ``[C, H, W]`` float32 of an entry (diffusion space)."""
-        tensors = load_file(str(self.root / item.file))
-        return tensors["mean"].float(), tensors["std"].float()
+        """``(mean, std)`` ``[C, H, W]`` float32 of an entry (diffusion space).
+
+        Raises:
+            ConfigError: the entry's file is missing or unreadable (named).
+        """
+        path = self.root / item.file
+        try:
+            tensors = load_file(str(path))
+            return tensors["mean"].float(), tensors["std"].float()
+        except Exception as exc:  # noqa: BLE001 - missing key or file; safetensors raises several types
+            raise ConfigError(f"{path}: unreadable latent cache entry ({exc}); rebuild the cache") from None
 
 
 def _item(d: dict[str, Any]) -> CachedItem:

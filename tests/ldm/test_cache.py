@@ -77,6 +77,13 @@ def test_interrupted_cache_is_refused(cache: LatentCache, tmp_path: Path) -> Non
     (tmp_path / "cache.json").write_text(json.dumps(index))
     with pytest.raises(ConfigError, match="interrupted"):
         LatentCache(tmp_path)
+    index["complete"] = True
+    (tmp_path / "cache.json").write_text(json.dumps(index))
+    with pytest.raises(ConfigError, match="unreadable latent cache entry"):
+        LatentCache(tmp_path).load(cache.clips[0])  # the index names files this directory lacks
+    (tmp_path / "cache.json").write_text("{")
+    with pytest.raises(ConfigError, match="invalid JSON"):
+        LatentCache(tmp_path)
 
 
 def test_dataset_items_and_collate(cache: LatentCache) -> None:
