@@ -115,7 +115,7 @@ def _install_kill(spec: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     if hook == "fsync":
-        import sara.serialization as ser
+        import sara.outputs as ser
 
         real_fsync = os.fsync
         ser.os = _Proxy(os, fsync=lambda fd: (real_fsync(fd), maybe_die()))  # type: ignore[attr-defined]
