@@ -5,9 +5,7 @@ then checkpoints a state from a step boundary.  (Saving from inside a step -- th
 KeyboardInterrupt: save`` -- recorded a batch as consumed whose update never happened, and an RNG stream
 advanced by half a step.)
 
-**Per-item randomness.**
-
-Why this exists: datasets draw their crops, gains and caption choices from the *global* RNGs (``torch``,
+**Per-item randomness.**  Datasets draw their crops, gains and caption choices from the *global* RNGs (``torch``,
 ``random``, ``numpy``), and the loader fetches items *ahead* of the training step (accelerate's loader keeps
 one batch in hand, worker processes prefetch ``prefetch_factor`` batches).  The global torch RNG is also
 what the loss draws its noise and timesteps from, and it is what a checkpoint saves.  So the state saved
@@ -20,6 +18,11 @@ The fix: the sampler hands the dataset ``(index, item_seed)`` pairs, ``item_seed
 global RNGs forked and seeded from it (the collate function likewise, from the batch's seeds).  Item
 randomness then never touches the training step's RNG stream, in the main process or in a worker, and a
 skipped or re-fetched item gets exactly the same values.
+
+**Lazy construction.**  A task that builds a frozen helper on first use (the vocoder's semantic encoder,
+the DiT's text encoder) initialises its parameters from the global RNG: in an uninterrupted run at step 0,
+in a resumed one at its first step -- right after the checkpoint's RNG state was restored.  Such helpers
+are built inside :func:`fork_rng`, so they never shift the stream.
 """
 
 from __future__ import annotations
