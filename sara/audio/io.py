@@ -25,6 +25,7 @@ from sara.serialization import check_output_file, write_bytes_atomically
 __all__ = [
     "AUDIO_EXTENSIONS",
     "MAX_DURATION_S",
+    "MAX_CHANNELS",
     "MAX_SAMPLE_RATE",
     "WRITE_FORMATS",
     "check_sample_rate",
@@ -37,6 +38,7 @@ __all__ = [
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus")
 MAX_SAMPLE_RATE = 1_000_000  # Hz; rates above this are corrupt headers, not audio
+MAX_CHANNELS = 64
 MAX_DURATION_S = 3600.0  # one hour: longer inputs are almost always a mistake (wrong file, wrong rate)
 
 
@@ -66,6 +68,9 @@ def load_audio(
         raise AudioError(f"{p}: no such file")
     try:
         info = sf.info(str(p))
+        check_sample_rate(info.samplerate, name=str(p))  # a corrupt header must not size the read below
+        if not 1 <= info.channels <= MAX_CHANNELS:
+            raise AudioError(f"{p}: {info.channels} channels (at most {MAX_CHANNELS} are supported)")
         if max_duration is not None and info.frames > max_duration * info.samplerate:
             raise AudioError(f"{p}: {info.frames / info.samplerate:.1f} s is longer than the {max_duration:.0f} s limit")
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)

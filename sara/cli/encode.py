@@ -39,10 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from sara.cli._output import check_output_dir
     from sara.encoder import SemanticEncoder
     from sara.encoder.files import EncodeResult, encode_files, plan_items
+    from sara.errors import ConfigError
 
     out_dir = check_output_dir(args.output)
-    encoder = SemanticEncoder.from_pretrained(encoder_path(args.encoder), map_location=args.device)
     items, planned_failures = plan_items(args.inputs, out_dir)
+    if not items and not planned_failures:
+        raise ConfigError("no audio files found in the inputs")
+    encoder = SemanticEncoder.from_pretrained(encoder_path(args.encoder), map_location=args.device)
     failures = list(planned_failures)
     bar = tqdm(total=len(items), desc="encode", unit="file", dynamic_ncols=True)
 

@@ -179,3 +179,25 @@ def dsp_user_error() -> None:
     from sara.audio.io import prepare_waveform
 
     prepare_waveform(torch.zeros(1, 100), 0, 16000)
+
+
+def test_headers_that_would_size_a_huge_read_are_refused(tmp_path: Path) -> None:
+    from sara.audio.io import load_audio
+
+    many = tmp_path / "many.wav"
+    sf.write(str(many), np.zeros((10, 100), dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match="100 channels"):
+        load_audio(many)
+    fast = tmp_path / "fast.wav"
+    sf.write(str(fast), np.zeros(10, dtype=np.float32), 16000)
+    data = bytearray(fast.read_bytes())
+    data[24:28] = (50_000_000).to_bytes(4, "little")  # the WAV header's sample rate field
+    fast.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match="invalid sample rate"):
+        load_audio(fast)
+
+
+def test_encode_of_an_empty_directory_is_a_bad_argument(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    run_cli(capsys, ["encode", tmp_path / "empty", "-o", tmp_path / "lat"], 2, contains="no audio files")
+    assert not (tmp_path / "lat").exists()
