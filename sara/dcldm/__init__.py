@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "DCLDM": "sara.dcldm.pipeline",
     "DCLDMTask": "sara.dcldm.training",
     "DCLDMTrainConfig": "sara.dcldm.training",
+    "build_lm_token_cache": "sara.dcldm.tokens",
 }
 
 __all__ = sorted(_EXPORTS)

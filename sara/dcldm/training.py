@@ -147,6 +147,7 @@ class DCLDMTask(LDMTask):
         super().__init__(config, conditioner)
         self._acoustic = acoustic_encoder
         self._acoustic_rows: dict[str, Tensor] = {}
+        self._cache_settings: dict[str, Any] | None = None
 
     @property
     def acoustic_encoder(self) -> AcousticEncoder:
@@ -166,13 +167,20 @@ class DCLDMTask(LDMTask):
                                              self.mel_config())
         return self._acoustic
 
+    def cache_settings(self) -> dict[str, Any]:
+        """The latent cache's ``cache.json`` settings (read once: the index of a large corpus is big)."""
+        if self._cache_settings is None:
+            from sara.ldm.cache import LatentCache
+
+            self._cache_settings = LatentCache(self.config.latent_cache).settings
+        return self._cache_settings
+
     def mel_config(self) -> Any:
         """The latent cache's mel front end (what the VAE latents were computed with)."""
-        from sara.ldm.cache import LatentCache
         from sara.mel.frontend import MelConfig
         from sara.serialization import config_from_dict
 
-        return config_from_dict(MelConfig, LatentCache(self.config.latent_cache).settings["mel"])
+        return config_from_dict(MelConfig, self.cache_settings()["mel"])
 
     # ------------------------------------------------------------------------------------- parts
     def build_model(self) -> DCLDMTrainModule:
@@ -234,10 +242,7 @@ class DCLDMTask(LDMTask):
     # -------------------------------------------------------------------------------------- loss
     def latent_seconds(self, latent_height: int) -> float:
         """Seconds of audio a latent of ``latent_height`` rows covers (``H * f`` mel frames of ``hop`` samples)."""
-        from sara.ldm.cache import LatentCache
-
-        settings = LatentCache(self.config.latent_cache).settings
-        mel = self.mel_config()
+        settings, mel = self.cache_settings(), self.mel_config()
         factor = int(settings["frames"]) // int(settings["latent_shape"][1])
         return latent_height * factor * mel.hop_length / mel.sample_rate
 
