@@ -19,11 +19,14 @@ Shapes: waveforms are ``[..., T]`` (samples); spectrograms are ``[..., F, N]`` (
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from sara.errors import AudioError
 
 __all__ = [
     "amplitude_to_db",
@@ -308,7 +311,7 @@ def resample(
     uses the polyphase kernel when it has at most ``MAX_POLYPHASE_TAPS`` taps.
 
     Raises:
-        ValueError: a rate is not a positive integer.
+        AudioError: a rate is not a positive integer.
     """
     orig, new = _reduced_rates(orig_freq, new_freq)
     if orig == new:
@@ -326,9 +329,11 @@ def resample(
 
 
 def _reduced_rates(orig_freq: int, new_freq: int) -> tuple[int, int]:
-    """``(orig, new)`` divided by their gcd; ValueError unless both are positive integers."""
-    if int(orig_freq) != orig_freq or int(new_freq) != new_freq or orig_freq <= 0 or new_freq <= 0:
-        raise ValueError(f"sample rates must be positive integers, got {orig_freq} -> {new_freq}")
+    """``(orig, new)`` divided by their gcd; :class:`~sara.errors.AudioError` unless both are positive integers."""
+    # the resampler is public API (``sara.resample``), so a bad rate is a user error (SaraError)
+    if not all(isinstance(r, numbers.Real) and not isinstance(r, bool) and math.isfinite(r) and r > 0
+               and int(r) == r for r in (orig_freq, new_freq)):
+        raise AudioError(f"sample rates must be positive integers (Hz), got {orig_freq!r} -> {new_freq!r}")
     gcd = math.gcd(int(orig_freq), int(new_freq))
     return int(orig_freq) // gcd, int(new_freq) // gcd
 

@@ -201,3 +201,11 @@ def test_encode_of_an_empty_directory_is_a_bad_argument(tmp_path: Path, capsys: 
     (tmp_path / "empty").mkdir()
     run_cli(capsys, ["encode", tmp_path / "empty", "-o", tmp_path / "lat"], 2, contains="no audio files")
     assert not (tmp_path / "lat").exists()
+
+
+@pytest.mark.parametrize("rate", [0, -1, 1.5, float("nan"), True])
+def test_public_resampler_rejects_bad_rates_with_a_sara_error(rate: object) -> None:
+    import sara
+
+    with pytest.raises(AudioError, match="positive integers"):
+        sara.resample(torch.zeros(10), rate, 16000)
