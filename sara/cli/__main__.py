@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print_error(args.command, "out of memory (try shorter inputs or a smaller --batch-size)")
         return 1
+    except RuntimeError as exc:  # torch.OutOfMemoryError (CUDA/MPS) is a RuntimeError; anything else is a bug
+        if "out of memory" not in str(exc).lower():
+            raise
+        print_error(args.command, "out of memory on the device (try shorter inputs or a smaller --batch-size)")
+        return 1
     except KeyboardInterrupt:
         print(f"sara {args.command}: interrupted", file=sys.stderr)
         return 130

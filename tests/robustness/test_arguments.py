@@ -97,3 +97,32 @@ def test_missing_model_paths_are_bad_arguments(tmp_path: Path, capsys: pytest.Ca
         run_cli(capsys, [*cmd, "--model", tmp_path / "nope"], 2, contains="nope")
     run_cli(capsys, ["encode", tone, "-o", tmp_path / "o", "--encoder", tmp_path / "nope"], 2, contains="nope")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("exc", "code", "why"), [
+    (MemoryError(), 1, "out of memory"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB"), 1, "out of memory on the device"),
+    (PermissionError(13, "Permission denied", "/root/x.wav"), 1, "/root/x.wav: Permission denied"),
+    (OSError(28, "No space left on device"), 1, "No space left on device"),
+])
+def test_environment_failures_are_one_line(exc: BaseException, code: int, why: str,
+                                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import sara.cli.generate
+
+    def fail(args: object) -> int:
+        raise exc
+
+    monkeypatch.setattr(sara.cli.generate, "run", fail)
+    run_cli(capsys, ["generate", "a dog", "-o", "x.wav"], code, contains=why)
+
+
+def test_programming_errors_still_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sara.cli.generate
+    from sara.cli.__main__ import main
+
+    def bug(args: object) -> int:
+        raise RuntimeError("shape mismatch in a matmul")
+
+    monkeypatch.setattr(sara.cli.generate, "run", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # not hidden: that would hide bugs
+        main(["generate", "a dog", "-o", "x.wav"])
