@@ -220,7 +220,7 @@ def _directions(rows: dict[str, dict[str, float]]) -> list[str]:
             lines.append(f"- {text}: not measured")
             continue
         held = a[key] < b[key]
-        lines.append(f"- {text}: {'held' if held else 'did not hold'} ({key} {a[key]:.4g} vs {b[key]:.4g})")
+        lines.append(f"- {text}: {'held' if held else 'did not hold'} ({key} {a[key]:.5g} vs {b[key]:.5g})")
     return lines
 
 

@@ -18,7 +18,10 @@
 # Needs (releases built by the other recipes): a mel VAE ($VAE), a HiFi-GAN ($HIFIGAN), an AudioGen release with
 # its codec ($AUDIOGEN, MiniLM text for the small preset) and the corpus classifier ($CLASSIFIER, from
 # `sara eval train-classifier`).  Training tokens: the clips' own codec tokens (ACOUSTIC_SOURCE=codec, default)
-# or AudioGen LM tokens per caption (ACOUSTIC_SOURCE=lm).
+# or AudioGen LM tokens per caption (ACOUSTIC_SOURCE=lm).  MAX_STEPS bounds every system equally; MINUTES is only
+# a per-session safety cap (a capped run exports what it has; delete its release/ to continue it).
+# Smoke run (every stage in ~8 min on 2 cores, meaningless numbers): a 40-clip manifest, tiny VAE / HiFi-GAN /
+# AudioGen releases and FRAMES=64 DURATION=0.64 MAX_STEPS=3 BATCH=2 STEPS=2 SWEEP="1 4" PER_CLASS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,7 +112,16 @@ fi
 if want sweep; then  # Figure 2: guidance sweep of the best DC-LDM and of the text-only LDM
   BEST=$(best_placement)
   for w in $SWEEP; do
-    for name in "$BEST" ldm_text; do generate_eval "$name" "$OUT/results/$name/w$w" "$w"; done
+    for name in "$BEST" ldm_text; do
+      dir=$OUT/results/$name/w$w
+      if [[ "$w" == "$GUIDANCE" && -f "$OUT/results/$name/eval/generation.json" ]]; then  # the main run's scores
+        mkdir -p "$dir/eval"
+        cp "$OUT/results/$name/relevance.json" "$dir/"
+        cp "$OUT/results/$name/eval/generation.json" "$dir/eval/"
+      else
+        generate_eval "$name" "$dir" "$w"
+      fi
+    done
   done
 fi
 if want report; then
