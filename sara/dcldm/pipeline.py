@@ -101,7 +101,8 @@ class DCLDM(LatentDiffusion):
     def from_latent_diffusion(cls, ldm: LatentDiffusion, audiogen: Any, placements: tuple[str, ...] = ("down1", "up1"),
                               acoustic_config: AcousticConfig | None = None) -> DCLDM:
         """A fresh DC-LDM from a Tango / LDM pipeline: its UNet wrapped with zero-initialised acoustic modules
-        (so it generates exactly what ``ldm`` generates until trained)."""
+        (so it generates exactly what ``ldm`` generates until trained).  The UNet is wrapped in place: ``ldm``
+        itself can no longer run it (the hooks refuse calls outside the wrapper)."""
         acoustic = AcousticEncoder(audiogen, acoustic_config, vae=ldm.vae, mel_config=ldm.mel_config)
         unet = DualConditionUNet(ldm.unet, placements, acoustic.dim)
         return cls(unet, ldm.vae, ldm.vocoder, ldm.text_encoder, audiogen, acoustic_config=acoustic.config,
