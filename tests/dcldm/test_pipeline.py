@@ -138,3 +138,19 @@ def test_acoustic_only_baseline(t5: Path, tmp_path: Path) -> None:
         DCLDM(DualConditionUNet(build_unet(dataclasses.replace(UNetConfig.tiny(), cross_attention_dim=8)),
                                 ("up1",), 8), ldm.vae, ldm.vocoder, None, tiny_audiogen(t5), conditioning="acoustic",
               mel_config=ldm.mel_config)
+
+
+def test_from_a_tango_directory(t5: Path, tmp_path: Path) -> None:
+    """A Tango directory (official layout, tiny) becomes a DC-LDM that generates exactly Tango's audio at init;
+    positions without cross-attention transformers are refused with one line."""
+    from sara.pipelines.latent_diffusion import LatentDiffusion
+    from tests.pipeline.tango_layout import write_flan_t5_dir, write_tango_dir
+
+    tango = write_tango_dir(tmp_path / "tango", write_flan_t5_dir(tmp_path / "flan"))
+    ldm, audiogen = LatentDiffusion.from_pretrained(tango), tiny_audiogen(t5)
+    wav = ldm(PROMPTS[:1], duration=0.32, steps=2, seed=1, guidance_scale=4.0)
+    with pytest.raises(ConfigError, match="placement 'down1'.*no cross-attention"):
+        DCLDM.from_latent_diffusion(ldm, audiogen)  # this tiny Tango UNet has attention in its inner levels only
+    pipe = DCLDM.from_latent_diffusion(ldm, audiogen, ("mid",))
+    assert torch.equal(pipe(PROMPTS[:1], duration=0.32, steps=2, seed=1), wav)
+    assert pipe.unet.num_added_parameters() > 0 and pipe.placements == ("mid",)

@@ -177,3 +177,21 @@ def test_log_samples_writes_audio(cfg, vae_vocoder, tmp_path: Path) -> None:  # 
 
     wav, sr = load_audio(tmp_path / "s/0.wav")
     assert sr == 16000 and wav.shape[-1] == 10240 and model.unet.training
+
+
+def test_acoustic_only_dropout_is_the_null_acoustic_condition(cfg) -> None:  # noqa: ANN001
+    from sara.dcldm.pipeline import _null_like
+
+    unet = dataclasses.asdict(dataclasses.replace(UNetConfig.tiny(), cross_attention_dim=8))
+    task = DCLDMTask(cfg(conditioning="acoustic", placements=[], unet=unet))
+    train, _ = task.build_datasets()  # the UNet reads the 8-d acoustic states itself
+    model = task.build_model().eval()
+    batch = task.collate([train[i] for i in range(2)])
+    states, mask, ac, _ = task.conditions(batch, ["", ""], torch.tensor([True, False]), torch.device("cpu"))
+    assert ac is None and not states[0].any() and states[1].any()
+    x, t = torch.randn(2, 8, 16, 4, generator=torch.Generator().manual_seed(0)), torch.tensor([400, 400])
+    with torch.no_grad():
+        dropped = model(x, t, states, mask, None, None)
+        null = model(x, t, *_null_like(states), None, None)
+    torch.testing.assert_close(dropped[0], null[0], rtol=0, atol=1e-5)
+    assert not torch.allclose(dropped[1], null[1], atol=1e-4)
