@@ -36,7 +36,8 @@ from sara.pipelines.ldm_release import (
 )
 from sara.serialization import config_from_dict
 
-__all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion", "ldm_text_encoder", "set_release_defaults",
+__all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion", "check_duration", "check_guidance",
+           "check_prompts", "check_sampler", "check_steps", "ldm_text_encoder", "set_release_defaults",
            "write_release_config"]
 
 MAX_STEPS = 10_000  # sanity bound on sampler steps
