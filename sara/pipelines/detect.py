@@ -9,6 +9,8 @@ Layouts recognised (checked in this order; file names from each system's publish
 ``sara-t2a``       sara release, ``config.json`` ``class == "TextToAudio"``
 ``sara-ldm``       sara release, ``config.json`` ``class == "LatentDiffusion"``
 ``sara-audiogen``  sara release, ``config.json`` ``class == "AudioGen"``
+``sara-dcldm``     sara release, ``config.json`` ``class == "DCLDM"`` (a LatentDiffusion subclass: dispatch on it
+                   before LatentDiffusion)
 =================  ==========================================================================================
 
 A directory with only part of a layout is still classified by its distinctive file (e.g. a Tango
@@ -28,16 +30,17 @@ from sara.errors import CheckpointError, SaraError
 
 __all__ = ["MODEL_KINDS", "ModelKind", "detect_model_kind", "load_pipeline"]
 
-ModelKind = Literal["tango", "audiogen", "sara-official", "sara-t2a", "sara-ldm", "sara-audiogen"]
-MODEL_KINDS: tuple[str, ...] = ("tango", "audiogen", "sara-official", "sara-t2a", "sara-ldm", "sara-audiogen")
+ModelKind = Literal["tango", "audiogen", "sara-official", "sara-t2a", "sara-ldm", "sara-audiogen", "sara-dcldm"]
+MODEL_KINDS: tuple[str, ...] = ("tango", "audiogen", "sara-official", "sara-t2a", "sara-ldm", "sara-audiogen",
+                                "sara-dcldm")
 _RELEASE_KINDS: dict[str, ModelKind] = {"TextToAudio": "sara-t2a", "LatentDiffusion": "sara-ldm",
-                                        "AudioGen": "sara-audiogen"}
+                                        "AudioGen": "sara-audiogen", "DCLDM": "sara-dcldm"}
 _TANGO_MARKERS = ("main_config.json", "pytorch_model_main.bin")
 _AUDIOCRAFT_MARKERS = ("state_dict.bin", "compression_state_dict.bin")
 _LOOKED_FOR = ("a Tango directory (main_config.json, pytorch_model_main.bin)",
                "an audiocraft AudioGen directory (state_dict.bin, compression_state_dict.bin)",
                "an official SemanticVocoder directory (config.json with model_type 'semantic_vocoder')",
-               "a sara release (config.json with class TextToAudio, LatentDiffusion or AudioGen)")
+               "a sara release (config.json with class TextToAudio, LatentDiffusion, AudioGen or DCLDM)")
 
 
 def detect_model_kind(path: str | os.PathLike[str]) -> ModelKind:
@@ -76,11 +79,12 @@ def _release_class(p: Path) -> str | None:
 
 
 def load_pipeline(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Any:
-    """The pipeline for the model at ``path``: a ``TextToAudio``, a ``LatentDiffusion`` or an ``AudioGen``.
+    """The pipeline for the model at ``path``: a ``TextToAudio``, a ``LatentDiffusion``, a ``DCLDM`` (a
+    LatentDiffusion subclass) or an ``AudioGen``.
 
     Raises:
         CheckpointError: unknown layout (see :func:`detect_model_kind`) or a broken checkpoint.
-        SaraError: an AudioGen model while ``sara.audiogen`` is not available in this install.
+        SaraError: an AudioGen / DC-LDM model while ``sara.audiogen`` / ``sara.dcldm`` is not available.
     """
     kind = detect_model_kind(path)
     if kind in ("sara-t2a", "sara-official"):
@@ -91,13 +95,17 @@ def load_pipeline(path: str | os.PathLike[str], device: str | torch.device = "cp
         from sara.pipelines.latent_diffusion import LatentDiffusion
 
         return LatentDiffusion.from_pretrained(path, device=device)
-    return _load_audiogen(Path(path), kind, device)
+    if kind == "sara-dcldm":
+        return _optional("sara.dcldm.pipeline", "DCLDM", Path(path), kind).from_pretrained(path, device=device)
+    return _optional("sara.audiogen.model", "AudioGen", Path(path), kind).from_pretrained(path, map_location=device)
 
 
-def _load_audiogen(path: Path, kind: str, device: str | torch.device) -> Any:
+def _optional(module: str, name: str, path: Path, kind: str) -> Any:
+    """``module.name``, or a one-line SaraError when that part of sara is not available in this install."""
+    import importlib
+
     try:
-        from sara.audiogen.model import AudioGen
-    except ImportError as exc:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
         raise SaraError(f"{path}: {kind} models are not yet supported by this install "
-                        f"(sara.audiogen is unavailable: {exc})") from None
-    return AudioGen.from_pretrained(path, map_location=device)
+                        f"({module} is unavailable: {exc})") from None

@@ -32,6 +32,7 @@ def _release(cls: str) -> str:
     ({"config.json": _release("TextToAudio")}, "sara-t2a"),
     ({"config.json": _release("LatentDiffusion")}, "sara-ldm"),
     ({"config.json": _release("AudioGen")}, "sara-audiogen"),
+    ({"config.json": _release("DCLDM")}, "sara-dcldm"),
 ])
 def test_each_layout_is_detected(tmp_path, files, kind) -> None:
     assert kind in MODEL_KINDS
@@ -69,6 +70,20 @@ def test_audiogen_without_the_package_is_a_clear_error(tmp_path, monkeypatch) ->
     with pytest.raises(SaraError, match="not yet supported") as info:
         load_pipeline(path)
     assert "\n" not in str(info.value)
+
+
+def test_dcldm_without_the_package_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sara.dcldm.pipeline", None)
+    path = _dir(tmp_path / "dc", {"config.json": _release("DCLDM")})
+    with pytest.raises(SaraError, match="sara-dcldm models are not yet supported"):
+        load_pipeline(path)
+
+
+def test_dcldm_releases_go_to_the_dcldm_loader(tmp_path) -> None:
+    pytest.importorskip("sara.dcldm.pipeline")
+    path = _dir(tmp_path / "dc", {"config.json": _release("DCLDM")})
+    with pytest.raises(CheckpointError):  # DCLDM's own strict loader answered (no components)
+        load_pipeline(path)
 
 
 def test_audiogen_directories_go_to_the_audiogen_loader(tmp_path) -> None:
