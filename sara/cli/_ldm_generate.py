@@ -65,6 +65,8 @@ def run_latent_diffusion(args: argparse.Namespace, pipe: Any) -> int:
     """
     from sara.audio.io import save_audio
 
+    if getattr(args, "acoustic_from", None) is not None:
+        raise ConfigError("--acoustic-from applies to DC-LDM models only")
     settings = ldm_settings(args, pipe)
     source = getattr(pipe, "unet_config_source", None)
     if source is not None and not source.endswith(".json"):

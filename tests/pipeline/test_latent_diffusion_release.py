@@ -186,6 +186,8 @@ def test_cli_branch_writes_16_khz_audio_with_the_model_defaults(minilm_pipe, tmp
     assert sf.read(out)[0].shape == (4800,)
     with pytest.raises(ConfigError, match="--vocoder-steps"):
         run_latent_diffusion(_args(output=str(out), vocoder_steps=4), minilm_pipe)
+    with pytest.raises(ConfigError, match="--acoustic-from"):
+        run_latent_diffusion(_args(output=str(out), acoustic_from="ref.wav"), minilm_pipe)
     with pytest.raises(ConfigError, match="steps"):
         run_latent_diffusion(_args(output=str(out), steps=0), minilm_pipe)
 
