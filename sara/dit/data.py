@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from sara.encoder.cache import find_cached_latents
-from sara.errors import ConfigError
+from sara.errors import AudioError, ConfigError
 
 __all__ = ["LatentCaptionDataset", "class_weights", "collate_latent_captions"]
 
@@ -72,7 +72,10 @@ class LatentCaptionDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         clip = self.clips[i]
-        latents = load_file(str(clip.latent_path))["latents"].float()
+        try:
+            latents = load_file(str(clip.latent_path))["latents"].float()
+        except Exception as exc:  # noqa: BLE001 - safetensors raises several types; missing key: KeyError
+            raise AudioError(f"{clip.latent_path}: cannot read cached latents ({exc})") from None
         crop, mask = _crop_or_pad(latents, self.num_frames, self.train)
         caption = random.choice(clip.captions) if self.train else clip.captions[0]
         return {"latents": crop, "mask": mask, "caption": caption}

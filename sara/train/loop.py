@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from sara.errors import CheckpointError, ConfigError
+from sara.errors import CheckpointError, ConfigError, SaraError
 from sara.serialization import load_state_dict_strict
 from sara.train import checkpoint as ckpt
 from sara.train.ema import EMA
@@ -108,6 +108,7 @@ class _Run:
     progress: ckpt.TrainProgress
     run_dir: Path
     started: float = 0.0  # time.monotonic() when this process started training
+    at_step_boundary: bool = True  # no optimizer step is half done (a save now would resume exactly)
 
 
 def fit(task: TrainTask, cfg: TrainConfig) -> dict[str, float]:
@@ -123,7 +124,12 @@ def fit(task: TrainTask, cfg: TrainConfig) -> dict[str, float]:
     # A second Ctrl-C raises KeyboardInterrupt mid-step: nothing is saved then (a state from the middle of a
     # step would not resume exactly); the last periodic checkpoint stands.
     with StopRequest() as stop:
-        metrics = _train(run, stop)
+        try:
+            metrics = _train(run, stop)
+        except SaraError:  # e.g. a clip that became unreadable: keep the steps done so far
+            if run.at_step_boundary:
+                _save(run)
+            raise
     _save(run)
     if stop.signal is not None:
         _print(run, f"stopped by signal {stop.signal} at step {run.progress.step}; checkpoint saved, "
@@ -211,13 +217,21 @@ def _train(run: _Run, stop: StopRequest) -> dict[str, float]:
     """The step loop, until ``max_steps``, the time limit or a stop request."""
     cfg, p = run.cfg, run.progress
     start = run.started = time.monotonic()
+    bar = tqdm(total=cfg.max_steps, initial=p.step, desc=f"train {run.task.name}", dynamic_ncols=True,
+               disable=not run.accel.is_main_process)
+    with bar:  # closed on errors too, so an error message starts on its own line
+        return _step_loop(run, stop, bar, start)
+
+
+def _step_loop(run: _Run, stop: StopRequest, bar: tqdm, start: float) -> dict[str, float]:
+    """The body of :func:`_train`: one iteration per micro-batch."""
+    cfg, p = run.cfg, run.progress
     window: dict[str, list[float]] = {}
     last: dict[str, float] = {}
     bad = 0
-    bar = tqdm(total=cfg.max_steps, initial=p.step, desc=f"train {run.task.name}", dynamic_ncols=True,
-               disable=not run.accel.is_main_process)
     run.model.train()
     for batch in _batches(run):
+        run.at_step_boundary = False
         terms, finite = _step(run, batch)
         bad = 0 if finite else bad + 1
         if bad >= cfg.max_bad_steps:
@@ -225,6 +239,7 @@ def _train(run: _Run, stop: StopRequest) -> dict[str, float]:
         if not run.accel.sync_gradients:
             continue
         p.step += 1
+        run.at_step_boundary = True
         bar.update(1)
         for k, v in terms.items():
             window.setdefault(k, []).append(v)
@@ -237,7 +252,6 @@ def _train(run: _Run, stop: StopRequest) -> dict[str, float]:
             if out_of_time:
                 _print(run, f"time limit reached at step {p.step}")
             break
-    bar.close()
     return last
 
 

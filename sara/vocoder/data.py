@@ -71,14 +71,23 @@ def read_segment(path: Path, start: int, length: int, sample_rate: int = 24000) 
     """Read ``length`` samples starting at ``start`` (both at ``sample_rate``) as mono float32 ``[<=length]``.
 
     Only the needed part of the file is decoded; other rates are resampled with a small context margin.
+
+    Raises:
+        AudioError: the file cannot be read (e.g. deleted or damaged after training started) or holds
+            non-finite samples.
     """
-    info = sf.info(str(path))
-    sr = info.samplerate
-    margin = 0 if sr == sample_rate else 64
-    a = max(0, math.floor(start * sr / sample_rate) - margin)
-    b = min(info.frames, math.ceil((start + length) * sr / sample_rate) + margin)
-    data, _ = sf.read(str(path), start=a, stop=b, dtype="float32", always_2d=True)
+    try:
+        info = sf.info(str(path))
+        sr = info.samplerate
+        margin = 0 if sr == sample_rate else 64
+        a = max(0, math.floor(start * sr / sample_rate) - margin)
+        b = min(info.frames, math.ceil((start + length) * sr / sample_rate) + margin)
+        data, _ = sf.read(str(path), start=a, stop=b, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"{path}: cannot read audio ({_first_line(exc)})") from None
     wav = torch.from_numpy(data.mean(axis=1))
+    if not torch.isfinite(wav).all():
+        raise AudioError(f"{path}: audio contains NaN or infinite samples")
     if sr != sample_rate:
         wav = resample(wav, sr, sample_rate)
         offset = round((start * sr / sample_rate - a) * sample_rate / sr)

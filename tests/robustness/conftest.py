@@ -7,6 +7,7 @@ no traceback.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ def run_cli(capsys: pytest.CaptureFixture[str], args: list[str], code: int, *, c
     """
     got = main([str(a) for a in args])
     err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.strip() and "it/s]" not in ln and "%|" not in ln]
+    # progress bars redraw with "\r": split on it too, then drop their frames
+    lines = [ln for ln in re.split(r"[\r\n]", err) if ln.strip() and "it/s" not in ln and "%|" not in ln]
     assert "Traceback" not in err, err
     assert got == code, f"exit {got} != {code}: {err}"
     assert len(lines) == 1, f"expected one stderr line, got {lines}"

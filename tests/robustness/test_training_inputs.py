@@ -100,3 +100,33 @@ def test_run_files_are_written_atomically(tmp_path: Path) -> None:
     metrics.write_text('{"step": 1, "l": 1}\n{"step": 2, "l": 2}\n{"step": 3, "l"')  # torn last line
     truncate_metrics(metrics, 1)
     assert metrics.read_text() == '{"step": 1, "l": 1}\n'
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_audio_that_disappears_mid_training_is_one_line_and_keeps_the_steps_done(
+        workers: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], vocoder_release: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sara.train import loop
+    from sara.train.checkpoint import latest_checkpoint
+    from tests.vocoder.helpers import write_tone
+
+    root = tmp_path / "corpus"
+    for i in range(4):
+        write_tone(root / "audio" / f"t{i}.wav", 0.5, 24000, 200.0 + 100 * i)
+    real, calls = loop._optimizer_step, {"n": 0}
+
+    def step(run: object, finite: bool) -> dict[str, float]:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the disk goes away after two optimizer steps
+            for f in (root / "audio").iterdir():
+                f.unlink()
+        return real(run, finite)
+
+    monkeypatch.setattr(loop, "_optimizer_step", step)
+    run = tmp_path / "run"
+    run_cli(capsys, ["train", "vocoder", "--run-dir", run, "--data", root / "audio", "--encoder",
+                     vocoder_release / "encoder", "--preset", "tiny", "--latent-dim", "32", "--segment-seconds",
+                     "0.4", "--batch-size", "2", "--max-steps", "50", "--ckpt-every", "100", "--log-every", "1",
+                     "--num-workers", workers], 1, contains="cannot read audio")
+    latest = latest_checkpoint(run)
+    assert latest is not None and int(latest.name.split("-")[1]) >= 3  # saved where it stopped, not lost
