@@ -1,4 +1,8 @@
-"""``sara generate``: text -> 24 kHz audio.
+"""``sara generate``: text -> audio with any sara system (SARA at 24 kHz; Tango / sara LDM, DC-LDM, AudioGen at 16 kHz).
+
+``--model`` may be a SARA release or official SemanticVocoder directory (the default is the bundled demo), a
+Tango directory or sara LatentDiffusion release, a DC-LDM release, or an audiocraft / sara AudioGen directory:
+the layout is detected by :func:`sara.pipelines.detect.detect_model_kind`.
 
 Single prompt::
 
@@ -29,6 +33,7 @@ from sara.cli._args import float_range, int_range
 # Sanity bounds checked before any model is loaded; the model's own maximum is checked afterwards.
 MAX_DURATION_S = 600.0
 MAX_STEPS = 10_000
+DEFAULT_DIT_STEPS = 100  # SARA models: DiT sampling steps when --steps is not given
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,11 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default=None, help="output .wav (single prompt)")
     p.add_argument("--captions", default=None, help="official caption.jsonl for batch mode")
     p.add_argument("--output-dir", default="outputs", help="batch-mode output directory (default: outputs)")
-    p.add_argument("--model", default=None, help="TextToAudio release or official model directory "
-                                                 "(default: the bundled sara-demo model)")
+    p.add_argument("--model", default=None,
+                   help="SARA release or official SemanticVocoder directory, Tango directory or sara LDM release, "
+                        "DC-LDM release, or audiocraft / sara AudioGen directory (default: the bundled sara-demo)")
     p.add_argument("--duration", type=float_range(0.0, MAX_DURATION_S, low_open=True), default=None,
                    help="seconds (default: the model's, 10 s for the official models)")
-    p.add_argument("--steps", type=int_range(1, MAX_STEPS), default=100, help="DiT sampling steps (default 100)")
+    p.add_argument("--steps", type=int_range(1, MAX_STEPS), default=None,
+                   help="sampling steps (default: the model's; 100 DiT steps for SARA models, 200 DDPM steps for "
+                        "Tango)")
     p.add_argument("--cfg", type=float_range(0.0, 100.0), default=None,
                    help="classifier-free guidance scale, on iff > 1 (default: the model's, 3.5 for official models)")
     p.add_argument("--vocoder-steps", type=int_range(1, MAX_STEPS), default=None,
@@ -50,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--negative-prompt", default=None, help="caption for the unconditional branch")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    from sara.cli._dcldm_generate import add_dcldm_generate_arguments
+    from sara.cli._ldm_generate import add_ldm_generate_arguments
+
+    add_ldm_generate_arguments(p)
+    add_dcldm_generate_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -80,7 +93,7 @@ def validate_args(args: argparse.Namespace) -> None:
     if args.duration is not None and (not math.isfinite(args.duration) or args.duration <= 0
                                       or args.duration > MAX_DURATION_S):
         raise ConfigError(f"--duration must be in (0, {MAX_DURATION_S:g}] seconds, got {args.duration:g}")
-    if args.steps < 1:
+    if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
     if args.vocoder_steps is not None and args.vocoder_steps < 1:
         raise ConfigError(f"--vocoder-steps must be >= 1, got {args.vocoder_steps}")
@@ -147,8 +160,18 @@ def load_pipeline(args: argparse.Namespace):  # noqa: ANN201 - TextToAudio
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate one file or a whole captions file; returns the exit status."""
+    """Generate one file or a whole captions file with whichever system ``--model`` holds; the exit status."""
     validate_args(args)
+    other = _run_other_system(args)
+    if other is not None:
+        return other
+    from sara.errors import ConfigError
+
+    for flag, attr in (("--sampler", "sampler"), ("--acoustic-from", "acoustic_from")):
+        if getattr(args, attr, None) is not None:
+            raise ConfigError(f"{flag} does not apply to SARA (semantic-latent) models")
+    if args.steps is None:
+        args.steps = DEFAULT_DIT_STEPS
     pipe = load_pipeline(args)
     if args.vocoder_steps is None and pipe.vocoder is not None:
         args.vocoder_steps = int(pipe.vocoder.config.default_steps)
@@ -167,6 +190,40 @@ def run(args: argparse.Namespace) -> int:
     out = save_audio(args.output, wav[0].cpu(), pipe.sample_rate)
     print(f"wrote {out} ({wav.shape[-1] / pipe.sample_rate:.2f} s at {pipe.sample_rate} Hz)")
     return 0
+
+
+def _run_other_system(args: argparse.Namespace) -> int | None:
+    """Run a latent-diffusion (Tango / sara LDM), DC-LDM or AudioGen ``--model``; None for SARA models."""
+    if args.model is None or not Path(args.model).is_dir():
+        return None
+    from sara.pipelines.detect import detect_model_kind
+
+    kind = detect_model_kind(args.model)
+    if kind == "sara-dcldm":
+        from sara.cli._dcldm_generate import load_dcldm, run_dcldm
+
+        return run_dcldm(args, load_dcldm(args.model, device=args.device))
+    if kind in ("tango", "sara-ldm"):
+        from sara.cli._ldm_generate import run_latent_diffusion
+        from sara.pipelines.latent_diffusion import LatentDiffusion
+
+        return run_latent_diffusion(args, LatentDiffusion.from_pretrained(args.model, device=args.device))
+    if kind in ("audiogen", "sara-audiogen"):
+        return _run_audiogen(args)
+    return None
+
+
+def _run_audiogen(args: argparse.Namespace) -> int:
+    """AudioGen: rejects the options it does not read, then :func:`sara.audiogen.cli.run_generate`."""
+    from sara.audiogen.cli import run_generate
+    from sara.errors import ConfigError
+
+    for flag, attr in (("--steps", "steps"), ("--vocoder-steps", "vocoder_steps"),
+                       ("--negative-prompt", "negative_prompt"), ("--sampler", "sampler"),
+                       ("--acoustic-from", "acoustic_from")):
+        if getattr(args, attr, None) is not None:
+            raise ConfigError(f"{flag} does not apply to AudioGen models")
+    return run_generate(args)
 
 
 def _run_batch(args: argparse.Namespace, pipe, frames: int) -> int:  # noqa: ANN001 - TextToAudio
