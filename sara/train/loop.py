@@ -7,6 +7,7 @@ progress bar on the main process, keeps an EMA, validates, writes samples, check
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -126,10 +127,12 @@ def fit(task: TrainTask, cfg: TrainConfig) -> dict[str, float]:
     with StopRequest() as stop:
         try:
             metrics = _train(run, stop)
-        except SaraError:  # e.g. a clip that became unreadable: keep the steps done so far
+        except SaraError as exc:  # e.g. a clip that became unreadable: keep the steps done so far
             if run.at_step_boundary:
                 _save(run)
-            raise
+            # A user error needs no frames; dropping them frees the loader (and its worker processes) now
+            # instead of whenever the garbage collector breaks the traceback's reference cycles.
+            raise exc.with_traceback(None)  # noqa: B904 - the same exception, re-raised
     _save(run)
     if stop.signal is not None:
         _print(run, f"stopped by signal {stop.signal} at step {run.progress.step}; checkpoint saved, "
@@ -219,18 +222,21 @@ def _train(run: _Run, stop: StopRequest) -> dict[str, float]:
     start = run.started = time.monotonic()
     bar = tqdm(total=cfg.max_steps, initial=p.step, desc=f"train {run.task.name}", dynamic_ncols=True,
                disable=not run.accel.is_main_process)
-    with bar:  # closed on errors too, so an error message starts on its own line
-        return _step_loop(run, stop, bar, start)
+    batches = _batches(run)
+    # Closed on errors too: the bar, so an error message starts on its own line, and the batch generator,
+    # so the loader's worker processes are shut down now (an exception's traceback would keep them alive).
+    with bar, contextlib.closing(batches):
+        return _step_loop(run, stop, bar, start, batches)
 
 
-def _step_loop(run: _Run, stop: StopRequest, bar: tqdm, start: float) -> dict[str, float]:
+def _step_loop(run: _Run, stop: StopRequest, bar: tqdm, start: float, batches: Iterator[Any]) -> dict[str, float]:
     """The body of :func:`_train`: one iteration per micro-batch."""
     cfg, p = run.cfg, run.progress
     window: dict[str, list[float]] = {}
     last: dict[str, float] = {}
     bad = 0
     run.model.train()
-    for batch in _batches(run):
+    for batch in batches:
         run.at_step_boundary = False
         terms, finite = _step(run, batch)
         bad = 0 if finite else bad + 1

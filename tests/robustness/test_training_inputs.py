@@ -130,3 +130,6 @@ def test_audio_that_disappears_mid_training_is_one_line_and_keeps_the_steps_done
                      "--num-workers", workers], 1, contains="cannot read audio")
     latest = latest_checkpoint(run)
     assert latest is not None and int(latest.name.split("-")[1]) >= 3  # saved where it stopped, not lost
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []  # the loader's workers were shut down, not leaked
