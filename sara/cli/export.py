@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocoder", default=None,
                    help="text-to-audio runs: bundle this vocoder release instead of the run's --vocoder (the DiT "
                         "only depends on the encoder's latent space)")
+    from sara.cli._ldm_generate import add_ldm_export_arguments
+
+    add_ldm_export_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -31,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
     from sara.cli._output import check_output_dir
 
     check_output_dir(args.out_dir, "OUT_DIR")
+    if args.vae is not None:  # assemble a LatentDiffusion release from a UNet and separate VAE / HiFi-GAN
+        from sara.cli._ldm_generate import run_ldm_export
+
+        return run_ldm_export(args)
+    if _run_task(Path(args.run_dir)) == "ldm":
+        return _export_ldm_run(args)
     overrides = {}
     if args.vocoder is not None:
         if not (Path(args.vocoder) / "config.json").is_file():
@@ -43,6 +52,30 @@ def run(args: argparse.Namespace) -> int:
         from sara.pipelines.text_to_audio import TextToAudio
 
         TextToAudio.set_default_guidance(out, args.default_cfg)
+    print(f"exported {out}")
+    return 0
+
+
+def _run_task(run_dir: Path) -> str | None:
+    """The ``task`` recorded in ``run_dir/run.json`` (None when unreadable: export_run then reports it)."""
+    import json
+
+    try:
+        task = json.loads((run_dir / "run.json").read_text()).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return task if isinstance(task, str) else None
+
+
+def _export_ldm_run(args: argparse.Namespace) -> int:
+    """An ``ldm`` run: its LatentDiffusion release (with the VAE / vocoder the run names), then the ``--default-*``
+    flags (``--default-cfg``, ``--default-steps``, ``--default-duration``, ``--default-sampler``) stored in it."""
+    from sara.cli._ldm_generate import apply_ldm_defaults
+    from sara.train import export_run
+
+    overrides = {} if args.vocoder is None else {"vocoder": str(args.vocoder)}
+    out = export_run(args.run_dir, args.out_dir, use_ema=not args.no_ema, overrides=overrides)
+    apply_ldm_defaults(args, out)
     print(f"exported {out}")
     return 0
 

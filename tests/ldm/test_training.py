@@ -200,3 +200,24 @@ def test_log_samples_writes_latents_and_audio(cache, t5_dir: Path, tmp_path: Pat
     item = load_file(str(tmp_path / "s/0.safetensors"))
     assert item["latents"].shape == (8, 16, 4) and item["mel"].shape == (1, 64, 16)
     assert (tmp_path / "s/1.wav").is_file()
+
+
+def test_sara_export_cli_stores_the_default_flags_and_assembles_releases(cache, t5_dir: Path,  # noqa: ANN001
+                                                                         tmp_path: Path) -> None:
+    from sara.cli.__main__ import main
+    from sara.mel.hifigan import HiFiGAN, HiFiGANConfig
+    from sara.pipelines.latent_diffusion import LatentDiffusion
+    from tests.ldm.corpus_fixture import tiny_vae
+
+    tiny_vae().save_pretrained(tmp_path / "vae")
+    HiFiGAN(HiFiGANConfig.tiny()).save_pretrained(tmp_path / "voc")
+    cfg = _task_cfg(cache, t5_dir, vae=str(tmp_path / "vae"), vocoder=str(tmp_path / "voc"))
+    fit(LDMTask(cfg), _train_cfg(tmp_path / "run", max_steps=2, ema_decay=0.9))
+    argv = ["export", str(tmp_path / "run"), str(tmp_path / "ldm"), "--default-steps", "7", "--default-cfg", "2.5",
+            "--default-sampler", "dpmsolver++", "--default-duration", "0.64"]
+    assert main(argv) == 0
+    defaults = LatentDiffusion.from_pretrained(tmp_path / "ldm").defaults
+    assert (defaults.steps, defaults.guidance_scale, defaults.sampler, defaults.duration) == (7, 2.5, "dpmsolver++",
+                                                                                             0.64)
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "ldm2"), "--vae", str(tmp_path / "vae")]) == 2
+    assert not (tmp_path / "ldm2" / "config.json").exists()  # --vae without --vocoder: refused before writing
