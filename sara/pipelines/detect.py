@@ -19,7 +19,6 @@ A directory with only part of a layout is still classified by its distinctive fi
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -69,12 +68,17 @@ def detect_model_kind(path: str | os.PathLike[str]) -> ModelKind:
 
 
 def _release_class(p: Path) -> str | None:
-    """``class`` of ``p/config.json`` (None when there is none or it is not a JSON object)."""
-    try:
-        data = json.loads((p / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    """``class`` of ``p/config.json`` (None when there is no such file or no string ``class``).
+
+    Raises:
+        CheckpointError: a ``config.json`` that is present but unreadable or not a JSON object (named), so a
+            broken release is reported as broken rather than as an unknown layout.
+    """
+    from sara.serialization import read_json_object
+
+    if not (p / "config.json").exists():
         return None
-    value = data.get("class") if isinstance(data, dict) else None
+    value = read_json_object(p / "config.json").get("class")
     return value if isinstance(value, str) else None
 
 

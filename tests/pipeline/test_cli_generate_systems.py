@@ -59,3 +59,14 @@ def test_unknown_layout_names_what_was_looked_for(tmp_path, capsys) -> None:
     assert main(["generate", "a bell", "--model", str(model), "-o", str(tmp_path / "x.wav")]) != 0
     err = capsys.readouterr().err
     assert "unknown model layout" in err and "Tango" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"class": '])
+def test_a_broken_config_json_is_reported_as_broken(tmp_path, capsys, content: str) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(content)
+    assert main(["generate", "a bell", "--model", str(model), "-o", str(tmp_path / "x.wav")]) == 1
+    err = capsys.readouterr().err
+    assert "config.json" in err and ("invalid JSON" in err or "JSON object" in err) and err.count("\n") == 1
+    assert not (tmp_path / "x.wav").exists()
