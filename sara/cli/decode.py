@@ -1,9 +1,14 @@
-"""``sara decode LATENTS... -o OUT_DIR [--model PATH]``: latent cache files -> 24 kHz audio.
+"""``sara decode LATENTS... -o OUT_DIR [--model PATH | --codec DIR]``: latent or token files -> audio.
 
 Inputs are ``.safetensors`` files written by ``sara encode`` (tensor ``latents [D, N]``) or directories of
 them; ``OUT_DIR/<stem>.wav`` holds ``N * 960`` samples at 24 kHz (``<stem>-2.wav``, ... for repeated stems).
 The vocoder defaults to the bundled ``sara-demo`` one.  Failures are reported one line each (exit status
 1); outputs are written atomically.
+
+With ``--codec`` the inputs are EnCodec token files (tensor ``codes [K, F]``, from ``sara encode --codec`` or
+the token cache) and ``OUT_DIR/<stem>.wav`` holds the original number of samples at the codec's 16 kHz (see
+:mod:`sara.cli._codec_io`).  A token file without ``--codec``, or a latent file with it, is refused before
+anything is loaded or written (exit status 2).
 """
 
 from __future__ import annotations
@@ -20,10 +25,15 @@ MAX_FRAMES = 25 * 3600  # one hour of latents at 25 Hz
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``decode`` command."""
     p = sub.add_parser("decode", help="decode semantic latents (.safetensors from `sara encode`) to audio")
-    p.add_argument("inputs", nargs="+", metavar="LATENTS", help=".safetensors files and/or directories")
+    p.add_argument("inputs", nargs="+", metavar="LATENTS", help=".safetensors files and/or directories "
+                                                               "(token files with --codec)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output directory")
-    p.add_argument("--model", default=None, help="vocoder release dir, official checkpoint dir, or .pt file "
-                                                 "(default: the bundled sara-demo vocoder)")
+    model = p.add_mutually_exclusive_group()
+    model.add_argument("--model", default=None, help="vocoder release dir, official checkpoint dir, or .pt file "
+                                                     "(default: the bundled sara-demo vocoder)")
+    model.add_argument("--codec", default=None, metavar="DIR",
+                       help="decode EnCodec token files with this codec (sara release or audiocraft "
+                            "compression_state_dict.bin / its dir)")
     p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="Euler steps (default: the model's, 200 for the paper)")
     p.add_argument("--seed", type=int, default=0, help="initial-noise seed")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -62,6 +72,7 @@ def read_latents(path: Path):  # noqa: ANN201 - returns a Tensor
 def run(args: argparse.Namespace) -> int:
     """Decode every input; 0 if all succeeded, 1 if any failed."""
     from sara.audio.io import save_audio
+    from sara.cli._codec_io import check_kinds, run_decode
     from sara.cli._output import UniqueNames, check_output_dir
     from sara.cli.reconstruct import model_path
     from sara.errors import ConfigError, SaraError
@@ -70,7 +81,10 @@ def run(args: argparse.Namespace) -> int:
     out_dir = check_output_dir(args.output)
     files = _latent_files(args.inputs)
     if not files:
-        raise ConfigError("no .safetensors latent files found in the inputs")
+        raise ConfigError("no .safetensors files found in the inputs")
+    check_kinds(files, codec=args.codec is not None)
+    if args.codec is not None:
+        return run_decode(args, files, out_dir)
     voc = SemanticVocoder.from_pretrained(model_path(args.model), map_location=args.device)
     failed, names = 0, UniqueNames("decode")
     for f in files:

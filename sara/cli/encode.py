@@ -1,7 +1,8 @@
-"""``sara encode INPUT... --output DIR [--encoder PATH]``: audio files -> latent cache files.
+"""``sara encode INPUT... --output DIR [--encoder PATH | --codec DIR]``: audio files -> latent or token files.
 
 The encoder defaults to the one bundled with the ``sara-demo`` vocoder (the latent space of the bundled
-models).
+models).  With ``--codec`` the files hold EnCodec tokens instead (tensor ``codes [K, F]``; see
+:mod:`sara.cli._codec_io`), encoded one file at a time (``--batch-size`` and ``--long-seconds`` do not apply).
 
 Writes ``<stem>.safetensors`` (tensor ``latents [D, N]`` + metadata) per input; directory inputs keep their
 relative sub-paths.  Unreadable files are reported one line each and skipped; the exit status is 1 if any
@@ -21,8 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``encode`` command."""
     p = sub.add_parser("encode", help="encode audio files into semantic latents (one .safetensors per file)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files and/or directories (searched recursively)")
-    p.add_argument("--encoder", default=None, help="release dir, official dasheng .pt, or dir holding one "
-                                                   "(default: the bundled sara-demo encoder)")
+    model = p.add_mutually_exclusive_group()
+    model.add_argument("--encoder", default=None, help="release dir, official dasheng .pt, or dir holding one "
+                                                       "(default: the bundled sara-demo encoder)")
+    model.add_argument("--codec", default=None, metavar="DIR",
+                       help="write EnCodec tokens with this codec (sara release or audiocraft "
+                            "compression_state_dict.bin / its dir) instead of semantic latents")
     p.add_argument("--output", "-o", required=True, help="output directory")
     p.add_argument("--batch-size", type=int_range(1, 1024), default=8, help="max equal-length files per forward pass")
     p.add_argument("--long-seconds", type=float_range(1.0, 3600.0), default=60.0, help="encode longer files alone, block-wise")
@@ -34,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Encode every input; return 0 if all succeeded, 1 if any failed."""
+    if args.codec is not None:
+        from sara.cli._codec_io import run_encode
+
+        return run_encode(args)
     from tqdm.auto import tqdm
 
     from sara.cli._output import check_output_dir
