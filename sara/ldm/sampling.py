@@ -32,19 +32,10 @@ TextCondition = tuple[Tensor, Tensor]  # (states [B, L, D] float, mask [B, L] bo
 
 
 @torch.no_grad()
-def sample_latents(
-    unet: Any,
-    scheduler: Any,
-    cond: TextCondition,
-    uncond: TextCondition | None,
-    latents: Tensor,
-    steps: int,
-    guidance_scale: float,
-    step_noise: Tensor | None = None,
-    generator: torch.Generator | None = None,
-    progress: bool = False,
-    unet_kwargs: Mapping[str, Any] | None = None,
-) -> Tensor:
+def sample_latents(unet: Any, scheduler: Any, cond: TextCondition, uncond: TextCondition | None, latents: Tensor,
+                   steps: int, guidance_scale: float, step_noise: Tensor | None = None,
+                   generator: torch.Generator | None = None, progress: bool = False,
+                   unet_kwargs: Mapping[str, Any] | None = None) -> Tensor:
     """Denoise ``latents`` from pure noise to a clean latent.
 
     Args:
@@ -71,11 +62,7 @@ def sample_latents(
     from tqdm.auto import tqdm
 
     guided = _check_inputs(cond, uncond, latents, steps, guidance_scale)
-    if steps >= scheduler.config.num_train_timesteps:  # with steps_offset 1 the first timestep would be 1000
-        raise ConfigError(f"steps must be < {scheduler.config.num_train_timesteps} (the training timesteps), "
-                          f"got {steps}")
-    scheduler.set_timesteps(steps, device=latents.device)
-    timesteps = scheduler.timesteps
+    timesteps = _set_timesteps(scheduler, steps, latents.device)
     ddpm = _is_ddpm(scheduler)
     if ddpm and step_noise is not None:
         _check_step_noise(step_noise, len(timesteps), latents)
@@ -90,6 +77,16 @@ def sample_latents(
         else:
             x = scheduler.step(out, t, x).prev_sample
     return x
+
+
+def _set_timesteps(scheduler: Any, steps: int, device: torch.device) -> Tensor:
+    """Set and return the scheduler's ``steps`` timesteps (ConfigError unless ``steps`` < the training steps:
+    with ``steps_offset`` 1 the first timestep would otherwise be 1000, outside the schedule)."""
+    if steps >= scheduler.config.num_train_timesteps:
+        raise ConfigError(f"steps must be < {scheduler.config.num_train_timesteps} (the training timesteps), "
+                          f"got {steps}")
+    scheduler.set_timesteps(steps, device=device)
+    return scheduler.timesteps
 
 
 def guided_prediction(unet: Any, scheduler: Any, x: Tensor, t: Tensor, states: Tensor, mask: Tensor,
