@@ -45,10 +45,7 @@ from sara.pipelines.latent_diffusion import (
     LatentDiffusion,
     LDMDefaults,
     check_duration,
-    check_guidance,
     check_prompts,
-    check_sampler,
-    check_steps,
 )
 from sara.serialization import FORMAT_VERSION, config_from_dict, config_to_dict, upgrade_release_config
 
@@ -169,19 +166,12 @@ class DCLDM(LatentDiffusion):
         """
         from sara.ldm.sampling import sample_latents
 
-        prompts = check_prompts(prompts)
-        d = self.defaults
-        steps = check_steps(d.steps if steps is None else steps)
-        scale = check_guidance(d.guidance_scale if guidance_scale is None else guidance_scale)
-        sampler = check_sampler(d.sampler if sampler is None else sampler)
-        if step_noise is not None and sampler != "ddpm":
-            raise ConfigError(f"step_noise applies to the 'ddpm' sampler only, not {sampler!r}")
-        gen = None if seed is None else torch.Generator().manual_seed(int(seed))
-        x = self._initial_latents(len(prompts), duration, latents, gen)
-        acoustic = self._acoustic_input(prompts, acoustic, self._latent_seconds(x), seed)
-        cond, uncond, kwargs = self._guidance_inputs(prompts, acoustic, scale > 1)
-        return sample_latents(self.unet, make_scheduler(sampler, self.scheduler_config), cond, uncond, x, steps, scale,
-                              step_noise=step_noise, generator=gen, progress=progress, unet_kwargs=kwargs)
+        run = self._sampling_setup(prompts, steps, guidance_scale, latents, step_noise, seed, sampler, duration)
+        acoustic = self._acoustic_input(run.prompts, acoustic, self._latent_seconds(run.latents), seed)
+        cond, uncond, kwargs = self._guidance_inputs(run.prompts, acoustic, run.guidance_scale > 1)
+        return sample_latents(self.unet, make_scheduler(run.sampler, self.scheduler_config), cond, uncond,
+                              run.latents, run.steps, run.guidance_scale, step_noise=step_noise,
+                              generator=run.generator, progress=progress, unet_kwargs=kwargs)
 
     def _acoustic_input(self, prompts: list[str], acoustic: Condition | None, seconds: float,
                         seed: int | None) -> Condition:

@@ -109,6 +109,18 @@ def check_prompts(prompts: str | list[str]) -> list[str]:
     return prompts
 
 
+
+@dataclass
+class SamplingSetup:
+    """What :meth:`LatentDiffusion._sampling_setup` resolves for one ``generate_latents`` call."""
+
+    prompts: list[str]
+    steps: int
+    guidance_scale: float
+    sampler: SamplerName
+    generator: torch.Generator | None
+    latents: Tensor  # initial noise [B, C, H, W], unit variance
+
 class LatentDiffusion:
     """The latent-diffusion text-to-audio pipeline (Tango's system), same call style as ``TextToAudio``.
 
@@ -305,6 +317,18 @@ class LatentDiffusion:
         """
         from sara.ldm.sampling import sample_latents
 
+        run = self._sampling_setup(prompts, steps, guidance_scale, latents, step_noise, seed, sampler, duration)
+        cond = self.encode_text(run.prompts)
+        uncond = self.encode_unconditional(cond) if run.guidance_scale > 1 else None
+        return sample_latents(self.unet, make_scheduler(run.sampler, self.scheduler_config), cond, uncond,
+                              run.latents, run.steps, run.guidance_scale, step_noise=step_noise,
+                              generator=run.generator, progress=progress)
+
+    def _sampling_setup(self, prompts: str | list[str], steps: int | None, guidance_scale: float | None,
+                        latents: Tensor | None, step_noise: Tensor | None, seed: int | None,
+                        sampler: SamplerName | None, duration: float | None) -> SamplingSetup:
+        """Checked arguments with the release's defaults filled in, the seeded generator and the initial noise
+        (drawn first from the generator, as Tango draws it)."""
         prompts = check_prompts(prompts)
         d = self.defaults
         steps = check_steps(d.steps if steps is None else steps)
@@ -314,10 +338,7 @@ class LatentDiffusion:
             raise ConfigError(f"step_noise applies to the 'ddpm' sampler only (the {sampler!r} sampler is deterministic)")
         gen = None if seed is None else torch.Generator().manual_seed(int(seed))
         x = self._initial_latents(len(prompts), duration, latents, gen)
-        cond = self.encode_text(prompts)
-        uncond = self.encode_unconditional(cond) if scale > 1 else None
-        return sample_latents(self.unet, make_scheduler(sampler, self.scheduler_config), cond, uncond, x, steps,
-                              scale, step_noise=step_noise, generator=gen, progress=progress)
+        return SamplingSetup(prompts, steps, scale, sampler, gen, x)
 
     def _initial_latents(self, batch: int, duration: float | None, latents: Tensor | None,
                          gen: torch.Generator | None) -> Tensor:
