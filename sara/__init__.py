@@ -6,8 +6,7 @@ The public API is re-exported lazily here so that ``import sara`` stays cheap an
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sara._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -37,13 +36,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sara' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -16,8 +16,7 @@ Training: ``sara train audiogen`` (:mod:`sara.audiogen.training`, :mod:`sara.cli
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sara._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "AudioGen": "sara.audiogen.model",
@@ -37,13 +36,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sara.audiogen' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

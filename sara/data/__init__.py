@@ -6,8 +6,7 @@ Entry points: :func:`build_corpus` (``sara data build-corpus DIR``) and :func:`d
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sara._lazy import lazy_exports
 
 _EXPORTS = {
     "build_corpus": "sara.data.build",
@@ -20,9 +19,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sara.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

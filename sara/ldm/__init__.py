@@ -9,8 +9,7 @@ does not import diffusers.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sara._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "UNetConfig": "sara.ldm.config",
@@ -34,9 +33,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sara.ldm' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

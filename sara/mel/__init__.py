@@ -7,8 +7,7 @@ Data flow (latent-diffusion system): waveform -> :mod:`sara.mel.frontend` log-me
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sara._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "MelConfig": "sara.mel.frontend",
@@ -27,9 +26,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sara.mel' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
