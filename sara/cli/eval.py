@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_relevance(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("relevance", help="classifier accuracy on audio generated from test captions vs real audio")
-    p.add_argument("--model", default=None, help="TextToAudio release (default: the bundled demo model)")
+    p.add_argument("--model", default=None,
+                   help="any text-to-audio model `sara generate` takes: SARA, Tango / sara LDM, DC-LDM, AudioGen "
+                        "(default: the bundled demo model)")
     p.add_argument("--classifier", required=True, help="corpus classifier release (`sara eval train-classifier`)")
     p.add_argument("--also-classifier", action="append", default=[], metavar="DIR",
                    help="another classifier release that scores the same generated and real audio (repeatable; "
@@ -43,7 +45,8 @@ def _add_relevance(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples-per-prompt", type=int_range(1, 1000), default=1,
                    help="clips generated per caption (different noise); every clip is scored")
     p.add_argument("--duration", type=float_range(0.0, 600.0, low_open=True), default=4.0, help="seconds per generated clip")
-    p.add_argument("--steps", type=int_range(1, 10_000), default=50, help="DiT sampling steps")
+    p.add_argument("--steps", type=int_range(1, 10_000), default=None,
+                   help="sampling steps (default: 50 DiT steps for SARA models, the model's own otherwise)")
     p.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
     p.add_argument("--vocoder-steps", type=int_range(1, 10_000), default=None, help="vocoder steps (default: the model's)")
     p.add_argument("--batch-size", type=int_range(1, 1024), default=4)
@@ -219,8 +222,9 @@ def run_relevance(args: argparse.Namespace) -> int:
     from sara.data.manifest import load_manifest
     from sara.errors import ConfigError, SaraError
     from sara.eval.embedders.classifier import ClassifierEmbedder
+    from sara.eval.generators import caption_generator
     from sara.eval.relevance import classifier_fn, relevance_score, select_prompts
-    from sara.pipelines.text_to_audio import TextToAudio
+    from sara.pipelines.detect import load_pipeline
     from sara.pretrained import DEFAULT_MODEL
 
     if not args.manifest.is_file():
@@ -240,21 +244,17 @@ def run_relevance(args: argparse.Namespace) -> int:
     if args.samples_per_prompt < 1:
         raise ConfigError(f"--samples-per-prompt must be >= 1, got {args.samples_per_prompt}")
     prompts = prompts * args.samples_per_prompt  # all captions once, then again with the next noise draws
-    pipe = TextToAudio.from_pretrained(args.model or DEFAULT_MODEL)
-    if args.cfg is None:
-        args.cfg = pipe.default_guidance
+    pipe = load_pipeline(args.model or DEFAULT_MODEL)
+    generate, settings = caption_generator(pipe, duration=args.duration, steps=args.steps, cfg=args.cfg,
+                                           vocoder_steps=args.vocoder_steps)
+    args.steps, args.cfg = settings["steps"], settings["cfg"]
     torch.manual_seed(args.seed)
-
-    def generate(captions: list[str]) -> torch.Tensor:
-        with torch.inference_mode():
-            return pipe(captions, duration=args.duration, steps=args.steps, guidance_scale=args.cfg,
-                        vocoder_steps=args.vocoder_steps)
 
     with tqdm(total=len(prompts), desc="relevance") as bar:
         result = relevance_score(prompts, generate, classifier_fn(classifier), sample_rate=pipe.sample_rate,
                                  load=load_audio, batch_size=args.batch_size, progress=bar.update, others=others)
     result.update(chance=1.0 / len(classifier.model.config.class_names), model=str(args.model or DEFAULT_MODEL),
                   classifier=str(args.classifier), steps=args.steps, cfg=args.cfg, duration=args.duration,
-                  samples_per_prompt=args.samples_per_prompt)
+                  samples_per_prompt=args.samples_per_prompt, system=settings["system"])
     row = {k: result[k] for k in ("generated_accuracy", "real_accuracy", "chance", "num_prompts", "num_classes")}
     return _finish(result, [row], args, "relevance", "Text-to-audio relevance (corpus classifier)")

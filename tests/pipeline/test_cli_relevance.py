@@ -31,3 +31,25 @@ def test_relevance_cli_scores_every_sample(tiny_release: Path, tmp_path: Path,
     capsys.readouterr()
     assert main([*common, "--samples-per-prompt", "0"]) != 0
     assert "--samples-per-prompt" in capsys.readouterr().err
+
+
+def test_relevance_scores_a_latent_diffusion_release_with_the_same_protocol(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.pipeline.test_latent_diffusion_release import tiny_minilm_pipeline
+
+    manifest = _corpus(tmp_path)
+    clf = tmp_path / "clf"
+    assert main(["eval", "train-classifier", "--manifest", str(manifest), "--out", str(clf), "--epochs", "1",
+                 "--tiny"]) == 0
+    release = tiny_minilm_pipeline().save_pretrained(tmp_path / "ldm")
+    out = tmp_path / "rel"
+    common = ["eval", "relevance", "--model", str(release), "--classifier", str(clf), "--manifest", str(manifest),
+              "--per-class", "1", "--steps", "2", "--duration", "0.5", "--out", str(out)]
+    assert main(common) == 0
+    res = json.loads((out / "relevance.json").read_text())
+    assert res["system"] == "LatentDiffusion" and res["num_prompts"] == 2 and res["steps"] == 2
+    assert res["cfg"] == tiny_minilm_pipeline().defaults.guidance_scale  # the model's default guidance
+    assert 0.0 <= res["generated_accuracy"] <= 1.0
+    capsys.readouterr()
+    assert main([*common, "--vocoder-steps", "3"]) == 2  # a SARA-only option
+    assert "--vocoder-steps applies to SARA models only" in capsys.readouterr().err
