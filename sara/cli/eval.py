@@ -163,14 +163,31 @@ def run_generation(args: argparse.Namespace) -> int:
 def run_reconstruction(args: argparse.Namespace) -> int:
     """``sara eval reconstruction``."""
     from sara.eval.runner import evaluate_reconstruction
-    from sara.vocoder import SemanticVocoder
 
     files = _audio_files(args.audio)[: args.limit or None]
-    vocoder = SemanticVocoder.from_pretrained(args.model)
+    vocoder = _reconstructor(args.model)
     result = evaluate_reconstruction(vocoder, files, steps=args.steps, rates=args.rates, with_visqol=args.visqol,
                                      seed=args.seed)
     rows = [{"model": str(args.model), "steps": args.steps, **result["metrics"]}]
     return _finish(result, rows, args, "reconstruction", f"Reconstruction ({result['num_files']} files)")
+
+
+def _reconstructor(path: str) -> Any:
+    """A SemanticVocoder release, or a latent-diffusion model (Tango dir, sara LDM / DC-LDM release) whose
+    VAE + HiFi-GAN path is scored (:class:`~sara.eval.mel_reconstruction.MelReconstructor`)."""
+    from sara.errors import CheckpointError
+    from sara.pipelines.detect import detect_model_kind, load_pipeline
+    from sara.vocoder import SemanticVocoder
+
+    try:
+        kind = detect_model_kind(path)
+    except CheckpointError:
+        kind = None  # e.g. a SemanticVocoder release: its own loader reports what is wrong
+    if kind in ("tango", "sara-ldm", "sara-dcldm"):
+        from sara.eval.mel_reconstruction import MelReconstructor
+
+        return MelReconstructor(load_pipeline(path))
+    return SemanticVocoder.from_pretrained(path)
 
 
 def run_probe(args: argparse.Namespace) -> int:

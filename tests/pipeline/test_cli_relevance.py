@@ -53,3 +53,27 @@ def test_relevance_scores_a_latent_diffusion_release_with_the_same_protocol(tmp_
     capsys.readouterr()
     assert main([*common, "--vocoder-steps", "3"]) == 2  # a SARA-only option
     assert "--vocoder-steps applies to SARA models only" in capsys.readouterr().err
+
+
+def test_reconstruction_scores_the_vae_and_hifigan_path_of_a_latent_diffusion_release(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from sara.eval.mel_reconstruction import MelReconstructor
+    from tests.pipeline.test_latent_diffusion_release import tiny_minilm_pipeline
+
+    pipe = tiny_minilm_pipeline()
+    release = pipe.save_pretrained(tmp_path / "ldm")
+    audio = tmp_path / "clips"
+    audio.mkdir()
+    t = np.arange(22050) / 22050.0
+    sf.write(audio / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 22050)  # 1 s at another rate
+    rec = MelReconstructor(pipe).reconstruct(torch.from_numpy(0.3 * np.sin(2 * np.pi * 440 * t))[None, None].float(),
+                                             22050)
+    assert rec.shape == (1, 16000) and torch.isfinite(rec).all()
+    out = tmp_path / "rec"
+    assert main(["eval", "reconstruction", "--model", str(release), "--audio", str(audio), "--out", str(out),
+                 "--no-cache"]) == 0
+    res = json.loads((out / "reconstruction.json").read_text())
+    assert res["num_files"] == 1 and all(np.isfinite(v) for v in res["metrics"].values())
