@@ -21,7 +21,6 @@ Layouts (key names from haoheliu/AudioLDM ``audioldm/hifigan/models.py`` -- ``Ge
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +32,13 @@ from torch import Tensor
 
 from sara.errors import CheckpointError
 from sara.mel.hifigan import HiFiGAN, HiFiGANConfig
-from sara.serialization import config_from_dict, is_release_dir, load_release, load_state_dict_strict
+from sara.serialization import (
+    config_from_dict,
+    is_release_dir,
+    load_release,
+    load_state_dict_strict,
+    read_json_object,
+)
 
 __all__ = ["TANGO_VAE_FILE", "audioldm_to_speecht5", "config_from_audioldm", "config_from_speecht5",
            "fold_weight_norm", "load_audioldm_checkpoint", "load_diffusers_vocoder", "load_hifigan",
@@ -211,7 +216,7 @@ def load_audioldm_checkpoint(path: str | os.PathLike[str], config: HiFiGANConfig
     file = Path(path)
     if config is None:
         sibling = file.with_suffix(".json")
-        config = config_from_audioldm(_read_json(sibling), str(sibling)) if sibling.is_file() else HiFiGANConfig.paper()
+        config = config_from_audioldm(read_json_object(sibling), str(sibling)) if sibling.is_file() else HiFiGANConfig.paper()
     state, prefix = _generator_state(_read_weights(file), str(file))
     return _build(config, state, str(file), audioldm=True, prefix=prefix)
 
@@ -225,7 +230,7 @@ def load_diffusers_vocoder(path: str | os.PathLike[str]) -> HiFiGAN:
     cfg_file = folder / "config.json"
     if not cfg_file.is_file():
         raise CheckpointError(f"{folder}: no config.json (expected a diffusers vocoder/ folder)")
-    data = _read_json(cfg_file)
+    data = read_json_object(cfg_file)
     if "format_version" in data:
         raise CheckpointError(f"{cfg_file}: a sara release of a {data.get('class')!r}, not a diffusers vocoder folder")
     config = config_from_speecht5(data, str(cfg_file))
@@ -274,7 +279,7 @@ def load_hifigan(path: str | os.PathLike[str]) -> HiFiGAN:
 
 
 def _release_class(path: Path) -> Any:
-    return _read_json(path / "config.json").get("class")
+    return read_json_object(path / "config.json").get("class")
 
 
 def save_diffusers_vocoder(model: HiFiGAN, directory: str | os.PathLike[str]) -> Path:
@@ -284,12 +289,3 @@ def save_diffusers_vocoder(model: HiFiGAN, directory: str | os.PathLike[str]) ->
     model.generator.save_pretrained(str(out))
     return out
 
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: unreadable JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data

@@ -28,7 +28,6 @@ diffusers folder (``convert_original_audioldm_to_diffusers.py``; an AudioLDM pip
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from torch import Tensor
 
 from sara.errors import CheckpointError
 from sara.mel.vae import MelVAEConfig
-from sara.serialization import load_torch_checkpoint
+from sara.serialization import load_torch_checkpoint, read_json_object
 
 __all__ = [
     "TANGO_VAE_CONFIG",
@@ -204,17 +203,6 @@ def split_tango_state(state: Mapping[str, Tensor], source: str) -> dict[str, Ten
     return {k: v for k, v in state.items() if k.startswith(VAE_PREFIXES)}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: invalid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data
-
 
 def _check_ddconfig(dd: Any, source: str) -> None:
     if not isinstance(dd, Mapping):
@@ -232,7 +220,7 @@ def _check_ddconfig(dd: Any, source: str) -> None:
 
 def _tango_n_mels(tango_dir: Path) -> int:
     stft = tango_dir / "stft_config.json"
-    return int(_read_json(stft).get("n_mel_channels", 64)) if stft.is_file() else 64
+    return int(read_json_object(stft).get("n_mel_channels", 64)) if stft.is_file() else 64
 
 
 def read_tango_vae_config(tango_dir: Path) -> MelVAEConfig:
@@ -242,7 +230,7 @@ def read_tango_vae_config(tango_dir: Path) -> MelVAEConfig:
         CheckpointError: missing file, unknown keys, or a setting sara's VAE does not implement.
     """
     path = tango_dir / TANGO_VAE_CONFIG
-    data = _read_json(path)
+    data = read_json_object(path)
     unknown = sorted(set(data) - _TANGO_TOP_KEYS)
     if unknown:
         raise CheckpointError(f"{path}: unknown keys {unknown}")
@@ -326,7 +314,7 @@ def read_audioldm_checkpoint(path: Path) -> tuple[MelVAEConfig, dict[str, Tensor
 def _diffusers_n_mels(vae_dir: Path) -> int:
     """Mel bins from a sibling ``vocoder/config.json`` (SpeechT5HifiGan ``model_in_dim``), else AudioLDM's 64."""
     vocoder = vae_dir.parent / "vocoder" / "config.json"
-    return int(_read_json(vocoder).get("model_in_dim", 64)) if vocoder.is_file() else 64
+    return int(read_json_object(vocoder).get("model_in_dim", 64)) if vocoder.is_file() else 64
 
 
 def _check_diffusers_config(data: Mapping[str, Any], source: Path) -> None:
@@ -377,7 +365,7 @@ def _read_diffusers_weights(vae_dir: Path) -> dict[str, Tensor]:
 def read_diffusers_vae(vae_dir: Path) -> tuple[MelVAEConfig, dict[str, Tensor]]:
     """A diffusers ``AutoencoderKL`` folder -> (config, diffusers-named weights)."""
     path = vae_dir / "config.json"
-    data = _read_json(path)
+    data = read_json_object(path)
     _check_diffusers_config(data, path)
     cfg = _config_from_diffusers(data, vae_dir)
     return cfg, _upgrade_attention_names(_read_diffusers_weights(vae_dir))

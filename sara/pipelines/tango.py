@@ -21,7 +21,6 @@ a local directory or the Hugging Face cache; the T5 weights are ``text_encoder.*
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -33,7 +32,7 @@ import torch
 from torch import Tensor
 
 from sara.errors import CheckpointError
-from sara.serialization import load_torch_checkpoint, strip_prefix
+from sara.serialization import load_torch_checkpoint, read_json_object, strip_prefix
 
 __all__ = [
     "TANGO_FILES",
@@ -121,9 +120,9 @@ def read_tango_dir(path: str | Path) -> TangoDir:
     missing = [name for name in TANGO_FILES if not (p / name).is_file()]
     if missing:
         raise CheckpointError(f"{p}: not a complete Tango directory: missing {', '.join(missing)}")
-    main = _read_json(p / "main_config.json")
+    main = read_json_object(p / "main_config.json")
     _check_keys(main, MAIN_REQUIRED, MAIN_OPTIONAL, p / "main_config.json")
-    stft = _read_json(p / "stft_config.json")
+    stft = read_json_object(p / "stft_config.json")
     _check_keys(stft, STFT_KEYS, (), p / "stft_config.json")
     if main.get("unet_model_name"):
         raise CheckpointError(f"{p / 'main_config.json'}: unet_model_name {main['unet_model_name']!r} (a UNet "
@@ -133,15 +132,6 @@ def read_tango_dir(path: str | Path) -> TangoDir:
                               f"(sara ships the scheduler config of {', '.join(KNOWN_SCHEDULERS)})")
     return TangoDir(path=p, main_config=main, stft_config=stft)
 
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: invalid JSON ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data
 
 
 def _check_keys(data: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...], source: Path) -> None:
@@ -255,7 +245,7 @@ def resolve_unet_config(info: TangoDir, text_dim: int) -> tuple[Any, str]:
         path = Path(name) if Path(name).is_absolute() else info.path / name
         if path.is_file():
             try:
-                return UNetConfig.from_diffusers_dict(_read_json(path)), str(path)
+                return UNetConfig.from_diffusers_dict(read_json_object(path)), str(path)
             except ConfigError as exc:
                 raise CheckpointError(f"{path}: {exc}") from None
     preset = SHIPPED_UNET_BY_WIDTH.get(int(text_dim))
