@@ -11,6 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", help="a --run-dir of `sara train`")
     p.add_argument("out_dir", help="release directory to write (config.json + model.safetensors)")
     p.add_argument("--no-ema", action="store_true", help="export the raw weights instead of the EMA")
+    p.add_argument("--half", action="store_true",
+                   help="store the weights in float16 (half the size; loaded back as float32; tensors float16 "
+                        "cannot hold are kept in float32)")
     p.add_argument("--default-cfg", type=float, default=None,
                    help="text-to-audio runs: the guidance scale `sara generate` uses by default (e.g. the best on "
                         "the validation split; default 3.5, the official value)")
@@ -24,6 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Export, then (``--half``) store the written release's weights in float16."""
+    code = _export(args)
+    if code == 0 and args.half:
+        from sara.half import store_half
+
+        rep = store_half(args.out_dir)
+        kept = f"; kept in float32: {', '.join(rep.kept_float32)}" if rep.kept_float32 else ""
+        print(f"float16 weights: {rep.files} files, {rep.bytes_before / 2**20:.1f} -> "
+              f"{rep.bytes_after / 2**20:.1f} MiB{kept}")
+    return code
+
+
+def _export(args: argparse.Namespace) -> int:
     import math
 
     from sara.errors import ConfigError

@@ -221,3 +221,24 @@ def test_sara_export_cli_stores_the_default_flags_and_assembles_releases(cache, 
                                                                                              0.64)
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "ldm2"), "--vae", str(tmp_path / "vae")]) == 2
     assert not (tmp_path / "ldm2" / "config.json").exists()  # --vae without --vocoder: refused before writing
+
+
+def test_export_half_halves_the_bundle_and_generates_the_same_audio(cache, t5_dir: Path,  # noqa: ANN001
+                                                                   tmp_path: Path) -> None:
+    from sara.cli.__main__ import main
+    from sara.mel.hifigan import HiFiGAN, HiFiGANConfig
+    from sara.pipelines.latent_diffusion import LatentDiffusion
+    from tests.ldm.corpus_fixture import tiny_vae
+
+    tiny_vae().save_pretrained(tmp_path / "vae")
+    HiFiGAN(HiFiGANConfig.tiny()).save_pretrained(tmp_path / "voc")
+    cfg = _task_cfg(cache, t5_dir, vae=str(tmp_path / "vae"), vocoder=str(tmp_path / "voc"))
+    fit(LDMTask(cfg), _train_cfg(tmp_path / "run", max_steps=2, ema_decay=0.9))
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "full")]) == 0
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "half"), "--half"]) == 0
+    sizes = [sum(f.stat().st_size for f in (tmp_path / d).rglob("model.safetensors")) for d in ("full", "half")]
+    assert sizes[1] < 0.6 * sizes[0]
+    runs = [LatentDiffusion.from_pretrained(tmp_path / d).generate_latents(["a dog"], steps=3, seed=0, duration=0.64)
+            for d in ("full", "half")]
+    assert runs[1].dtype == torch.float32
+    assert torch.allclose(runs[0], runs[1], atol=5e-2 * float(runs[0].abs().max()))
