@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--text-encoder", choices=("minilm", "t5"), default="minilm")
     g.add_argument("--t5-path", default=None, help="local T5 directory or cached HF id (with t5), e.g. t5-large")
     g.add_argument("--codec", default=None, help="codec release bundled by --export (else a token-only release)")
+    g.add_argument("--build-tokens", action="store_true",
+                   help="encode --data through --codec into --token-cache first (skips clips already encoded)")
     g.add_argument("--segment-seconds", type=float, default=5.0, help="training crop length")
     g.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (paper 5e-4)")
     g.add_argument("--warmup-steps", type=int, default=500, help="linear warm-up, then inverse-sqrt decay")
@@ -68,6 +70,8 @@ def build_task(args: argparse.Namespace) -> Any:
     from sara.errors import ConfigError
     from sara.text import TextEncoderSpec
 
+    if args.build_tokens:
+        build_tokens(args)
     extra = {} if args.sample_prompts is None else {"sample_prompts": tuple(args.sample_prompts)}
     try:
         spec = TextEncoderSpec(kind=args.text_encoder, path=args.t5_path)
@@ -80,3 +84,18 @@ def build_task(args: argparse.Namespace) -> Any:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return AudioGenTask(cfg, text=text)
+
+
+def build_tokens(args: argparse.Namespace) -> dict[str, Any]:
+    """``--build-tokens``: the manifest's clips through the ``--codec`` release into ``--token-cache``."""
+    from sara.codec.model import EncodecCodec
+    from sara.codec.tokens import encode_manifest_to_tokens
+    from sara.errors import ConfigError
+
+    if args.codec is None:
+        raise ConfigError("--build-tokens needs --codec (the codec release that writes the tokens)")
+    codec = EncodecCodec.from_pretrained(args.codec).eval()
+    summary = encode_manifest_to_tokens(codec, args.data, args.token_cache, progress=True)
+    print(f"token cache {args.token_cache}: {summary['written']} written, {summary['skipped']} already there, "
+          f"{len(summary['failed'])} unreadable")
+    return summary

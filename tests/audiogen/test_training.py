@@ -189,3 +189,30 @@ def test_log_samples_writes_codes_and_audio(tmp_path: Path) -> None:
     out = task.export(task.build_model(), tmp_path / "release")
     assert (out / "codec" / "compression_state_dict.bin").is_file()
     assert AudioGen.from_pretrained(out).sample_rate == 16000
+
+
+def test_cli_build_tokens_encodes_the_manifest_through_the_codec(tmp_path: Path) -> None:
+    from sara.audio.io import save_audio
+    from sara.cli.train import add_common_arguments
+    from sara.cli.train_audiogen import add_arguments, build_task
+    from sara.codec.config import CodecConfig
+    from sara.codec.model import EncodecCodec
+
+    codec = EncodecCodec(CodecConfig.tiny())
+    codec.save_pretrained(tmp_path / "codec")
+    records = []
+    for i in range(3):
+        save_audio(tmp_path / "audio" / f"{i}.wav", 0.1 * torch.randn(1, 1600), codec.sample_rate)
+        records.append({"path": f"audio/{i}.wav", "captions": ["a dog barks"], "split": "train"})
+    (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    parser = argparse.ArgumentParser()
+    add_common_arguments(parser)
+    add_arguments(parser)
+    t5 = write_tiny_t5(tmp_path / "t5")
+    argv = ["--run-dir", str(tmp_path / "r"), "--data", str(tmp_path / "manifest.jsonl"), "--token-cache",
+            str(tmp_path / "tok"), "--preset", "tiny", "--text-encoder", "t5", "--t5-path", str(t5), "--build-tokens"]
+    with pytest.raises(ConfigError, match="--codec"):
+        build_task(parser.parse_args(argv))
+    task = build_task(parser.parse_args(argv + ["--codec", str(tmp_path / "codec")]))
+    assert len(list((tmp_path / "tok" / "audio").glob("*.safetensors"))) == 3
+    assert task.config.model.card == codec.config.bins
