@@ -74,7 +74,9 @@ def _add_generation(sub: argparse._SubParsersAction) -> None:
 
 def _add_reconstruction(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reconstruction", help="encode -> decode distances (DAC mel, STFT, L1, SI-SDR, ViSQOL)")
-    p.add_argument("--model", required=True, help="SemanticVocoder release directory or checkpoint")
+    p.add_argument("--model", required=True,
+                   help="SemanticVocoder release or checkpoint, a latent-diffusion model (its VAE + HiFi-GAN), an "
+                        "EnCodec release or an AudioGen model (its codec)")
     p.add_argument("--audio", type=Path, required=True, help="directory (or file) of audio to reconstruct")
     p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="sampling steps (default: the model's)")
     p.add_argument("--rates", type=int_range(1000, 384_000), nargs="+", default=[44100, 22050], help="measurement rates in Hz")
@@ -173,8 +175,9 @@ def run_reconstruction(args: argparse.Namespace) -> int:
 
 
 def _reconstructor(path: str) -> Any:
-    """A SemanticVocoder release, or a latent-diffusion model (Tango dir, sara LDM / DC-LDM release) whose
-    VAE + HiFi-GAN path is scored (:class:`~sara.eval.mel_reconstruction.MelReconstructor`)."""
+    """A SemanticVocoder release; a latent-diffusion model (Tango dir, sara LDM / DC-LDM release) whose
+    VAE + HiFi-GAN path is scored (:class:`~sara.eval.mel_reconstruction.MelReconstructor`); an EnCodec release
+    or an AudioGen model, whose codec is scored (:class:`~sara.eval.codec_reconstruction.CodecReconstructor`)."""
     from sara.errors import CheckpointError
     from sara.pipelines.detect import detect_model_kind, load_pipeline
     from sara.vocoder import SemanticVocoder
@@ -187,7 +190,26 @@ def _reconstructor(path: str) -> Any:
         from sara.eval.mel_reconstruction import MelReconstructor
 
         return MelReconstructor(load_pipeline(path))
+    if kind in ("audiogen", "sara-audiogen") or _is_codec_release(path):
+        from sara.eval.codec_reconstruction import CodecReconstructor
+
+        codec = load_pipeline(path).codec if kind else _load_codec(path)
+        return CodecReconstructor(codec)
     return SemanticVocoder.from_pretrained(path)
+
+
+def _is_codec_release(path: str) -> bool:
+    """True for a sara release directory whose ``config.json`` class is ``EncodecCodec``."""
+    from sara.serialization import read_json_object
+
+    cfg = Path(path) / "config.json"
+    return cfg.is_file() and read_json_object(cfg).get("class") == "EncodecCodec"
+
+
+def _load_codec(path: str) -> Any:
+    from sara.codec.model import EncodecCodec
+
+    return EncodecCodec.from_pretrained(path).eval()
 
 
 def run_probe(args: argparse.Namespace) -> int:

@@ -77,3 +77,33 @@ def test_reconstruction_scores_the_vae_and_hifigan_path_of_a_latent_diffusion_re
                  "--no-cache"]) == 0
     res = json.loads((out / "reconstruction.json").read_text())
     assert res["num_files"] == 1 and all(np.isfinite(v) for v in res["metrics"].values())
+
+
+def test_reconstruction_scores_an_encodec_release_through_its_codes(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from sara.codec.config import CodecConfig
+    from sara.codec.model import EncodecCodec
+    from sara.eval.codec_reconstruction import CodecReconstructor
+
+    codec = EncodecCodec(CodecConfig.tiny()).eval()
+    release = codec.save_pretrained(tmp_path / "codec")
+    audio = tmp_path / "clips"
+    audio.mkdir()
+    t = np.arange(22050) / 22050.0
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    sf.write(audio / "tone.wav", tone, 22050)  # 1 s at another rate
+    rec = CodecReconstructor(codec).reconstruct(torch.from_numpy(tone)[None, None].float(), 22050)
+    assert rec.shape == (1, codec.sample_rate) and torch.isfinite(rec).all()
+    resampled = torch.from_numpy(tone).float()[None, None]
+    from sara.audio.dsp import resample
+
+    mono = resample(resampled[0, 0], 22050, codec.sample_rate)
+    assert torch.allclose(rec, codec.decode(codec.encode(mono[None, None]))[:, 0, : mono.numel()])
+    out = tmp_path / "rec"
+    assert main(["eval", "reconstruction", "--model", str(release), "--audio", str(audio), "--out", str(out),
+                 "--no-cache"]) == 0
+    res = json.loads((out / "reconstruction.json").read_text())
+    assert res["num_files"] == 1 and all(np.isfinite(v) for v in res["metrics"].values())
