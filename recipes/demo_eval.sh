@@ -14,17 +14,7 @@ SARA=${SARA:-sara}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 # 1. a fixed, spread-out sample of 48 test clips (every k-th by id) for reconstruction
-mkdir -p "$EVAL/test_clips"
-python3 - "$CORPUS" "$EVAL/test_clips" <<'PY'
-import json, os, sys
-corpus, dst = sys.argv[1], sys.argv[2]
-rows = [json.loads(l) for l in open(os.path.join(corpus, "manifest.jsonl"))]
-test = sorted((r for r in rows if r["split"] == "test"), key=lambda r: r["id"])
-for r in test[:: max(1, len(test) // 48)][:48]:
-    link = os.path.join(dst, r["id"].replace("/", "__") + ".wav")
-    if not os.path.exists(link):
-        os.symlink(os.path.abspath(os.path.join(corpus, r["path"])), link)
-PY
+python3 recipes/test_clips.py "$CORPUS" "$EVAL/test_clips"
 
 # 2. vocoder reconstruction: the shipped (stage-2) vocoder at 1, 4 and its default steps; the stage-1
 #    vocoder it was fine-tuned from at 1, 4 and the paper's 200 steps (skipped when that run is absent)

@@ -91,3 +91,22 @@ def test_demo_uses_the_models_default_duration(tiny_pipe, tmp_path, capsys) -> N
                  "--duration", "-1"]) == 2
     assert not (tmp_path / "bad").exists()
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_demo_runs_every_bundled_model_into_its_own_folder(tiny_pipe, tmp_path, monkeypatch) -> None:
+    import sara.pretrained
+    from sara.pipelines.text_to_audio import TextToAudio
+    from tests.pipeline.test_latent_diffusion_release import tiny_minilm_pipeline
+
+    TextToAudio(tiny_pipe.dit, tiny_pipe.text_encoder, tiny_pipe.vocoder, text_encoder_spec=tiny_pipe.text_encoder_spec,
+                default_duration=0.4).save_pretrained(tmp_path / "bundled" / "sara-demo")
+    tiny_minilm_pipeline().save_pretrained(tmp_path / "bundled" / "ldm-demo")
+    (tmp_path / "bundled" / "audiogen-demo").mkdir()  # no config.json: not a bundled model
+    monkeypatch.setattr(sara.pretrained, "BUNDLED_DIR", tmp_path / "bundled")
+    assert [p.name for p in sara.pretrained.bundled_models()] == ["sara-demo", "ldm-demo"]
+    assert main(["demo", "--output", str(tmp_path / "out"), "--prompt", "a dog barking", "--duration", "0.32"]) == 0
+    for name in ("sara-demo", "ldm-demo"):
+        info = sf.info(str(tmp_path / "out" / name / "a_dog_barking.wav"))
+        assert abs(info.frames / info.samplerate - 0.32) < 0.05
+    monkeypatch.setattr(sara.pretrained, "BUNDLED_DIR", tmp_path / "none")
+    assert main(["demo", "--output", str(tmp_path / "out2")]) == 2
