@@ -22,8 +22,9 @@ Release (``class "DCLDM"``)::
                    "placements"}, "components": {"unet", "vae", "vocoder", "audiogen"}}
     unet/         DualConditionUNet release (``unet.*`` Tango weights + ``acoustic.<position>.<i>.*``)
     vae/ vocoder/ the mel VAE and HiFi-GAN releases
-    audiogen/     an AudioGen release with its codec (or ``components.audiogen`` names another directory,
-                  absolute or relative to the release)
+    audiogen/     an AudioGen release with its codec
+                  (``components`` may name other directories for vae / vocoder / audiogen instead, absolute or
+                  relative to the release: e.g. the bundled DC-LDM demo shares the LDM and AudioGen demos')
     text_encoder/ a T5 saved with the release when it is not a named directory (as LatentDiffusion)
 """
 
@@ -200,25 +201,32 @@ class DCLDM(LatentDiffusion):
         return self.decode_latents(z)[:, : round(duration * self.sample_rate)]
 
     # ------------------------------------------------------------------------------------ releases
-    def save_pretrained(self, directory: str | os.PathLike[str], *, audiogen_path: str | None = None) -> Path:
+    def save_pretrained(self, directory: str | os.PathLike[str], *, audiogen_path: str | None = None,
+                        links: dict[str, str] | None = None) -> Path:
         """Write a DCLDM release (see the module docstring).
 
         Args:
             audiogen_path: record this AudioGen directory (absolute, or relative to ``directory``) instead of
-                writing ``audiogen/``.
+                writing ``audiogen/`` (the same as ``links={"audiogen": audiogen_path}``).
+            links: components (``"vae"``, ``"vocoder"``, ``"audiogen"``) recorded as existing directories instead
+                of written, e.g. ``{"vae": "../ldm-demo/vae"}`` to share a bundled demo's weights; each must
+                already hold that component (checked) and is not re-written.
+
+        Raises:
+            ConfigError: an unknown component name, or a linked directory that does not exist.
         """
         from sara.pipelines.ldm_release import save_text_encoder
 
         out = Path(directory)
+        links = _check_links(out, {**(links or {}), **({"audiogen": audiogen_path} if audiogen_path else {})})
         out.mkdir(parents=True, exist_ok=True)
         spec = None if self.conditioning == "acoustic" else save_text_encoder(
             self.text_encoder, self.text_encoder_spec, out)
         self.unet.save_pretrained(out / "unet")
-        self.vae.save_pretrained(out / "vae")
-        self.vocoder.save_pretrained(out / "vocoder")
-        if audiogen_path is None:
-            self.audiogen.save_pretrained(out / "audiogen")
-        _write_config(self, out, spec, audiogen_path or "audiogen")
+        for name in ("vae", "vocoder", "audiogen"):
+            if name not in links:
+                getattr(self, name).save_pretrained(out / name)
+        _write_config(self, out, spec, {name: links.get(name, name) for name in ("vae", "vocoder", "audiogen")})
         return out
 
     @classmethod
@@ -253,13 +261,24 @@ def _check_acoustic_width(pipe: DCLDM) -> None:
         raise CheckpointError("the acoustic-only DCLDM feeds the UNet's own cross-attention; it has no placements")
 
 
-def _write_config(pipe: DCLDM, out: Path, spec: Any, audiogen: str) -> None:
+def _check_links(out: Path, links: dict[str, str]) -> dict[str, str]:
+    """``links`` checked: known component names whose directories (relative to ``out``) hold a config.json."""
+    unknown = sorted(set(links) - {"vae", "vocoder", "audiogen"})
+    if unknown:
+        raise ConfigError(f"links: unknown DCLDM components {unknown} (linkable: vae, vocoder, audiogen)")
+    for name, target in links.items():
+        if not (Path(os.path.normpath(out / target)) / "config.json").is_file():  # out may not exist yet
+            raise ConfigError(f"links: {name} -> {target}: no release there (relative to {out})")
+    return links
+
+
+def _write_config(pipe: DCLDM, out: Path, spec: Any, parts: dict[str, str]) -> None:
     config = {"text_encoder": None if spec is None else config_to_dict(spec), "mel": config_to_dict(pipe.mel_config),
               "scheduler": config_to_dict(pipe.scheduler_config), "defaults": config_to_dict(pipe.defaults),
               "acoustic": config_to_dict(pipe.acoustic.config), "conditioning": pipe.conditioning,
               "placements": list(pipe.placements)}
     payload = {"format_version": FORMAT_VERSION, "class": RELEASE_CLASS, "config": config,
-               "components": {"unet": "unet", "vae": "vae", "vocoder": "vocoder", "audiogen": audiogen}}
+               "components": {"unet": "unet", **parts}}
     (out / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
 
 

@@ -105,6 +105,15 @@ def test_release_round_trip(pipe: DCLDM, tmp_path: Path) -> None:
     pipe.save_pretrained(tmp_path / "ref", audiogen_path=str(out / "audiogen"))  # AudioGen by reference
     assert not (tmp_path / "ref/audiogen").exists()
     assert torch.equal(DCLDM.from_pretrained(tmp_path / "ref")(PROMPTS[:1], duration=0.3, steps=2, seed=5), wav)
+    shared = pipe.save_pretrained(tmp_path / "bundle" / "dcldm", links={  # the bundled demos' layout
+        "vae": "../../rel/vae", "vocoder": "../../rel/vocoder", "audiogen": "../../rel/audiogen"})
+    assert not any((shared / name).exists() for name in ("vae", "vocoder", "audiogen"))
+    assert torch.equal(DCLDM.from_pretrained(shared)(PROMPTS[:1], duration=0.3, steps=2, seed=5), wav)
+    with pytest.raises(ConfigError, match="no release there"):
+        pipe.save_pretrained(tmp_path / "bad", links={"vae": "../nowhere"})
+    with pytest.raises(ConfigError, match="unknown DCLDM components"):
+        pipe.save_pretrained(tmp_path / "bad", links={"unet": "../rel/unet"})
+    assert not (tmp_path / "bad").exists()
     with pytest.raises(CheckpointError, match="not a 'DCLDM'"):
         DCLDM.from_pretrained(out / "vae")
 
