@@ -56,8 +56,8 @@ for need in "$VAE" "$HIFIGAN" "$AUDIOGEN" "$CLASSIFIER" "$MANIFEST"; do
   [[ -e "$need" ]] || { echo "missing $need (see the header of $0)" >&2; exit 1; }
 done
 mkdir -p "$RUNS" "$OUT"
-LATENTS=$RUNS/latents
-TOKENS=$RUNS/tokens_$ACOUSTIC_SOURCE
+LATENTS=${LATENTS:-$RUNS/latents}  # an existing latent cache (e.g. the LDM demo's) skips the cache build
+TOKENS=${TOKENS:-$RUNS/tokens_$ACOUSTIC_SOURCE}  # likewise an existing codec token cache
 
 COMMON=(--latent-cache "$LATENTS" --preset "$PRESET" --text-encoder minilm --lr "$LR" --lr-schedule constant
         --vae "$VAE" --vocoder "$HIFIGAN" --batch-size "$BATCH" --max-steps "$MAX_STEPS" --max-minutes "$MINUTES"

@@ -26,7 +26,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "ldm-demo": {
         "title": "a small Tango-style latent-diffusion model trained on the open corpus",
         "runs": "ldm_demo",
-        "stages": {"vae": ("mel VAE (AudioLDM objective without LPIPS; PatchGAN after step 3000)", "vae"),
+        "stages": {"vae": ("mel VAE (AudioLDM objective without LPIPS)", "vae"),
                    "hifigan": ("HiFi-GAN (V2 width, mel L1 only: no discriminators)", "vocoder"),
                    "unet": ("UNet (MiniLM text, v-prediction, Min-SNR 5, 10 % condition dropout, "
                             "caption mixtures)", "unet")},
@@ -76,9 +76,18 @@ def _stage_table(runs: Path, stages: dict[str, tuple[str, str]], bundle: Path) -
         s = _run_summary(runs / name)
         comp = bundle / component
         params = f"{_params(comp) / 1e6:.2f} M" if (comp / "model.safetensors").is_file() else "-"
+        what += _gan_note(s)
         lines.append(f"| {what} | {params} | {s['steps']} x {s['batch_size']} | {s['wall_minutes']:.0f} min | "
                      f"{_fmt(s['first'])} -> {_fmt(s['last'])} | {_fmt(s['valid'])} |")
     return "\n".join(lines)
+
+
+def _gan_note(s: dict[str, Any]) -> str:
+    """Whether a VAE run's PatchGAN (``disc_start``) was reached."""
+    start = s["task_config"].get("disc_start")
+    if start is None or not s["task_config"].get("adversarial", True):
+        return ""
+    return f"; PatchGAN from step {start}: " + ("reached" if s["steps"] > start else "not reached")
 
 
 def _read(path: Path) -> dict[str, Any] | None:
