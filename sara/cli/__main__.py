@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "data",
     "eval",
+    "serve",
 )
 
 
