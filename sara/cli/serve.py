@@ -81,10 +81,10 @@ def run(args: argparse.Namespace) -> int:
     check_bind(args.host, args.token, args.insecure)
     config = build_config(args)
     registry = ModelRegistry.from_specs(config.models, config.device)
+    sock = _bind(args.host, args.port)  # before loading: a port in use fails at once
     print(f"loading {registry.default}...", flush=True)
     registry.get(None)
     app = create_app(config, registry=registry, allowed_hosts=LOOPBACK_HOST_NAMES if is_loopback(args.host) else None)
-    sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"serving {', '.join(registry.names)} on http://{shown}:{port}/ (API docs: /docs; output: "

@@ -23,6 +23,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from sara.errors import SaraError
 from sara.serve.api import ServerState, router
 from sara.serve.config import ServeConfig
+from sara.serve.docs import add_docs
 from sara.serve.jobs import QueueFull, Scheduler
 from sara.serve.registry import ModelRegistry
 from sara.serve.store import JobStore
@@ -48,13 +49,14 @@ def create_app(config: ServeConfig, *, registry: ModelRegistry | None = None,
     store = JobStore(out, config.result_ttl, config.max_jobs)
     state = ServerState(config, registry, store, Scheduler(registry, store, config), time.time())
     app = FastAPI(title="sara serve", description="Text-to-audio generation and reconstruction.",
-                  version=_version(), lifespan=_lifespan(state))
+                  version=_version(), lifespan=_lifespan(state), docs_url=None, redoc_url=None)
     app.state.sara = state
     _add_error_handlers(app)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.include_router(router)
     app.add_api_route("/health", health, methods=["GET"])
+    add_docs(app)
     app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=PAGE_DIR), name="static")
     return app
