@@ -100,7 +100,8 @@ async def reconstruct(request: Request, response: Response, model: str | None = 
     upload = s.store.path(job_id, "upload")
     await _receive_upload(request, upload, s.config.limits)
     wav, sr = await run_in_threadpool(_decode_upload, upload, s.config.limits.max_duration)
-    params = ReconstructParams(name, wav, sr, steps, draw_seed() if seed is None else seed, format)
+    params = ReconstructParams(name, wav, sr, steps, draw_seed() if seed is None else seed, format,
+                               input_seconds=wav.shape[-1] / sr)
     return _accepted(s.scheduler.submit(Job(params, id=job_id)), response)
 
 

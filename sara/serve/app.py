@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -49,7 +50,8 @@ def create_app(config: ServeConfig, *, registry: ModelRegistry | None = None,
     store = JobStore(out, config.result_ttl, config.max_jobs)
     state = ServerState(config, registry, store, Scheduler(registry, store, config), time.time())
     app = FastAPI(title="sara serve", description="Text-to-audio generation and reconstruction.",
-                  version=_version(), lifespan=_lifespan(state), docs_url=None, redoc_url=None)
+                  version=_version(), lifespan=_lifespan(state, remove=config.output_dir is None),
+                  docs_url=None, redoc_url=None)
     app.state.sara = state
     _add_error_handlers(app)
     if allowed_hosts is not None:
@@ -68,7 +70,9 @@ def _version() -> str:
     return str(sara.__version__)
 
 
-def _lifespan(state: ServerState):  # noqa: ANN202 - an async context manager factory
+def _lifespan(state: ServerState, *, remove: bool):  # noqa: ANN202 - an async context manager factory
+    """Expire results while serving; on shutdown stop the workers (and delete a temporary output folder)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_expire_forever(state.store))
@@ -77,6 +81,8 @@ def _lifespan(state: ServerState):  # noqa: ANN202 - an async context manager fa
         finally:
             task.cancel()
             await asyncio.to_thread(state.scheduler.close)
+            if remove:
+                shutil.rmtree(state.store.output_dir, ignore_errors=True)
 
     return lifespan
 

@@ -171,7 +171,7 @@ class Scheduler:
             self.store.finish(job, wav, backend.sample_rate, len(batch))
 
     def _reconstruct(self, job: Job):  # noqa: ANN202 - Tensor [N]
-        p = job.params
+        p = job.params  # read once: finishing the job releases its audio
         rec = self.registry.get(job.model).reconstructor()
         out = rec.reconstruct(p.wav.unsqueeze(0), p.sample_rate, steps=p.steps, seed=p.seed)
         return out[0].float().cpu()

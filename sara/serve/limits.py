@@ -9,6 +9,7 @@ Every failure is a :class:`~sara.errors.ConfigError` with one line, answered as 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ class GenerateParams:
 
 @dataclass(frozen=True)
 class ReconstructParams:
-    """A checked reconstruction request: the decoded upload ``wav [C, T]`` at ``sample_rate`` Hz and its options."""
+    """A checked reconstruction request: the decoded upload ``wav [C, T]`` at ``sample_rate`` Hz (emptied once
+    the job has run, see :meth:`released`) and its options."""
 
     model: str
     wav: Tensor
@@ -72,6 +74,11 @@ class ReconstructParams:
     steps: int | None
     seed: int
     format: AudioFormat
+    input_seconds: float = 0.0
+
+    def released(self) -> ReconstructParams:
+        """The same request without its audio, so a finished job keeps no upload in memory."""
+        return dataclasses.replace(self, wav=self.wav.new_empty(0))
 
 
 def cli_rule(name: str, rule: Callable[[str], object], value: object) -> None:

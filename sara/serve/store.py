@@ -74,7 +74,7 @@ class Job:
             return {k: getattr(p, k) for k in ("prompt", "negative_prompt", "duration", "steps", "guidance",
                                                "vocoder_steps", "seed", "format")}
         return {"steps": p.steps, "seed": p.seed, "format": p.format,
-                "input_duration_s": p.wav.shape[-1] / p.sample_rate}
+                "input_duration_s": p.input_seconds}
 
 
 class JobStore:
@@ -131,13 +131,15 @@ class JobStore:
             self.mark(job, "done")
 
     def mark(self, job: Job, state: JobState, error: str | None = None) -> None:
-        """Set a job's state (and finish time for a final state)."""
+        """Set a job's state (and finish time for a final state, when an upload's audio is released)."""
         with self.lock:
             job.state, job.error = state, error
             if state == "running":
                 job.started = time.time()
             elif state in FINISHED:
                 job.finished = time.time()
+                if isinstance(job.params, ReconstructParams):
+                    job.params = job.params.released()
 
     def delete(self, job: Job) -> None:
         """Forget ``job`` and delete its files."""

@@ -97,3 +97,25 @@ def test_sara_requests_share_one_vocoder_pass(tiny_sara, tmp_path, monkeypatch) 
         jobs = [wait_state(client, i) for i in ids]
     assert calls == [3]
     assert [j["result"]["batch_size"] for j in jobs] == [3, 3, 3]
+
+
+def test_latent_diffusion_batch_equals_unbatched_calls() -> None:
+    from sara.errors import ConfigError
+    from sara.serve.backends import LatentDiffusionBackend
+    from sara.serve.config import Limits
+    from sara.serve.limits import GenerateRequest
+    from tests.pipeline.test_latent_diffusion_release import tiny_minilm_pipeline
+
+    pipe = tiny_minilm_pipeline()
+    backend = LatentDiffusionBackend(pipe, "sara-ldm")
+    assert backend.per_row_seeds  # DDIM: per-row initial noise
+    batch = [backend.resolve(GenerateRequest(prompt=p, seed=s), "tiny", Limits())
+             for p, s in (("a dog barks", 3), ("rain", 4))]
+    assert batch[0].steps == 2 and batch[0].duration == 0.5  # the release's defaults
+    wavs = backend.generate(batch, lambda _f: None)
+    for p, wav in zip(batch, wavs):
+        alone = pipe([p.prompt], duration=p.duration, steps=p.steps, guidance_scale=p.guidance, seed=p.seed)[0]
+        torch.testing.assert_close(wav, alone, atol=1e-4, rtol=1e-4)
+    for bad in ({"vocoder_steps": 2}, {"negative_prompt": "x"}):
+        with pytest.raises(ConfigError, match="does not apply to latent-diffusion models"):
+            backend.resolve(GenerateRequest(prompt="x", **bad), "tiny", Limits())
