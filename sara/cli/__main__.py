@@ -27,6 +27,9 @@ from sara.errors import ConfigError, SaraError
 COMMANDS: tuple[str, ...] = (
     "demo",
     "generate",
+    "edit",
+    "inpaint",
+    "extend",
     "encode",
     "reconstruct",
     "decode",

@@ -31,7 +31,8 @@ from pathlib import Path
 from sara.cli._args import float_range, int_range
 
 # Sanity bounds checked before any model is loaded; the model's own maximum is checked afterwards.
-MAX_DURATION_S = 600.0
+MAX_DURATION_S = 600.0  # other systems (one pass)
+MAX_LONG_DURATION_S = 3600.0  # SARA long-form (windowed) generation, = sara.edit.MAX_LONG_SECONDS
 MAX_STEPS = 10_000
 DEFAULT_DIT_STEPS = 100  # SARA models: DiT sampling steps when --steps is not given
 
@@ -46,8 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None,
                    help="SARA release or official SemanticVocoder directory, Tango directory or sara LDM release, "
                         "DC-LDM release, or audiocraft / sara AudioGen directory (default: the bundled sara-demo)")
-    p.add_argument("--duration", type=float_range(0.0, MAX_DURATION_S, low_open=True), default=None,
-                   help="seconds (default: the model's, 10 s for the official models)")
+    p.add_argument("--duration", type=float_range(0.0, MAX_LONG_DURATION_S, low_open=True), default=None,
+                   help="seconds, written exactly (default: the model's, 10 s for the official models); SARA "
+                        f"models generate longer than their window (up to {MAX_LONG_DURATION_S:g} s) window by window")
+    p.add_argument("--prompts-at", default=None, metavar="SCHEDULE",
+                   help='SARA long-form prompt schedule instead of a prompt, e.g. "0:rain;60:thunder storm"')
     p.add_argument("--steps", type=int_range(1, MAX_STEPS), default=None,
                    help="sampling steps (default: the model's; 100 DiT steps for SARA models, 200 DDPM steps for "
                         "Tango)")
@@ -76,23 +80,22 @@ def validate_args(args: argparse.Namespace) -> None:
     from sara.errors import ConfigError
 
     if args.captions is None:
-        if args.prompt is None or not args.prompt.strip():
-            raise ConfigError("the prompt is empty (give a text prompt or --captions FILE)")
+        _check_prompt_or_schedule(args)
         if args.output is None:
             raise ConfigError("give an output file with -o OUT.wav")
         from sara.audio.io import WRITE_FORMATS
         from sara.cli._output import check_output_file
 
         check_output_file(args.output, suffixes=tuple(WRITE_FORMATS))
-    elif args.prompt is not None:
-        raise ConfigError("give either a prompt or --captions, not both")
+    elif args.prompt is not None or args.prompts_at is not None:
+        raise ConfigError("give either a prompt (or --prompts-at) or --captions, not both")
     else:
         from sara.cli._output import check_output_dir
 
         check_output_dir(args.output_dir, "--output-dir")
     if args.duration is not None and (not math.isfinite(args.duration) or args.duration <= 0
-                                      or args.duration > MAX_DURATION_S):
-        raise ConfigError(f"--duration must be in (0, {MAX_DURATION_S:g}] seconds, got {args.duration:g}")
+                                      or args.duration > MAX_LONG_DURATION_S):
+        raise ConfigError(f"--duration must be in (0, {MAX_LONG_DURATION_S:g}] seconds, got {args.duration:g}")
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
     if args.vocoder_steps is not None and args.vocoder_steps < 1:
@@ -101,6 +104,21 @@ def validate_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--cfg must be a finite number, got {args.cfg}")
     if args.negative_prompt is not None and not args.negative_prompt.strip():
         raise ConfigError("--negative-prompt is empty")
+
+
+def _check_prompt_or_schedule(args: argparse.Namespace) -> None:
+    """A non-empty prompt, or a valid ``--prompts-at`` schedule instead of it (ConfigError otherwise)."""
+    from sara.errors import ConfigError
+
+    if args.prompts_at is None:
+        if args.prompt is None or not args.prompt.strip():
+            raise ConfigError("the prompt is empty (give a text prompt or --captions FILE)")
+        return
+    if args.prompt is not None:
+        raise ConfigError("give either a prompt or --prompts-at, not both")
+    from sara.edit.prompts import PromptSchedule
+
+    PromptSchedule.parse(args.prompts_at)
 
 
 def official_file_name(audio_id: str, caption: str) -> str:
@@ -179,14 +197,20 @@ def run(args: argparse.Namespace) -> int:
         args.duration = pipe.default_duration
     if args.cfg is None:
         args.cfg = pipe.default_guidance
-    frames = pipe.num_frames(args.duration)  # checks the model's maximum duration
     if args.captions is not None:
-        return _run_batch(args, pipe, frames)
-    from sara.audio.io import save_audio
+        return _run_batch(args, pipe, pipe.num_frames(args.duration))  # checks the model's maximum duration
+    return _run_single(args, pipe)
 
-    wav = pipe([args.prompt], duration=args.duration, steps=args.steps, guidance_scale=args.cfg,
-               vocoder_steps=args.vocoder_steps, seed=args.seed, negative_prompt=args.negative_prompt,
-               progress=sys.stderr.isatty())
+
+def _run_single(args: argparse.Namespace, pipe) -> int:  # noqa: ANN001 - TextToAudio
+    """One SARA file of exactly ``--duration`` seconds (window by window when longer than the model's window)."""
+    from sara.audio.io import save_audio
+    from sara.edit.prompts import PromptSchedule
+
+    prompt = PromptSchedule.parse(args.prompts_at) if args.prompts_at is not None else args.prompt
+    wav = pipe.generate(prompt, args.duration, steps=args.steps, guidance_scale=args.cfg,
+                        vocoder_steps=args.vocoder_steps, seed=args.seed, negative_prompt=args.negative_prompt,
+                        progress=sys.stderr.isatty())
     out = save_audio(args.output, wav[0].cpu(), pipe.sample_rate)
     print(f"wrote {out} ({wav.shape[-1] / pipe.sample_rate:.2f} s at {pipe.sample_rate} Hz)")
     return 0
@@ -199,6 +223,8 @@ def _run_other_system(args: argparse.Namespace) -> int | None:
     from sara.pipelines.detect import detect_model_kind
 
     kind = detect_model_kind(args.model)
+    if kind not in ("sara-t2a", "sara-official"):
+        _refuse_long_form(args, kind)
     if kind == "sara-dcldm":
         from sara.cli._dcldm_generate import load_dcldm, run_dcldm
 
@@ -211,6 +237,17 @@ def _run_other_system(args: argparse.Namespace) -> int | None:
     if kind in ("audiogen", "sara-audiogen"):
         return _run_audiogen(args)
     return None
+
+
+def _refuse_long_form(args: argparse.Namespace, kind: str) -> None:
+    """Long-form options are SARA-only: one-line ConfigError for the other systems."""
+    from sara.errors import ConfigError
+
+    if args.prompts_at is not None:
+        raise ConfigError(f"--prompts-at needs a SARA model ({args.model} is a {kind} model)")
+    if args.duration is not None and args.duration > MAX_DURATION_S:
+        raise ConfigError(f"--duration over {MAX_DURATION_S:g} s (long-form) needs a SARA model "
+                          f"({args.model} is a {kind} model)")
 
 
 def _run_audiogen(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from sara.dit.config import FRAME_RATE
 from sara.dit.model import LatentDiT, TextContext
+from sara.edit.methods import EditingMixin
 from sara.errors import CheckpointError, ConfigError, SaraError
 from sara.flow.sampling import cfg_velocity, euler_sample
 from sara.flow.timesteps import make_schedule
@@ -40,8 +41,8 @@ class _Conditioning:
     uncond_mask: Tensor
 
 
-class TextToAudio:
-    """The text-to-audio pipeline.
+class TextToAudio(EditingMixin):
+    """The text-to-audio pipeline (editing and long-form methods: :class:`sara.edit.EditingMixin`).
 
     Args:
         dit: the latent DiT (with its text projection).
