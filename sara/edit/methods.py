@@ -13,6 +13,7 @@ audio ``[1, S]`` at :attr:`sample_rate` (24 kHz) with an exact length ``S``.  Sh
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -26,10 +27,29 @@ from sara.edit.settings import FRAME_RATE
 from sara.edit.windows import WindowJob, plan_windows
 from sara.errors import SaraError
 
-__all__ = ["EditingMixin"]
+__all__ = ["EditingMixin", "LongLatents"]
 
 DEFAULT_OVERLAP = 1.0  # seconds of context each long-form window re-reads from the previous one
 DEFAULT_BLEND = 0.0  # seconds of that context partly regenerated
+
+
+@dataclass
+class LongLatents:
+    """Latents of a (long-form) generation.
+
+    Attributes:
+        latents: ``[1, C, F]`` at 25 Hz.
+        joins: frames where a window's new content meets held context (seam positions).
+        spans: the DiT windows ``(start, end)`` in frames, in sampling order.
+        duration: requested seconds.
+        generator: the generator after the DiT draws (decode with it to reproduce :meth:`generate`).
+    """
+
+    latents: Tensor
+    joins: list[int]
+    spans: list[tuple[int, int]]
+    duration: float
+    generator: torch.Generator | None
 
 
 def _prompt_schedule(prompt: object) -> PromptSchedule:
@@ -178,27 +198,41 @@ class EditingMixin(EditingBase):
         after ``duration`` are held to encoded silence, so the model -- trained on clips padded with
         silence -- makes a sound that ends in time instead of one that is cut off.  Longer durations are
         sampled window by window, each continuing the previous one (``prompt`` may change over time:
-        ``[(0, "rain"), (60, "thunder storm")]``); the vocoder decodes in chunks.
+        ``[(0, "rain"), (60, "thunder storm")]``); ``overlap=0`` gives independent windows (naive
+        concatenation).  The vocoder decodes in chunks of :attr:`decode_chunk_seconds`.
 
         Returns:
             ``[1, round(duration * 24000)]``.
         """
+        result = self.generate_windows(prompt, duration, steps=steps, guidance_scale=guidance_scale, seed=seed,
+                                       negative_prompt=negative_prompt, window=window, overlap=overlap,
+                                       blend=blend, end_silence=end_silence, progress=progress)
+        samples = round(result.duration * self.sample_rate)
+        steps_v = self._settings(1, None, None, vocoder_steps, window, 0.0, 0.0).vocoder_steps
+        out = self.decode_latents(result.latents, generator=result.generator, vocoder_steps=steps_v)
+        return out[..., :samples]
+
+    @torch.no_grad()
+    def generate_windows(self, prompt: object, duration: float | None = None, *, steps: int = 100,
+                         guidance_scale: float | None = None, seed: int | None = None,
+                         negative_prompt: str | None = None, window: float | None = None,
+                         overlap: float = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, end_silence: bool = True,
+                         progress: bool = False) -> LongLatents:
+        """The latent half of :meth:`generate`: ``LongLatents(latents [1, C, ceil(S / hop)], joins, ...)``."""
         prompts = _prompt_schedule(prompt)
         duration = self.default_duration if duration is None else duration
         duration = check_positive_seconds(duration, "duration", MAX_LONG_SECONDS)
-        settings = self._settings(steps, guidance_scale, negative_prompt, vocoder_steps, window, overlap, blend)
-        samples = round(duration * self.sample_rate)
-        frames = max(1, math.ceil(samples / self.hop_length))
-        gen, patch = _generator(seed), self.dit.config.patch_size
+        settings = self._settings(steps, guidance_scale, negative_prompt, None, window, overlap, blend)
+        frames = max(1, math.ceil(round(duration * self.sample_rate) / self.hop_length))
+        gen = _generator(seed)
         if end_silence and frames < settings.window and self._has_encoder():
             job = WindowJob(self._silence(settings.window), region_mask(settings.window, 0, frames),
                             [(0, settings.window)])
         else:
-            spans = plan_windows(0, frames, settings.window, settings.overlap, patch=patch)
+            spans = plan_windows(0, frames, settings.window, settings.overlap, patch=self.dit.config.patch_size)
             job = WindowJob(None, torch.zeros(frames), spans, blend=settings.blend)
-        latents = self._sample(job, prompts, settings, gen, progress=progress).latents[..., :frames]
-        out = self.decode_latents(latents, generator=gen, vocoder_steps=settings.vocoder_steps)
-        return out[..., :samples]
+        result = self._sample(job, prompts, settings, gen, progress=progress)
+        return LongLatents(result.latents[..., :frames], result.joins, job.spans, duration, gen)
 
     def _has_encoder(self) -> bool:
         try:
