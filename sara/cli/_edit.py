@@ -31,8 +31,8 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--negative-prompt", default=None, help="caption for the unconditional branch")
     p.add_argument("--window", type=float_range(0.0, 600.0, low_open=True), default=None,
                    help="seconds per DiT window (default: the model's default duration)")
-    p.add_argument("--overlap", type=float_range(0.0, 60.0), default=1.0,
-                   help="seconds each window re-reads from the previous one (default 1)")
+    p.add_argument("--overlap", type=float_range(0.0, 60.0), default=None,
+                   help="seconds each window re-reads from the previous one (default 1, at most a quarter window)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
 

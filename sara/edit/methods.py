@@ -6,7 +6,8 @@ audio ``[1, S]`` at :attr:`sample_rate` (24 kHz) with an exact length ``S``.  Sh
 * ``steps`` / ``guidance_scale`` / ``negative_prompt`` / ``vocoder_steps``: as in ``pipe(...)``;
 * ``seed``: seeds private generators (see :mod:`sara.edit.pipeline` for the order of draws);
 * ``window``: seconds per DiT window (default: the model's default duration, its trained length);
-  ``overlap``: seconds each window shares with the previous one; ``blend``: seconds of that overlap that
+  ``overlap``: seconds each window shares with the previous one (None: 1 s, at most a quarter window);
+  ``blend``: seconds of that overlap that
   are partly regenerated (soft joins).
 """
 
@@ -29,7 +30,7 @@ from sara.errors import SaraError
 
 __all__ = ["EditingMixin", "LongLatents"]
 
-DEFAULT_OVERLAP = 1.0  # seconds of context each long-form window re-reads from the previous one
+DEFAULT_OVERLAP = None  # context each window re-reads from the previous one: min(1 s, a quarter window)
 DEFAULT_BLEND = 0.0  # seconds of that context partly regenerated
 
 
@@ -80,7 +81,7 @@ class EditingMixin(EditingBase):
     def variation(self, waveform: Tensor, sample_rate: int, prompt: str, strength: float = 0.5, *,
                   steps: int = 100, guidance_scale: float | None = None, seed: int | None = None,
                   negative_prompt: str | None = None, vocoder_steps: int | None = None,
-                  window: float | None = None, overlap: float = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND,
+                  window: float | None = None, overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND,
                   progress: bool = False) -> Tensor:
         """A variation of the clip: encode it, move it to flow time ``strength`` along fresh noise, and
         sample the rest of the way with ``prompt``.
@@ -113,7 +114,7 @@ class EditingMixin(EditingBase):
                 fade: float = 0.1, keep: str = "reconstruction", steps: int = 100,
                 guidance_scale: float | None = None, seed: int | None = None, negative_prompt: str | None = None,
                 vocoder_steps: int | None = None, window: float | None = None,
-                overlap: float = DEFAULT_OVERLAP, callback=None) -> Tensor:  # noqa: ANN001 - StepCallback
+                overlap: float | None = DEFAULT_OVERLAP, callback=None) -> Tensor:  # noqa: ANN001 - StepCallback
         """Regenerate seconds ``[start, end)`` of the clip with ``prompt``.
 
         The latent frames outside the region are held to the encoded clip at every step (replace-known-
@@ -149,7 +150,7 @@ class EditingMixin(EditingBase):
                before: bool = False, fade: float = 0.1, keep: str = "reconstruction", steps: int = 100,
                guidance_scale: float | None = None, seed: int | None = None, negative_prompt: str | None = None,
                vocoder_steps: int | None = None, window: float | None = None,
-               overlap: float = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, progress: bool = False) -> Tensor:
+               overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, progress: bool = False) -> Tensor:
         """Continue the clip by ``seconds`` after its end (``before``: ahead of its start).
 
         The clip's latents are held while windows sample the new frames, the first one reading up to half
@@ -189,7 +190,7 @@ class EditingMixin(EditingBase):
     def generate(self, prompt: object, duration: float | None = None, *, steps: int = 100,
                  guidance_scale: float | None = None, seed: int | None = None, negative_prompt: str | None = None,
                  vocoder_steps: int | None = None, window: float | None = None,
-                 overlap: float = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, end_silence: bool = True,
+                 overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, end_silence: bool = True,
                  progress: bool = False) -> Tensor:
         """Generate exactly ``duration`` seconds (up to 3600) from a caption or a prompt schedule.
 
@@ -216,7 +217,7 @@ class EditingMixin(EditingBase):
     def generate_windows(self, prompt: object, duration: float | None = None, *, steps: int = 100,
                          guidance_scale: float | None = None, seed: int | None = None,
                          negative_prompt: str | None = None, window: float | None = None,
-                         overlap: float = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, end_silence: bool = True,
+                         overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, end_silence: bool = True,
                          progress: bool = False) -> LongLatents:
         """The latent half of :meth:`generate`: ``LongLatents(latents [1, C, ceil(S / hop)], joins, ...)``."""
         prompts = _prompt_schedule(prompt)

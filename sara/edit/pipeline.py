@@ -43,7 +43,8 @@ class EditingBase:
 
     # ------------------------------------------------------------------------------ settings
     def _settings(self, steps: int, guidance_scale: float | None, negative_prompt: str | None,
-                  vocoder_steps: int | None, window: float | None, overlap: float, blend: float) -> EditSettings:
+                  vocoder_steps: int | None, window: float | None, overlap: float | None,
+                  blend: float) -> EditSettings:
         """Check and resolve the common sampling arguments (ConfigError on bad values)."""
         from sara.pipelines.text_to_audio import _check_sampling_args
 
@@ -58,7 +59,8 @@ class EditingBase:
         from sara.vocoder.vocoder import check_steps
 
         frames = self.num_frames(self.default_duration if window is None else window)
-        ov, bl = seconds_to_frames(overlap, "overlap"), seconds_to_frames(blend, "blend")
+        ov = min(round(FRAME_RATE), frames // 4) if overlap is None else seconds_to_frames(overlap, "overlap")
+        bl = seconds_to_frames(blend, "blend")
         check_window(frames, ov, bl)
         return EditSettings(steps=int(steps), guidance_scale=float(guidance), negative_prompt=negative_prompt,
                             vocoder_steps=check_steps(vocoder_steps), window=frames, overlap=ov, blend=bl)
