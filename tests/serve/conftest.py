@@ -95,7 +95,7 @@ def wav_seconds(data: bytes) -> float:
 
 
 def wait_state(client: TestClient, job_id: str, states: tuple[str, ...] = ("done", "failed", "cancelled"),
-               timeout: float = 60.0) -> dict[str, Any]:
+               timeout: float = 120.0) -> dict[str, Any]:
     """Poll ``GET /v1/jobs/{id}`` until the job reaches one of ``states``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
