@@ -115,6 +115,8 @@ class SaraBackend(Backend):
                 "guidance": self.pipe.default_guidance, "vocoder_steps": getattr(voc, "default_steps", None)}
 
     def check(self, params: GenerateParams) -> None:
+        if self.pipe.vocoder is None:
+            raise ConfigError("this SARA model has no vocoder, so it cannot make audio")
         self.pipe.num_frames(params.duration)  # ConfigError beyond the model's maximum duration
 
     def generate(self, batch: list[GenerateParams], progress: Progress) -> list[Tensor]:
