@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from sara.edit.seams import SeamStats, latent_steps, seam_stats, spectral_flux
+from sara.edit.seams import SeamStats, latent_steps, log_spectrogram, novelty, seam_stats, spectral_flux
 
 PROMPTS = ["rain on a roof", "a dog barks", "birds singing", "a car engine", "water running from a tap",
            "footsteps on gravel", "church bells", "wind blowing"]
@@ -45,16 +45,29 @@ def load(model: str | None):  # noqa: ANN201 - TextToAudio
 
 def stats_row(name: str, wav: torch.Tensor, latents: torch.Tensor | None, joins_s: list[float],
               extra: dict[str, object]) -> dict[str, object]:
-    """Flux (and latent) seam statistics at ``joins_s`` seconds, as one JSON-able row."""
-    flux: SeamStats = seam_stats(spectral_flux(wav.reshape(-1), 24000), 100.0, joins_s)
-    row: dict[str, object] = {"part": name, "joins": flux.num_joins, "flux_seam": round(flux.seam, 4),
-                              "flux_inside": round(flux.inside, 4), "flux_ratio": round(flux.ratio, 3)}
+    """Seam statistics at ``joins_s`` seconds as one JSON-able row: ``flux`` (10 ms spectral flux),
+    ``nov`` (spectral novelty: mean log spectrum 0.25 s after vs before), and for latents ``lat`` (step
+    between consecutive frames) and ``latnov`` (latent novelty over 6 frames)."""
+    wav = wav.reshape(-1)
+    series = {"flux": (spectral_flux(wav, 24000), 100.0), "nov": (novelty(log_spectrogram(wav, 24000), 25), 100.0)}
     if latents is not None:
-        lat = seam_stats(latent_steps(latents), 25.0, joins_s)
-        row.update(latent_seam=round(lat.seam, 4), latent_inside=round(lat.inside, 4),
-                   latent_ratio=round(lat.ratio, 3))
+        z = latents.reshape(latents.shape[-2], -1)
+        series.update(lat=(latent_steps(z), 25.0), latnov=(novelty(z, 6), 25.0))
+    row: dict[str, object] = {"part": name}
+    for key, (values, rate) in series.items():
+        st: SeamStats = seam_stats(values, rate, joins_s)
+        row.update({f"{key}_seam": round(st.seam, 4), f"{key}_inside": round(st.inside, 4),
+                    f"{key}_ratio": round(st.ratio, 3)})
+        row["joins"] = st.num_joins
     row.update(extra)
     return row
+
+
+def save_part(args: argparse.Namespace, name: str, **tensors: object) -> None:
+    """Keep a part's audio / latents / joins under ``--out-dir`` (for re-analysis without re-generating)."""
+    if args.out_dir:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+        torch.save(tensors, Path(args.out_dir) / f"{name}.pt")
 
 
 def run_generation(pipe, name: str, duration: float, args: argparse.Namespace, overlap: float,  # noqa: ANN001
@@ -71,6 +84,7 @@ def run_generation(pipe, name: str, duration: float, args: argparse.Namespace, o
     extra = {"seconds": duration, "samples": wav.shape[-1], "exact": wav.shape[-1] == round(duration * 24000),
              "windows": len(res.spans), "window_s": w / 25, "overlap_s": overlap, "blend_s": blend,
              "dit_s": round(dit_s, 1), "total_s": round(total, 1), "s_per_audio_s": round(total / duration, 3)}
+    save_part(args, f"{name}_{duration:g}s", wav=wav, latents=res.latents, joins=joins, spans=res.spans)
     return stats_row(name, wav, res.latents, [j / 25 for j in joins], extra), wav
 
 
@@ -93,6 +107,7 @@ def run_inpaint(pipe, clip: torch.Tensor, args: argparse.Namespace) -> list[dict
         naive[..., lo:hi] = pipe.generate(prompt, 1.5, steps=args.steps, seed=args.seed + i,
                                           end_silence=False)[..., : hi - lo]
         edges += [a, a + 1.5]
+    save_part(args, "inpaint", wav=out, naive=naive, recon=recon, edges=edges)
     extra = {"regions": args.regions, "region_s": 1.5, "clip_s": round(seconds, 2),
              "total_s": round(time.perf_counter() - begin, 1)}
     return [stats_row("inpaint", out, None, edges, extra),
@@ -158,19 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.child_memory is not None:
         return child_memory(args.model, args.child_memory, args.steps)
     parts = set(args.parts.split(","))
-    if "memory" in parts:
-        for row in run_memory(args):
-            print(json.dumps(row), flush=True)
     pipe = load(args.model)
-    if "short" in parts:
-        for row in run_short(pipe, args):
-            print(json.dumps(row), flush=True)
     long_wav = None
-    if "naive" in parts:
-        row, _ = run_generation(pipe, "naive_concat", args.naive_duration, args, overlap=0.0)
-        print(json.dumps(row), flush=True)
-        row, _ = run_generation(pipe, "longform", args.naive_duration, args, overlap=args.overlap)
-        print(json.dumps(row), flush=True)
     if "longform" in parts:
         row, long_wav = run_generation(pipe, "longform", args.duration, args, overlap=args.overlap)
         print(json.dumps(row), flush=True)
@@ -178,12 +182,22 @@ def main(argv: list[str] | None = None) -> None:
             from sara.audio.io import save_audio
 
             print("wrote", save_audio(Path(args.out_dir) / f"longform_{args.duration:g}s.wav", long_wav[0], 24000))
+    if "naive" in parts:
+        for name, overlap, blend in (("naive_concat", 0.0, 0.0), ("longform", args.overlap, 0.0),
+                                     ("longform_blend", args.overlap, 0.2)):
+            row, _ = run_generation(pipe, name, args.naive_duration, args, overlap=overlap, blend=blend)
+            print(json.dumps(row), flush=True)
     if "inpaint" in parts:
         clip = long_wav[..., : 30 * 24000] if long_wav is not None else pipe.generate(
             "rain on a roof", 30.0, steps=args.steps, seed=args.seed)
         for row in run_inpaint(pipe, clip, args):
             print(json.dumps(row), flush=True)
-
+    if "short" in parts:
+        for row in run_short(pipe, args):
+            print(json.dumps(row), flush=True)
+    if "memory" in parts:
+        for row in run_memory(args):
+            print(json.dumps(row), flush=True)
 
 if __name__ == "__main__":
     main()

@@ -24,6 +24,7 @@ from sara.edit.checks import MAX_LONG_SECONDS, check_fraction, check_positive_se
 from sara.edit.masks import ramp_into, region_mask
 from sara.edit.pipeline import EditingBase, _generator
 from sara.edit.prompts import PromptSchedule
+from sara.edit.sampler import StepCallback
 from sara.edit.settings import FRAME_RATE
 from sara.edit.windows import WindowJob, plan_windows
 from sara.errors import SaraError
@@ -114,13 +115,14 @@ class EditingMixin(EditingBase):
                 fade: float = 0.1, keep: str = "reconstruction", steps: int = 100,
                 guidance_scale: float | None = None, seed: int | None = None, negative_prompt: str | None = None,
                 vocoder_steps: int | None = None, window: float | None = None,
-                overlap: float | None = DEFAULT_OVERLAP, callback=None) -> Tensor:  # noqa: ANN001 - StepCallback
+                overlap: float | None = DEFAULT_OVERLAP, callback: StepCallback | None = None) -> Tensor:
         """Regenerate seconds ``[start, end)`` of the clip with ``prompt``.
 
         The latent frames outside the region are held to the encoded clip at every step (replace-known-
         region); ``fade`` seconds at each edge of the region fade from the original latents into the new
         ones and, in the waveform, from the kept audio into the decoded region.  Outside ``[start, end)``
         the output *is* ``keep``: :meth:`reconstruct` with the same seed, or the ``"original"`` input.
+        ``callback(i, x)`` sees the latents of every window at every step (tests).
 
         Returns:
             ``[1, round(T * 24000 / sample_rate)]``.

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from sara.audio.dsp import hann_window, stft
 
-__all__ = ["SeamStats", "latent_steps", "seam_stats", "spectral_flux"]
+__all__ = ["SeamStats", "latent_steps", "log_spectrogram", "novelty", "seam_stats", "spectral_flux"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,28 @@ def spectral_flux(wav: Tensor, sample_rate: int, *, n_fft: int = 1024, hop_secon
     mag = stft(wav.reshape(1, -1).float(), n_fft, hop, hann_window(n_fft)).abs()[0]  # [F, K]
     logmag = torch.log1p(mag * 100.0)
     return (logmag[:, 1:] - logmag[:, :-1]).norm(dim=0)
+
+
+def log_spectrogram(wav: Tensor, sample_rate: int, *, n_fft: int = 1024, hop_seconds: float = 0.01) -> Tensor:
+    """``wav [S]`` -> ``[n_fft // 2 + 1, K]`` log1p magnitudes at ``hop_seconds`` frames."""
+    hop = max(1, round(hop_seconds * sample_rate))
+    return torch.log1p(stft(wav.reshape(1, -1).float(), n_fft, hop, hann_window(n_fft)).abs()[0] * 100.0)
+
+
+def novelty(features: Tensor, context: int) -> Tensor:
+    """``features [D, K]`` -> ``[K - 1]``: L2 distance between the mean of the ``context`` frames up to ``k``
+    and the mean of the ``context`` frames after it (a change of *content*, blind to frame-level noise).
+
+    Value ``k`` sits between frames ``k`` and ``k + 1``, like :func:`spectral_flux`; near the ends the
+    averages use the frames there are.
+    """
+    x = features.float()
+    csum = torch.cat([x.new_zeros(x.shape[0], 1), x.cumsum(dim=1)], dim=1)  # [D, K + 1]
+    k = torch.arange(1, x.shape[1])
+    lo, hi = (k - context).clamp_min(0), (k + context).clamp_max(x.shape[1])
+    left = (csum[:, k] - csum[:, lo]) / (k - lo)
+    right = (csum[:, hi] - csum[:, k]) / (hi - k)
+    return (right - left).norm(dim=0)
 
 
 def latent_steps(latents: Tensor) -> Tensor:

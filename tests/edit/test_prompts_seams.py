@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sara.edit.prompts import PromptSchedule
-from sara.edit.seams import latent_steps, seam_stats, spectral_flux
+from sara.edit.seams import latent_steps, log_spectrogram, novelty, seam_stats, spectral_flux
 from sara.errors import ConfigError
 
 
@@ -36,3 +36,13 @@ def test_seam_statistic_sees_a_jump_and_not_a_stationary_signal() -> None:
     z = torch.zeros(8, 100)
     z[:, 50:] = 1.0
     assert seam_stats(latent_steps(z) + 0.01, 25.0, [2.0]).ratio > 10
+
+
+def test_novelty_sees_a_content_change_through_noise() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 400, generator=gen)
+    x[:, 200:] += 1.0  # content changes at frame 200, hidden in frame-level noise
+    nov = novelty(x, 25)
+    assert nov.shape == (399,) and 50 + int(nov[50:350].argmax()) in (198, 199, 200)
+    assert seam_stats(nov, 100.0, [2.0]).ratio > 2.0
+    assert log_spectrogram(torch.zeros(24000), 24000).shape[0] == 513
