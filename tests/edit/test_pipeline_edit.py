@@ -40,6 +40,16 @@ def test_variation_keeps_odd_lengths_and_rates(edit_pipe) -> None:
     wav = tone(1.37, 16000)
     out = edit_pipe.variation(wav, 16000, "rain", 0.4, seed=0, **FAST)
     assert out.shape == (1, round(1.37 * 24000))
+    long = edit_pipe.variation(tone(4.5), 24000, "rain", 0.3, seed=0, **FAST)  # three 2 s windows
+    assert long.shape == (1, 4.5 * 24000) and torch.isfinite(long).all()
+
+
+def test_inpainting_a_region_longer_than_a_window(edit_pipe) -> None:
+    wav = tone(5.0)
+    out = edit_pipe.inpaint(wav, 24000, "rain", 0.5, 4.5, seed=4, **FAST)
+    recon = edit_pipe.reconstruct(wav, 24000, seed=4, vocoder_steps=2)
+    assert torch.equal(out[..., :12000], recon[..., :12000]) and torch.equal(out[..., 108000:], recon[..., 108000:])
+    assert not torch.allclose(out[..., 12000:108000], recon[..., 12000:108000], atol=1e-3)
 
 
 def test_inpainting_holds_the_outside_at_every_step(edit_pipe) -> None:
