@@ -82,9 +82,9 @@ def start_server(args: argparse.Namespace, batching: bool) -> tuple[subprocess.P
 
 def stop_server(proc: subprocess.Popen) -> int:
     """Interrupt the server and return its exit status."""
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)  # SIGINT may be ignored in a background job
     try:
-        return proc.wait(30)
+        return proc.wait(120)
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait()
@@ -146,7 +146,10 @@ async def load(url: str, args: argparse.Namespace, clients: int) -> Outcome:
         done, pending = await asyncio.wait(tasks, timeout=args.deadline)
         for t in pending:
             t.cancel()
-        out.failed += len(pending) + sum(1 for t in done if t.exception() is not None)
+        errors = [type(t.exception()).__name__ for t in done if t.exception() is not None]
+        out.failed += len(pending) + len(errors)
+        if errors or pending:
+            print(f"  client errors: {sorted(errors)}; {len(pending)} past the deadline", flush=True)
     return out
 
 
