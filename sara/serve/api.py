@@ -93,6 +93,7 @@ async def reconstruct(request: Request, response: Response, model: str | None = 
     """Queue a reconstruction of the uploaded audio (the request body: WAV, FLAC, OGG, MP3...) through the
     model's own latent space (``steps``: vocoder / sampler steps where the model has them)."""
     s = _state(request)
+    _refuse_form_bodies(request)
     check_reconstruct(steps, seed, s.config.limits)
     name = model or s.registry.default
     await run_in_threadpool(lambda: s.registry.get(name).reconstructor())  # unknown model / no encoder: 422
@@ -103,6 +104,18 @@ async def reconstruct(request: Request, response: Response, model: str | None = 
     params = ReconstructParams(name, wav, sr, steps, draw_seed() if seed is None else seed, format,
                                input_seconds=wav.shape[-1] / sr)
     return _accepted(s.scheduler.submit(Job(params, id=job_id)), response)
+
+
+# the content types a cross-site HTML form can send without a CORS preflight: an upload is never one of them
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+
+
+def _refuse_form_bodies(request: Request) -> None:
+    """415 for form / text bodies, so that another site's page cannot queue work on a loopback server."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in FORM_TYPES:
+        raise HTTPException(415, f"the upload must be the audio file's bytes (e.g. application/octet-stream), "
+                                 f"not {kind}")
 
 
 async def _receive_upload(request: Request, path: Path, limits: Limits) -> None:

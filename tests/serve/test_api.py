@@ -188,6 +188,9 @@ def test_reconstruct_refuses_bad_uploads(fake, tmp_path) -> None:
         long = client.post("/v1/reconstruct", content=wav_bytes(2.0, 2000))
         assert long.status_code == 422 and "longer than the 1 s limit" in long.json()["error"]
         assert client.post("/v1/reconstruct?steps=0", content=wav_bytes(0.1)).status_code == 422
+        for form in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            r = client.post("/v1/reconstruct", content=wav_bytes(0.1), headers={"content-type": form})
+            assert r.status_code == 415 and "must be the audio file's bytes" in r.json()["error"]
         assert list((tmp_path / "out").iterdir()) == []  # refused uploads leave nothing behind
         assert fake.calls == []
 
