@@ -101,14 +101,15 @@ def run_inpaint(pipe, clip: torch.Tensor, args: argparse.Namespace) -> list[dict
     out, naive, edges = recon.clone(), recon.clone(), []
     begin = time.perf_counter()
     for i, a in enumerate(starts):
-        prompt, lo, hi = PROMPTS[i % len(PROMPTS)], round(a * 24000), round((a + 1.5) * 24000)
+        prompt = "rain on a roof" if args.same_prompt else PROMPTS[i % len(PROMPTS)]
+        lo, hi = round(a * 24000), round((a + 1.5) * 24000)
         edited = pipe.inpaint(clip, 24000, prompt, a, a + 1.5, steps=args.steps, seed=args.seed)
         out[..., lo:hi] = edited[..., lo:hi]
         naive[..., lo:hi] = pipe.generate(prompt, 1.5, steps=args.steps, seed=args.seed + i,
                                           end_silence=False)[..., : hi - lo]
         edges += [a, a + 1.5]
     save_part(args, "inpaint", wav=out, naive=naive, recon=recon, edges=edges)
-    extra = {"regions": args.regions, "region_s": 1.5, "clip_s": round(seconds, 2),
+    extra = {"regions": args.regions, "region_s": 1.5, "clip_s": round(seconds, 2), "same_prompt": args.same_prompt,
              "total_s": round(time.perf_counter() - begin, 1)}
     return [stats_row("inpaint", out, None, edges, extra),
             stats_row("inpaint_naive_splice", naive, None, edges, {"regions": args.regions})]
@@ -165,6 +166,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--regions", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--schedule", action="store_true", help="long-form prompt changes half-way")
+    p.add_argument("--same-prompt", action="store_true",
+                   help="inpaint with the clip's own prompt (a content change at the edges is then a seam, "
+                        "not the requested edit)")
     p.add_argument("--parts", default="longform,naive,inpaint,memory,short")
     p.add_argument("--out-dir", default=None, help="write the long-form wav here")
     p.add_argument("--child-memory", type=float, default=None, help=argparse.SUPPRESS)
