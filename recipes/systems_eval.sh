@@ -8,7 +8,8 @@
 # Per model (EVAL/<model>/): reconstruction of the same 48 test clips through its autoencoder path (mel VAE +
 # HiFi-GAN, or the EnCodec codes), and relevance: the corpus classifier labels two 4 s clips generated from each
 # of 2 test captions per class, with the model's default sampler, steps and guidance.  The SARA demo is scored
-# the same way first when its results are missing (EVAL/reconstruction_steps2, EVAL/relevance).
+# the same way afterwards when its results are missing (EVAL/reconstruction_steps2, EVAL/relevance); then the
+# cards are written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,13 +35,6 @@ relevance() {  # MODEL OUT [extra flags]
     --manifest "$M" --per-class 2 --samples-per-prompt 2 --duration 4 --out "$out" "$@"
 }
 
-# the SARA demo, with the protocol of its own card (50 DiT steps, its vocoder's 2 steps)
-if [[ ! -f "$EVAL/reconstruction_steps2/reconstruction.json" ]]; then
-  $SARA eval reconstruction --model "$BUNDLED/sara-demo/vocoder" --audio "$EVAL/test_clips" --steps 2 \
-    --out "$EVAL/reconstruction_steps2" --no-cache
-fi
-relevance "$BUNDLED/sara-demo" "$EVAL/relevance" --steps 50
-
 for name in $MODELS; do
   model="$BUNDLED/$name"
   [[ -d "$model" ]] || { echo "skip $name (not bundled)"; continue; }
@@ -48,5 +42,20 @@ for name in $MODELS; do
   [[ -f "$EVAL/$name/reconstruction/reconstruction.json" ]] || $SARA eval reconstruction --model "$model" \
     --audio "$EVAL/test_clips" --out "$EVAL/$name/reconstruction" --no-cache
   relevance "$model" "$EVAL/$name/relevance"
-  python3 recipes/system_cards.py "$name" --bundle "$model" --runs "$RUNS" --manifest "$M" --eval "$EVAL"
+done
+
+# the SARA demo, with the protocol of its own card (50 DiT steps, its vocoder's 2 steps); SARA_BASELINE=0 skips
+# it (e.g. while another process scores it)
+if [[ "${SARA_BASELINE:-1}" == 1 ]]; then
+  if [[ ! -f "$EVAL/reconstruction_steps2/reconstruction.json" ]]; then
+    $SARA eval reconstruction --model "$BUNDLED/sara-demo/vocoder" --audio "$EVAL/test_clips" --steps 2 \
+      --out "$EVAL/reconstruction_steps2" --no-cache
+  fi
+  relevance "$BUNDLED/sara-demo" "$EVAL/relevance" --steps 50
+fi
+
+for name in $MODELS; do
+  if [[ -d "$BUNDLED/$name" ]]; then
+    python3 recipes/system_cards.py "$name" --bundle "$BUNDLED/$name" --runs "$RUNS" --manifest "$M" --eval "$EVAL"
+  fi
 done
