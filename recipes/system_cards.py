@@ -142,8 +142,8 @@ def _defaults(bundle: Path) -> str:
 
 def _limitations(eval_dir: Path, name: str) -> str:
     r = _read(eval_dir / name / "relevance" / "relevance.json")
-    text = ("Every stage trained for one to two hours on two CPU cores on ~9 h of audio: far from converged, and "
-            "far smaller than the paper's models. ")
+    text = ("Each stage trained for at most two hours on two CPU cores on ~9 h of audio (see the table above): far "
+            "from converged, and far smaller than the paper's models. ")
     if r is not None:
         ratio = r["generated_accuracy"] / r["chance"] if r["chance"] else float("nan")
         verdict = "clearly above chance" if ratio >= 5 and _p_value(r) < 1e-6 else "not clearly above chance"
