@@ -4,7 +4,9 @@
 #   VAE=... HIFIGAN=... AUDIOGEN=... CLASSIFIER=... bash recipes/dcldm_table1.sh
 #   STAGES="eval report" bash recipes/dcldm_table1.sh      # any subset; every stage resumes / skips finished work
 #
-# Systems (all trained from scratch with the same UNet preset, batch, step and wall-time budget):
+# Systems (all trained with the same UNet preset, batch, step and wall-time budget; from scratch, or with
+# INIT=<LDM release / ldm run> fine-tuned from that text-only UNet, as one would from Tango's weights; the
+# acoustic-only LDM always starts from scratch, its cross-attention reads a different width):
 #   ldm_text          LDM, text only (sara train ldm: Tango's UNet on MiniLM states)
 #   ldm_acoustic      LDM, acoustic encoding only (E_t2a in the UNet's own cross-attention)
 #   dcldm_down1       DC-LDM, E_t2a at CA-DOWN#1
@@ -47,6 +49,8 @@ GUIDANCE=${GUIDANCE:-4}        # the paper's w for DC-LDM (Tango's is 3; one w f
 SWEEP=${SWEEP:-"1 2 3 4 5 6"}
 PER_CLASS=${PER_CLASS:-3}
 ACOUSTIC_SOURCE=${ACOUSTIC_SOURCE:-codec}
+INIT=${INIT:-}                 # a text-only UNet to fine-tune from (empty: every system from scratch)
+SYSTEMS=${SYSTEMS:-"ldm_text ldm_acoustic dcldm_down1 dcldm_up1 dcldm_down1_up1"}  # what the eval stage scores
 SARA=${SARA:-sara}
 PY=${PY:-python}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -62,6 +66,7 @@ TOKENS=${TOKENS:-$RUNS/tokens_$ACOUSTIC_SOURCE}  # likewise an existing codec to
 COMMON=(--latent-cache "$LATENTS" --preset "$PRESET" --text-encoder minilm --lr "$LR" --lr-schedule constant
         --vae "$VAE" --vocoder "$HIFIGAN" --batch-size "$BATCH" --max-steps "$MAX_STEPS" --max-minutes "$MINUTES"
         --ckpt-every 200 --valid-every 400 --log-every 20)
+FT=(); [[ -n "$INIT" ]] && FT=(--init-from "$INIT")
 DCLDM=(--audiogen "$AUDIOGEN" --token-cache "$TOKENS" --acoustic-source "$ACOUSTIC_SOURCE" --no-bundle-audiogen)
 
 # train NAME ARGS...: train into $RUNS/NAME, export $RUNS/NAME/release once (a finished export is kept).
@@ -75,11 +80,11 @@ if want caches; then  # latent cache (no mixtures: clip tokens exist only for re
   $PY recipes/dcldm_report.py caches "${COMMON[@]}" "${DCLDM[@]}" --run-dir "$RUNS/_caches" --data "$MANIFEST" \
     --frames "$FRAMES"
 fi
-want ldm_text && train ldm_text ldm "${COMMON[@]}" --no-mixtures
+want ldm_text && train ldm_text ldm "${COMMON[@]}" "${FT[@]}" --no-mixtures
 want ldm_acoustic && train ldm_acoustic dcldm "${COMMON[@]}" "${DCLDM[@]}" --conditioning acoustic
-want dcldm_down1 && train dcldm_down1 dcldm "${COMMON[@]}" "${DCLDM[@]}" --placement down1
-want dcldm_up1 && train dcldm_up1 dcldm "${COMMON[@]}" "${DCLDM[@]}" --placement up1
-want dcldm_down1_up1 && train dcldm_down1_up1 dcldm "${COMMON[@]}" "${DCLDM[@]}" --placement down1 up1
+want dcldm_down1 && train dcldm_down1 dcldm "${COMMON[@]}" "${DCLDM[@]}" "${FT[@]}" --placement down1
+want dcldm_up1 && train dcldm_up1 dcldm "${COMMON[@]}" "${DCLDM[@]}" "${FT[@]}" --placement up1
+want dcldm_down1_up1 && train dcldm_down1_up1 dcldm "${COMMON[@]}" "${DCLDM[@]}" "${FT[@]}" --placement down1 up1
 
 # generate_eval NAME RESULT_DIR W: test-caption clips of NAME's release at guidance W, relevance, FD/FAD/KL.
 generate_eval() {
@@ -98,7 +103,7 @@ if want reference; then
     --per-class "$PER_CLASS"
 fi
 if want eval; then
-  for name in ldm_text ldm_acoustic dcldm_down1 dcldm_up1 dcldm_down1_up1; do
+  for name in $SYSTEMS; do
     generate_eval "$name" "$OUT/results/$name" "$GUIDANCE"
   done
 fi
@@ -106,7 +111,7 @@ if want best_mel; then  # E'_t2a at the best E_t2a placement (the eval stage mus
   BEST=$(best_placement)
   PLACEMENT=$(grep -o 'down1\|up1' <<<"${BEST#dcldm_}" | tr '\n' ' ')
   # shellcheck disable=SC2086  # PLACEMENT is a word list
-  train "${BEST}_mel" dcldm "${COMMON[@]}" "${DCLDM[@]}" --placement $PLACEMENT --acoustic t2a_mel
+  train "${BEST}_mel" dcldm "${COMMON[@]}" "${DCLDM[@]}" "${FT[@]}" --placement $PLACEMENT --acoustic t2a_mel
   generate_eval "${BEST}_mel" "$OUT/results/${BEST}_mel" "$GUIDANCE"
 fi
 if want sweep; then  # Figure 2: guidance sweep of the best DC-LDM and of the text-only LDM

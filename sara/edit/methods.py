@@ -8,7 +8,9 @@ audio ``[1, S]`` at :attr:`sample_rate` (24 kHz) with an exact length ``S``.  Sh
 * ``window``: seconds per DiT window (default: the model's default duration, its trained length);
   ``overlap``: seconds each window shares with the previous one (None: 1 s, at most a quarter window);
   ``blend``: seconds of that overlap that
-  are partly regenerated (soft joins).
+  are partly regenerated (soft joins);
+* ``callback(i, x)`` (variation, inpaint, extend): called at every DiT step of every window with the step
+  index and the latents the model sees (progress reports, tests).
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class EditingMixin(EditingBase):
                   steps: int = 100, guidance_scale: float | None = None, seed: int | None = None,
                   negative_prompt: str | None = None, vocoder_steps: int | None = None,
                   window: float | None = None, overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND,
-                  progress: bool = False) -> Tensor:
+                  progress: bool = False, callback: StepCallback | None = None) -> Tensor:
         """A variation of the clip: encode it, move it to flow time ``strength`` along fresh noise, and
         sample the rest of the way with ``prompt``.
 
@@ -106,7 +108,8 @@ class EditingMixin(EditingBase):
         frames, gen = base.shape[-1], _generator(seed)
         spans = plan_windows(0, frames, settings.window, settings.overlap, patch=self.dit.config.patch_size)
         job = WindowJob(base=base, hold=torch.zeros(frames), spans=spans, blend=settings.blend)
-        latents = self._sample(job, prompts, settings, gen, strength=strength, progress=progress).latents
+        latents = self._sample(job, prompts, settings, gen, strength=strength, progress=progress,
+                               callback=callback).latents
         out = self.decode_latents(latents[..., :frames], generator=gen, vocoder_steps=settings.vocoder_steps)
         return out[..., :length]
 
@@ -152,7 +155,8 @@ class EditingMixin(EditingBase):
                before: bool = False, fade: float = 0.1, keep: str = "reconstruction", steps: int = 100,
                guidance_scale: float | None = None, seed: int | None = None, negative_prompt: str | None = None,
                vocoder_steps: int | None = None, window: float | None = None,
-               overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, progress: bool = False) -> Tensor:
+               overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, progress: bool = False,
+               callback: StepCallback | None = None) -> Tensor:
         """Continue the clip by ``seconds`` after its end (``before``: ahead of its start).
 
         The clip's latents are held while windows sample the new frames, the first one reading up to half
@@ -175,7 +179,7 @@ class EditingMixin(EditingBase):
                 else math.ceil(new_samples / hop))
         job, ctx = _extend_job(base_in, m, before, settings, self.dit.config.patch_size)
         gen = _generator(seed)
-        latents = self._sample(job, prompts, settings, gen, progress=progress).latents
+        latents = self._sample(job, prompts, settings, gen, progress=progress, callback=callback).latents
         s0, e0 = min(s for s, _ in job.spans), min(n + m, max(e for _, e in job.spans))
         piece = self.decode_latents(latents[..., s0:e0], generator=gen, vocoder_steps=settings.vocoder_steps)
         fade_s = min(round((fade or 0.0) * self.sample_rate), ctx * hop, kept.shape[-1])

@@ -1,4 +1,4 @@
-"""The JSON API under ``/v1``: generate, reconstruct, jobs (state, server-sent events, audio, spectrogram,
+"""The JSON API under ``/v1``: generate, reconstruct, edit / inpaint / extend, jobs (state, server-sent events, audio, spectrogram,
 cancel) and the model list.  Every endpoint needs the bearer token when the server has one."""
 
 from __future__ import annotations
@@ -16,6 +16,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
 from sara.serve.config import Limits, ServeConfig
+from sara.serve.edits import (
+    EditOptions,
+    EditParams,
+    EditQuery,
+    check_edit_audio,
+    check_edit_options,
+    resolve_options,
+)
 from sara.serve.jobs import Scheduler
 from sara.serve.limits import (
     AudioFormat,
@@ -84,26 +92,73 @@ def generate(req: GenerateRequest, request: Request, response: Response) -> dict
     return _accepted(s.scheduler.submit(Job(params)), response)
 
 
-@router.post("/reconstruct", status_code=202,
-             openapi_extra={"requestBody": {"required": True, "description": "the audio file's bytes",
-                                            "content": {"application/octet-stream": {"schema": {"type": "string",
-                                                                                     "format": "binary"}}}}})
+UPLOAD_BODY = {"requestBody": {"required": True, "description": "the audio file's bytes (WAV, FLAC, OGG, MP3...)",
+                               "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                   "format": "binary"}}}}}
+
+
+@router.post("/reconstruct", status_code=202, openapi_extra=UPLOAD_BODY)
 async def reconstruct(request: Request, response: Response, model: str | None = None, steps: int | None = None,
                       seed: int | None = None, format: AudioFormat = "wav") -> dict[str, Any]:  # noqa: A002
-    """Queue a reconstruction of the uploaded audio (the request body: WAV, FLAC, OGG, MP3...) through the
-    model's own latent space (``steps``: vocoder / sampler steps where the model has them)."""
+    """Queue a reconstruction of the uploaded audio (the request body) through the model's own latent
+    space (``steps``: vocoder / sampler steps where the model has them)."""
     s = _state(request)
-    _refuse_form_bodies(request)
     check_reconstruct(steps, seed, s.config.limits)
     name = model or s.registry.default
     await run_in_threadpool(lambda: s.registry.get(name).reconstructor())  # unknown model / no encoder: 422
+    job_id, wav, sr = await _receive_clip(request, s)
+    params = ReconstructParams(name, wav, sr, steps, draw_seed() if seed is None else seed, format,
+                               input_seconds=wav.shape[-1] / sr)
+    return _accepted(s.scheduler.submit(Job(params, id=job_id)), response)
+
+
+@router.post("/edit", status_code=202, openapi_extra=UPLOAD_BODY)
+async def edit(request: Request, response: Response, prompt: str, strength: float = 0.5,
+               q: EditQuery = Depends()) -> dict[str, Any]:
+    """Queue a variation of the uploaded clip guided by ``prompt`` (``strength`` 0: the reconstruction,
+    1: fresh generation of the clip's length), as ``sara edit``."""
+    return await _submit_edit(request, response, EditOptions("edit", q, prompt=prompt, strength=strength))
+
+
+@router.post("/inpaint", status_code=202, openapi_extra=UPLOAD_BODY)
+async def inpaint(request: Request, response: Response, prompt: str, start: float, end: float,
+                  q: EditQuery = Depends()) -> dict[str, Any]:
+    """Queue a regeneration of seconds ``[start, end)`` of the uploaded clip with ``prompt``; the rest is
+    the clip's reconstruction (as ``sara inpaint``)."""
+    return await _submit_edit(request, response, EditOptions("inpaint", q, prompt=prompt, start=start, end=end))
+
+
+@router.post("/extend", status_code=202, openapi_extra=UPLOAD_BODY)
+async def extend(request: Request, response: Response, seconds: float, prompt: str | None = None,
+                 before: bool = False, q: EditQuery = Depends()) -> dict[str, Any]:
+    """Queue a continuation of the uploaded clip by ``seconds`` after it (``before``: ahead of it), with
+    ``prompt`` or unconditionally (as ``sara extend``)."""
+    return await _submit_edit(request, response,
+                              EditOptions("extend", q, prompt=prompt, seconds=seconds, before=before))
+
+
+async def _submit_edit(request: Request, response: Response, options: EditOptions) -> dict[str, Any]:
+    """Check the options, that the model can edit, then receive and check the clip, and queue the job."""
+    s = _state(request)
+    check_edit_options(options, s.config.limits)
+    name = options.model or s.registry.default
+    backend = await run_in_threadpool(s.registry.get, name)
+    await run_in_threadpool(backend.editor)  # 422 for systems that cannot edit
+    job_id, wav, sr = await _receive_clip(request, s)
+    check_edit_audio(options, wav.shape[-1] / sr, s.config.limits)
+    resolved = resolve_options(options, name, backend.defaults(), s.config.limits)
+    params = EditParams(resolved, wav, sr, input_seconds=wav.shape[-1] / sr)
+    return _accepted(s.scheduler.submit(Job(params, id=job_id)), response)
+
+
+async def _receive_clip(request: Request, s: ServerState) -> tuple[str, Any, int]:
+    """A new job id and the uploaded clip ``[C, T]`` and its rate (the upload file is deleted again)."""
+    _refuse_form_bodies(request)
     job_id = new_job_id()
     upload = s.store.path(job_id, "upload")
     await _receive_upload(request, upload, s.config.limits)
     wav, sr = await run_in_threadpool(_decode_upload, upload, s.config.limits.max_duration)
-    params = ReconstructParams(name, wav, sr, steps, draw_seed() if seed is None else seed, format,
-                               input_seconds=wav.shape[-1] / sr)
-    return _accepted(s.scheduler.submit(Job(params, id=job_id)), response)
+    return job_id, wav, sr
 
 
 # the content types a cross-site HTML form can send without a CORS preflight: an upload is never one of them

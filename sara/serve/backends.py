@@ -93,6 +93,18 @@ class Backend:
         ``sample_rate`` (as ``sara eval reconstruction`` uses)."""
         raise NotImplementedError
 
+    def editor(self) -> Any:
+        """The pipeline's :class:`~sara.edit.protocol.AudioEditor` (edit / inpaint / extend); ConfigError
+        for systems without one."""
+        raise ConfigError(f"{self.system} models cannot edit audio: edit, inpaint and extend need a SARA "
+                          "(semantic-latent) model with a semantic encoder")
+
+    def edit(self, params: Any, progress: Progress) -> Tensor:
+        """Run one :class:`~sara.serve.edits.EditParams` job: mono ``[S]`` at :attr:`sample_rate`."""
+        from sara.serve.edits import run_edit
+
+        return run_edit(self.editor(), params, progress)
+
 
 def _cap(value: int | None, high: int) -> int | None:
     return None if value is None else min(int(value), high)
@@ -148,6 +160,13 @@ class SaraBackend(Backend):
         voc = self.pipe.vocoder
         voc.get_encoder()  # CheckpointError (one line) when the release has no semantic encoder
         return voc
+
+    def editor(self) -> Any:
+        from sara.errors import CheckpointError
+
+        if self.pipe.vocoder is None or not self.pipe._has_encoder():
+            raise CheckpointError("this SARA model has no semantic encoder or vocoder, so it cannot edit audio")
+        return self.pipe
 
 
 class LatentDiffusionBackend(Backend):

@@ -18,6 +18,7 @@ from collections.abc import Hashable
 
 from sara.errors import SaraError
 from sara.serve.config import ServeConfig
+from sara.serve.edits import EditParams
 from sara.serve.limits import GenerateParams
 from sara.serve.registry import ModelRegistry
 from sara.serve.store import Job, JobStore
@@ -141,7 +142,7 @@ class Scheduler:
 
     def _key(self, job: Job) -> Hashable:
         if not isinstance(job.params, GenerateParams):
-            return ("reconstruct", job.id)  # never batched
+            return ("audio", job.id)  # reconstructions and edits are never batched
         return ("generate", self.registry.get(job.model).batch_key(job.params))
 
     def _run(self, batch: list[Job]) -> None:
@@ -165,6 +166,8 @@ class Scheduler:
         backend = self.registry.get(batch[0].model)
         if isinstance(batch[0].params, GenerateParams):
             wavs = backend.generate([j.params for j in batch], self._progress(batch))
+        elif isinstance(batch[0].params, EditParams):
+            wavs = [backend.edit(batch[0].params, self._progress(batch))]
         else:
             wavs = [self._reconstruct(batch[0])]
         for job, wav in zip(batch, wavs):

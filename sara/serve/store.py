@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
+from sara.serve.edits import EditParams
 from sara.serve.limits import GenerateParams, ReconstructParams
 
 __all__ = ["FINISHED", "Job", "JobState", "JobStore", "new_job_id"]
@@ -33,7 +34,7 @@ class Job:
     """One request's life: ``queued`` -> ``running`` (``progress`` in [0, 1]) -> ``done`` / ``failed`` /
     ``cancelled``.  Times are ``time.time()`` seconds."""
 
-    params: GenerateParams | ReconstructParams
+    params: GenerateParams | ReconstructParams | EditParams
     id: str = field(default_factory=lambda: new_job_id())
     state: JobState = "queued"
     progress: float = 0.0
@@ -48,7 +49,9 @@ class Job:
 
     @property
     def kind(self) -> str:
-        """``generate`` or ``reconstruct``."""
+        """``generate``, ``reconstruct``, ``edit``, ``inpaint`` or ``extend``."""
+        if isinstance(self.params, EditParams):
+            return self.params.options.operation
         return "generate" if isinstance(self.params, GenerateParams) else "reconstruct"
 
     @property
@@ -73,6 +76,8 @@ class Job:
         if isinstance(p, GenerateParams):
             return {k: getattr(p, k) for k in ("prompt", "negative_prompt", "duration", "steps", "guidance",
                                                "vocoder_steps", "seed", "format")}
+        if isinstance(p, EditParams):
+            return p.public()
         return {"steps": p.steps, "seed": p.seed, "format": p.format,
                 "input_duration_s": p.input_seconds}
 
@@ -138,7 +143,7 @@ class JobStore:
                 job.started = time.time()
             elif state in FINISHED:
                 job.finished = time.time()
-                if isinstance(job.params, ReconstructParams):
+                if isinstance(job.params, (ReconstructParams, EditParams)):
                     job.params = job.params.released()
 
     def delete(self, job: Job) -> None:

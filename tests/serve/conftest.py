@@ -70,6 +70,40 @@ class FakeBackend(Backend):
     def reconstructor(self) -> Any:
         return _Identity()
 
+    def editor(self) -> Any:
+        return FakeEditor()
+
+
+class FakeEditor:
+    """The :class:`~sara.edit.protocol.AudioEditor` methods on the identity 'model': a variation is the clip,
+    inpainting zeroes the region, extension appends (or prepends) zeros; two step callbacks each; ``calls``
+    records ``(method, args, kwargs)``."""
+
+    sample_rate = FAKE_RATE
+    default_duration = 0.5
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def _clip(self, name: str, wav: Tensor, sample_rate: int, args: tuple[Any, ...], kw: dict[str, Any]) -> Tensor:
+        from sara.audio.dsp import resample
+
+        FakeEditor.calls.append((name, args, {k: v for k, v in kw.items() if k != "callback"}))
+        for i in range(2):
+            kw["callback"](i, wav)
+        return resample(wav.mean(1), sample_rate, FAKE_RATE)
+
+    def variation(self, wav: Tensor, sample_rate: int, prompt: str, strength: float, **kw: Any) -> Tensor:
+        return self._clip("variation", wav, sample_rate, (prompt, strength), kw)
+
+    def inpaint(self, wav: Tensor, sample_rate: int, prompt: str, start: float, end: float, **kw: Any) -> Tensor:
+        out = self._clip("inpaint", wav, sample_rate, (prompt, start, end), kw).clone()
+        out[:, round(start * FAKE_RATE):round(end * FAKE_RATE)] = 0
+        return out
+
+    def extend(self, wav: Tensor, sample_rate: int, seconds: float, prompt: str | None, **kw: Any) -> Tensor:
+        out = self._clip("extend", wav, sample_rate, (seconds, prompt, kw.get("before")), kw)
+        pad = torch.zeros(1, round(seconds * FAKE_RATE))
+        return torch.cat([pad, out] if kw.get("before") else [out, pad], dim=-1)
+
 
 class _Identity:
     sample_rate = FAKE_RATE

@@ -149,3 +149,38 @@ def test_docs_render_offline(server, driver) -> None:
     WebDriverWait(driver, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"))
     paths = {e.text for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
     assert "/v1/generate" in paths and "/v1/jobs/{job_id}/audio" in paths
+
+
+def test_inpaint_an_upload_in_the_browser(server, driver, tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    clip = tmp_path / "clip.wav"
+    t = np.arange(16000) / 16000
+    sf.write(clip, 0.3 * np.sin(2 * np.pi * 440 * t), 16000)  # 1.0 s
+    driver.get(server + "/")
+    wait = WebDriverWait(driver, 300, poll_frequency=0.2)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#model option"))
+    driver.find_element(By.ID, "prompt").send_keys("a bird chirps")
+    driver.find_element(By.ID, "steps").send_keys("4")
+    driver.find_element(By.ID, "upload").send_keys(str(clip))
+    Select(driver.find_element(By.ID, "operation")).select_by_value("inpaint")
+    assert driver.find_element(By.ID, "run-audio").text == "Inpaint"
+    assert not driver.find_element(By.ID, "strength").is_displayed() and driver.find_element(By.ID, "end").is_displayed()
+    for name, value in (("start", "0.2"), ("end", "0.6")):
+        box = driver.find_element(By.ID, name)
+        box.clear()
+        box.send_keys(value)
+    driver.find_element(By.ID, "run-audio").click()
+    audio = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#results .result.done audio"))
+    wait.until(lambda d: d.execute_script("return arguments[0].readyState >= 1 && isFinite(arguments[0].duration)",
+                                          audio))
+    assert driver.execute_script("return arguments[0].duration", audio) == pytest.approx(1.0, abs=0.01)
+    assert "inpaint: clip.wav" in driver.find_element(By.CSS_SELECTOR, "#results .title").text
+    job = urllib.request.urlopen(server + audio.get_attribute("data-server-url").removesuffix("/audio")).read()
+    assert b'"kind":"inpaint"' in job and b'"start":0.2' in job
+    img = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#results .result.done img.spectrogram"))
+    wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img))
+    assert driver.save_screenshot(str(tmp_path / "sara-serve-inpaint.png"))

@@ -134,15 +134,39 @@ async function onGenerate(event) {
   await run(card, submit);
 }
 
-async function onReconstruct(event) {
+// Audio-to-audio: the operation's own fields, plus the prompt and settings of the generate form.
+const OPERATION_FIELDS = { reconstruct: [], edit: ["strength"], inpaint: ["start", "end"], extend: ["seconds", "before"] };
+const BUTTON_LABELS = { reconstruct: "Reconstruct", edit: "Edit", inpaint: "Inpaint", extend: "Extend" };
+
+function showOperation() {
+  const op = $("#operation").value;
+  for (const box of document.querySelectorAll("[data-op]")) box.hidden = box.dataset.op !== op;
+  $("#run-audio").textContent = BUTTON_LABELS[op];
+}
+
+function audioQuery(op) {
+  const body = formBody();
+  const query = new URLSearchParams({ format: body.format });
+  if (body.model) query.set("model", body.model);
+  if (body.seed != null) query.set("seed", body.seed);
+  if (op === "reconstruct") return query;
+  for (const name of ["steps", "guidance", "negative_prompt"]) if (body[name] != null) query.set(name, body[name]);
+  if (body.prompt.trim()) query.set("prompt", body.prompt);
+  for (const name of OPERATION_FIELDS[op]) query.set(name, $(`#${name}`).value);
+  return query;
+}
+
+async function onAudio(event) {
   event.preventDefault();
-  const file = $("#upload").files[0];
-  if (!file) { showError("choose an audio file to reconstruct"); return; }
-  const query = new URLSearchParams({ format: $("#format").value });
-  if ($("#model").value) query.set("model", $("#model").value);
-  const card = newCard(`reconstruct: ${file.name}`, "");
-  await run(card, () => api(`/v1/reconstruct?${query}`, { method: "POST", body: file,
-                                                          headers: { "Content-Type": "application/octet-stream" } }));
+  $("#form-error").hidden = true;
+  const file = $("#upload").files[0], op = $("#operation").value;
+  if (!file) { showError(`choose an audio file to ${op}`); return; }
+  if ((op === "edit" || op === "inpaint") && !$("#prompt").value.trim()) { showError(`type a prompt to ${op} with`); return; }
+  const query = audioQuery(op);
+  const title = query.get("prompt") ? `${op}: ${file.name} · ${query.get("prompt")}` : `${op}: ${file.name}`;
+  const card = newCard(title, "");
+  await run(card, () => api(`/v1/${op}?${query}`, { method: "POST", body: file,
+                                                   headers: { "Content-Type": "application/octet-stream" } }));
 }
 
 function showError(message) {
@@ -160,7 +184,9 @@ function onToken() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#generate-form").addEventListener("submit", onGenerate);
-  $("#reconstruct-form").addEventListener("submit", onReconstruct);
+  $("#audio-form").addEventListener("submit", onAudio);
+  $("#operation").addEventListener("change", showOperation);
+  showOperation();
   $("#token-save").addEventListener("click", onToken);
   loadModels().catch((err) => showError(err.message));
 });
