@@ -39,6 +39,7 @@ class Outcome:
     failed: int = 0
     latencies: list[float] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     first_submit: float = 0.0
     last_done: float = 0.0
 
@@ -104,6 +105,16 @@ def rss_mib(pid: int | None) -> float | None:
 
 
 async def one_client(http: httpx.AsyncClient, body: dict[str, Any], out: Outcome) -> None:
+    """One request's life; a transport error is recorded with the phase it happened in."""
+    phase = ["submit"]
+    try:
+        await _one_request(http, body, out, phase)
+    except httpx.TransportError as exc:
+        out.failed += 1
+        out.errors.append(f"{phase[0]}: {type(exc).__name__}")
+
+
+async def _one_request(http: httpx.AsyncClient, body: dict[str, Any], out: Outcome, phase: list[str]) -> None:
     """Submit, follow the events to the end, download the audio; record the outcome."""
     start = time.monotonic()
     out.first_submit = out.first_submit or start
@@ -113,10 +124,12 @@ async def one_client(http: httpx.AsyncClient, body: dict[str, Any], out: Outcome
         return
     r.raise_for_status()
     out.accepted += 1
+    phase[0] = "events"
     job = await follow(http, r.json()["id"])
     if job.get("state") != "done":
         out.failed += 1
         return
+    phase[0] = "download"
     audio = await http.get(job["result"]["audio_url"])
     if audio.status_code != 200 or audio.content[:4] != b"RIFF":
         out.failed += 1
@@ -146,8 +159,8 @@ async def load(url: str, args: argparse.Namespace, clients: int) -> Outcome:
         done, pending = await asyncio.wait(tasks, timeout=args.deadline)
         for t in pending:
             t.cancel()
-        errors = [type(t.exception()).__name__ for t in done if t.exception() is not None]
-        out.failed += len(pending) + len(errors)
+        errors = out.errors + [type(t.exception()).__name__ for t in done if t.exception() is not None]
+        out.failed += len(pending) + len(errors) - len(out.errors)
         if errors or pending:
             print(f"  client errors: {sorted(errors)}; {len(pending)} past the deadline", flush=True)
     return out

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from sara.audiogen.lm import TokenLM
 from sara.audiogen.patterns import build_delay_sequence, first_step_with_frame, revert_delay_sequence
+from sara.progress import report
 
 __all__ = ["SamplingConfig", "apply_cfg", "generate_codes", "generate_extended", "sample_next_token"]
 
@@ -134,6 +135,7 @@ def generate_codes(lm: TokenLM, states: Tensor, mask: Tensor, frames: int, sampl
         generator: random source for sampling (None: the global RNG).
         use_cache: incremental decoding with the key/value cache; False recomputes every prefix (reference).
         step_logits: called with each step's guided logits ``[B, K, V]`` (tests, inspection).
+            Every step is also reported to :func:`sara.progress.report` (phase ``"tokens"``).
 
     Returns:
         ``[B, K, frames]`` codes in ``[0, card)``; the prompt's frames come first, unchanged.
@@ -160,6 +162,7 @@ def generate_codes(lm: TokenLM, states: Tensor, mask: Tensor, frames: int, sampl
         current = sequence[..., offset]
         sequence[..., offset] = torch.where(current == _UNKNOWN, tokens, current)
         previous = offset
+        report("tokens", offset - start + 1, sequence.shape[-1] - start)
     return revert_delay_sequence(sequence, lm.config.delays, frames)
 
 

@@ -17,6 +17,10 @@ from sara.cli._args import float_range, int_range
 from sara.cli.generate import MAX_DURATION_S, MAX_STEPS
 
 TOKEN_ENV = "SARA_SERVE_TOKEN"
+# Idle keep-alive connections are closed by the server after this long.  It must exceed the clients' own pool
+# expiry (httpx and requests: 5 s): at uvicorn's default of 5 s the two race, and a client that reuses a
+# connection the server is closing reads a reset (httpx.ReadError), more often the busier the machine.
+KEEP_ALIVE_S = 30.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +45,8 @@ def _add_serving_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-window", type=float_range(0.0, 10.0), default=0.05,
                    help="seconds to wait for requests to batch with (default 0.05)")
     p.add_argument("--no-batching", action="store_true", help="run one request at a time")
+    p.add_argument("--keep-alive", type=float_range(1.0, 3600.0), default=KEEP_ALIVE_S,
+                   help=f"seconds an idle HTTP connection stays open (default {KEEP_ALIVE_S:g}; see below)")
     p.add_argument("--result-ttl", type=float_range(1.0, 1e7), default=600.0,
                    help="seconds results are kept (default 600)")
     p.add_argument("--max-duration", type=float_range(0.0, MAX_DURATION_S, low_open=True), default=30.0,
@@ -89,8 +95,15 @@ def run(args: argparse.Namespace) -> int:
     shown = f"[{host}]" if ":" in host else host
     print(f"serving {', '.join(registry.names)} on http://{shown}:{port}/ (API docs: /docs; output: "
           f"{app.state.sara.store.output_dir}){'; token required' if args.token else ''}", flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(app, args)).run(sockets=[sock])
     return 0
+
+
+def uvicorn_config(app, args: argparse.Namespace):  # noqa: ANN001, ANN201 - FastAPI app -> uvicorn.Config
+    """The uvicorn settings: quiet logs, ``--keep-alive`` idle timeout."""
+    import uvicorn
+
+    return uvicorn.Config(app, log_level="warning", timeout_keep_alive=args.keep_alive)
 
 
 def _bind(host: str, port: int):  # noqa: ANN202 - socket.socket

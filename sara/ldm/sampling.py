@@ -49,7 +49,7 @@ def sample_latents(unet: Any, scheduler: Any, cond: TextCondition, uncond: TextC
         guidance_scale: ``w``; <= 1 runs the conditional branch only (no unconditional batch).
         step_noise: DDPM only: ``[steps, B, C, H, W]`` per-step variance noise.
         generator: DDPM only: the variance noise's source when ``step_noise`` is None.
-        progress: show a progress bar.
+        progress: show a progress bar (every step is also reported to :func:`sara.progress.report`).
         unet_kwargs: extra keyword arguments for every UNet call (a wrapper's extra condition); when guiding,
             batched like the model input (``2B`` rows, unconditional first).
 
@@ -60,6 +60,8 @@ def sample_latents(unet: Any, scheduler: Any, cond: TextCondition, uncond: TextC
         ConfigError: invalid steps, guidance, latents, conditions or step_noise shape.
     """
     from tqdm.auto import tqdm
+
+    from sara.progress import report
 
     guided = _check_inputs(cond, uncond, latents, steps, guidance_scale)
     timesteps = _set_timesteps(scheduler, steps, latents.device)
@@ -76,6 +78,7 @@ def sample_latents(unet: Any, scheduler: Any, cond: TextCondition, uncond: TextC
             x = ddpm_step(scheduler, out, t, x, noise=noise, generator=generator)
         else:
             x = scheduler.step(out, t, x).prev_sample
+        report("diffusion", i + 1, len(timesteps))
     return x
 
 

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from sara.cli.generate import DEFAULT_DIT_STEPS
 from sara.errors import ConfigError
+from sara.progress import progress_hook
 from sara.serve.config import Limits
 from sara.serve.limits import GenerateParams, GenerateRequest, check_duration, draw_seed
 
@@ -110,6 +111,17 @@ def _cap(value: int | None, high: int) -> int | None:
     return None if value is None else min(int(value), high)
 
 
+def phased(progress: Progress, phases: tuple[str, ...]) -> Callable[[str, int, int], None]:
+    """A :func:`sara.progress.progress_hook` that maps ``done / total`` of each of ``phases`` (run in that
+    order) onto equal shares of ``[0, 0.9]`` of ``progress`` (decoding is the rest)."""
+
+    def hook(phase: str, done: int, total: int) -> None:
+        k = phases.index(phase) if phase in phases else len(phases) - 1
+        progress(0.9 * (k + min(1.0, done / max(total, 1))) / len(phases))
+
+    return hook
+
+
 def _row_noise(gens: list[torch.Generator], shape: tuple[int, ...]) -> Tensor:
     """``[B, *shape]`` noise, row ``i`` drawn from ``gens[i]`` (the shape of one unbatched call)."""
     return torch.cat([torch.randn((1, *shape), generator=g) for g in gens])
@@ -194,7 +206,8 @@ class LatentDiffusionBackend(Backend):
     def generate(self, batch: list[GenerateParams], progress: Progress) -> list[Tensor]:
         pipe, first = self.pipe, batch[0]
         prompts = [p.prompt for p in batch]
-        with torch.inference_mode():
+        phases = ("tokens", "diffusion") if self.kind == "sara-dcldm" else ("diffusion",)
+        with torch.inference_mode(), progress_hook(phased(progress, phases)):
             if self.per_row_seeds:
                 shape = pipe.latent_shape(1, pipe.num_frames(first.duration))[1:]
                 latents = _row_noise([torch.Generator().manual_seed(p.seed) for p in batch], shape)
@@ -229,7 +242,7 @@ class AudioGenBackend(Backend):
 
     def generate(self, batch: list[GenerateParams], progress: Progress) -> list[Tensor]:
         first = batch[0]
-        with torch.inference_mode():
+        with torch.inference_mode(), progress_hook(phased(progress, ("tokens",))):
             wav = self.pipe([p.prompt for p in batch], duration=first.duration, cfg_coef=first.guidance,
                             seed=first.seed)
         return [row.float().cpu() for row in wav]

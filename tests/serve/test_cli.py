@@ -41,3 +41,13 @@ def test_port_in_use_is_one_line(capsys) -> None:
         assert main(["serve", "--port", str(port)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("sara serve: error:") and "in use" in err and "\n" not in err
+
+
+def test_keep_alive_outlasts_client_connection_pools() -> None:
+    import httpx
+
+    from sara.cli.serve import uvicorn_config
+
+    cfg = uvicorn_config(object(), build_parser().parse_args(["serve"]))
+    assert cfg.timeout_keep_alive == 30 and cfg.timeout_keep_alive > httpx.Limits().keepalive_expiry
+    assert uvicorn_config(object(), build_parser().parse_args(["serve", "--keep-alive", "7"])).timeout_keep_alive == 7
