@@ -98,19 +98,18 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 
 def _generate_missing(pipe: Any, rows: list[dict[str, Any]], out: Path, args: argparse.Namespace) -> int:
-    """Generate ``out/audio/<name>`` for every prompt row that has no file yet (seed ``args.seed + i``)."""
+    """Generate ``out/audio/<name>`` for every prompt row that has no file yet, ``--batch-size`` captions per
+    call (seed ``args.seed + i`` of the chunk's first row ``i``)."""
     from sara.audio.io import save_audio
 
-    written = 0
-    for i, row in enumerate(rows):
-        target = out / "audio" / row["name"]
-        if target.is_file():
-            continue
-        wav = pipe([row["caption"]], duration=args.duration, steps=args.steps, guidance_scale=args.guidance,
-                   seed=args.seed + i, sampler=args.sampler)
-        save_audio(target, wav[0].cpu(), pipe.sample_rate)
-        written += 1
-    return written
+    todo = [(i, row) for i, row in enumerate(rows) if not (out / "audio" / row["name"]).is_file()]
+    for k in range(0, len(todo), args.batch_size):
+        chunk = todo[k:k + args.batch_size]
+        wav = pipe([row["caption"] for _, row in chunk], duration=args.duration, steps=args.steps,
+                   guidance_scale=args.guidance, seed=args.seed + chunk[0][0], sampler=args.sampler)
+        for (_, row), clip in zip(chunk, wav):
+            save_audio(out / "audio" / row["name"], clip.cpu(), pipe.sample_rate)
+    return len(todo)
 
 
 def _relevance(rows: list[dict[str, Any]], out: Path, reference: Path, classifier_dir: str) -> dict[str, Any]:
@@ -140,7 +139,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     pipe = _load_pipeline(Path(args.model))
     written = _generate_missing(pipe, rows, out, args)
     result = _relevance(rows, out, reference, args.classifier)
-    settings = {k: getattr(args, k) for k in ("model", "guidance", "steps", "duration", "seed", "sampler")}
+    settings = {k: getattr(args, k) for k in ("model", "guidance", "steps", "duration", "seed", "sampler",
+                                              "batch_size")}
     (out / "relevance.json").write_text(json.dumps({**settings, **result}, indent=1, default=str) + "\n")
     print(f"{out}: wrote {written} clips; relevance {result['generated_accuracy']:.3f} "
           f"(real {result['real_accuracy']:.3f})")
@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--duration", type=float, default=4.0)
     g.add_argument("--sampler", default="dpmsolver++")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--batch-size", type=int, default=4, help="captions per generation call")
     b = sub.add_parser("best")
     b.add_argument("--results", required=True)
     b.add_argument("--systems", nargs="+", required=True)
