@@ -8,8 +8,13 @@
 # so step 0 computes the LDM demo exactly) and trains with the acoustic encoding E_t2a of each clip's own codec
 # tokens (the AudioGen demo's token cache) at PLACEMENTS (the paper's best: CA-DOWN#1 and CA-UP#1), joint
 # condition dropout for guidance; the latent cache is the LDM demo's (real clips only: mixtures have no codec
-# tokens).  The bundle holds only the dual-condition UNet (float16) and names the LDM demo's VAE / HiFi-GAN and
-# the AudioGen demo by relative path, so no weights are stored twice.
+# tokens).  The flags are those of recipes/dcldm_table1.sh with INIT=<the LDM demo's UNet run>, so the demo is
+# that table's run of its placement (the bundled one was: STAGES=bundle with $RUNS/dcldm -> that run folder).
+# The token cache was encoded by the codec at float32 (codec_release) and the bundled AudioGen demo stores it in
+# float16, whose weights fingerprint differently, so training reads an AudioGen with the float32 codec
+# ($AUDIOGEN, assembled here) while the bundle names the float16 one.  The bundle holds only the dual-condition
+# UNet (float16) and names the LDM demo's VAE / HiFi-GAN and the AudioGen demo by relative path, so no weights
+# are stored twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +25,9 @@ RUNS=${RUNS:-$WORK/runs/dcldm_demo}
 BUNDLED=${BUNDLED:-sara/pretrained}
 OUT=${OUT:-$BUNDLED/dcldm-demo}
 STAGES=${STAGES:-"dcldm bundle"}
-MINUTES=${MINUTES:-60}
+MINUTES=${MINUTES:-40}
+MAX_STEPS=${MAX_STEPS:-700}
+AUDIOGEN=${AUDIOGEN:-$AG_RUNS/release_fp32}
 PLACEMENTS=${PLACEMENTS:-"down1 up1"}
 SARA=${SARA:-sara}
 PY=${PY:-python}
@@ -30,12 +37,17 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 want() { [[ " $STAGES " == *" $1 "* ]]; }
 
 if want dcldm; then
+  if [[ ! -f "$AUDIOGEN/config.json" ]]; then  # the bundled LM with the float32 codec of the token cache
+    mkdir -p "$AUDIOGEN/codec"
+    cp "$BUNDLED/audiogen-demo/config.json" "$BUNDLED/audiogen-demo/model.safetensors" "$AUDIOGEN/"
+    cp "$AG_RUNS/codec_release/config.json" "$AG_RUNS/codec_release/model.safetensors" "$AUDIOGEN/codec/"
+  fi
   # shellcheck disable=SC2086  # PLACEMENTS is a word list
   $SARA train dcldm --run-dir "$RUNS/dcldm" --latent-cache "$LDM_RUNS/latents" --init-from "$LDM_RUNS/unet" \
-    --audiogen "$BUNDLED/audiogen-demo" --token-cache "$AG_RUNS/tokens" --acoustic-source codec \
-    --placement $PLACEMENTS --text-encoder minilm --lr 1e-4 --warmup-steps 100 --lr-schedule constant \
-    --uncondition-prob 0.1 --batch-size 8 --max-steps 100000 --max-minutes "$MINUTES" --log-every 20 \
-    --ckpt-every 200 --valid-every 500 --vae "$LDM_RUNS/vae_release" --vocoder "$LDM_RUNS/hifigan_release" \
+    --audiogen "$AUDIOGEN" --token-cache "$AG_RUNS/tokens" --acoustic-source codec \
+    --placement $PLACEMENTS --text-encoder minilm --lr 1e-4 --lr-schedule constant \
+    --uncondition-prob 0.1 --batch-size 8 --max-steps "$MAX_STEPS" --max-minutes "$MINUTES" --log-every 20 \
+    --ckpt-every 200 --valid-every 400 --vae "$LDM_RUNS/vae_release" --vocoder "$LDM_RUNS/hifigan_release" \
     --no-bundle-audiogen
 fi
 
