@@ -276,6 +276,9 @@ class AudioGen(nn.Module):
         Raises:
             CheckpointError: neither layout, or weights that do not fit (one line naming the keys).
         """
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         p = Path(path)
         if p.is_file() and p.name in ("state_dict.bin", "config.json"):
             p = p.parent  # the package file itself: its directory holds the rest

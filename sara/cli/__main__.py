@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a one-line argument error (status 2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
-        return int(args.func(args) or 0)
+        from sara.cli._resolve import resolve_model_arguments
+
+        return int(args.func(resolve_model_arguments(args)) or 0)
     except ConfigError as exc:
         print_error(args.command, str(exc))
         return 2

@@ -160,6 +160,9 @@ class EncodecCodec(nn.Module, PretrainedMixin):
         Raises:
             CheckpointError: unknown layout, unreadable config, missing/unexpected keys.
         """
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         if is_release_dir(path):
             return cls.from_release(path, map_location=map_location)
         from sara.codec.official import load_audiocraft_codec

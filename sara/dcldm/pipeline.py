@@ -236,6 +236,9 @@ class DCLDM(LatentDiffusion):
         Raises:
             CheckpointError: not a DCLDM release, missing component directories, or weights that do not fit.
         """
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         p = Path(path)
         payload = _read_config(p)
         return _build_from_release(cls, p, payload).to(device)

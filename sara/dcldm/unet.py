@@ -232,6 +232,9 @@ class DualConditionUNet(nn.Module):
         Raises:
             CheckpointError: missing files, another class, a bad config or weights that do not fit.
         """
+        from sara.hub import local_path
+
+        directory = local_path(directory)  # a hub id or URL -> its cached copy
         from sara.ldm.unet import build_unet
 
         payload, state = load_release(directory, RELEASE_CLASS)

@@ -118,6 +118,9 @@ class LatentDiT(PretrainedMixin, nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, *, map_location: str | torch.device = "cpu") -> LatentDiT:
         """Load a release directory written by :meth:`save_pretrained`."""
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         return cls.from_release(path, map_location=map_location)
 
     @classmethod

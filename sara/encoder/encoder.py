@@ -22,6 +22,7 @@ from sara.audio import dsp
 from sara.audio.io import check_sample_rate, check_waveform
 from sara.encoder.config import EncoderConfig
 from sara.encoder.frontend import DbScope, power_mel_blockwise
+from sara.encoder.hf_layout import HF_WEIGHT_NAMES, is_hf_dasheng_dir, load_hf_dasheng
 from sara.encoder.loading import (
     config_from_official,
     infer_config,
@@ -76,17 +77,27 @@ class SemanticEncoder(PretrainedMixin, DashengEncoder):
         Args:
             path: a sara release dir (``config.json`` + ``model.safetensors``); an official dasheng ``.pt``
                 (``{"model": state_dict, "config": {...}}``); the AudioSet-finetuned plain state dict
-                (``outputlayer.*`` ignored); or a directory holding exactly one such file.
+                (``outputlayer.*`` ignored); a transformers dasheng dir as on the hub (``mispeech/dasheng-*``:
+                ``config.json`` + ``model.safetensors`` / ``pytorch_model.bin``, read without running its
+                code, see :mod:`sara.encoder.hf_layout`) or a weight file inside one; or a directory holding
+                exactly one checkpoint file.
             map_location: device for the weights.
 
         Raises:
             CheckpointError: missing path or an unknown layout (the message names missing/unexpected keys).
         """
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         p = Path(path)
         if p.is_dir():
             if is_release_dir(p):
                 return cls.from_release(p, map_location=map_location)
+            if is_hf_dasheng_dir(p):
+                return cls._from_transformers_dir(p, None).to(map_location)
             p = _single_checkpoint_in(p)
+        elif _is_hf_weight_file(p):  # a shard stands for its whole directory
+            return cls._from_transformers_dir(p.parent, p if p.name in HF_WEIGHT_NAMES else None).to(map_location)
         if not p.is_file():
             raise CheckpointError(f"{p}: no such encoder checkpoint or directory")
         if p.suffix == ".safetensors":
@@ -96,6 +107,12 @@ class SemanticEncoder(PretrainedMixin, DashengEncoder):
         else:
             sd, official = split_official_checkpoint(load_torch_checkpoint(p), str(p))
         return cls.from_official_state_dict(sd, official, source=str(p)).to(map_location)
+
+    @classmethod
+    def _from_transformers_dir(cls, directory: Path, weights: Path | None) -> SemanticEncoder:
+        """A ``mispeech/dasheng-*`` transformers dir (``weights``: one file of it, else its own choice)."""
+        sd, official, source = load_hf_dasheng(directory, weights)
+        return cls.from_official_state_dict(sd, official, source=source)
 
     @classmethod
     def from_official_state_dict(
@@ -199,6 +216,12 @@ class SemanticEncoder(PretrainedMixin, DashengEncoder):
         power = power_mel_blockwise(self.front_end[0], wav, block)
         spec = self.normalize_spec(self.front_end[1](power[None]))
         return self.forward_spectrogram(spec)[0].transpose(0, 1)
+
+
+def _is_hf_weight_file(path: Path) -> bool:
+    """True for ``model.safetensors`` / ``pytorch_model.bin`` (or a shard) inside a transformers dasheng dir."""
+    return (path.is_file() and path.name.startswith(("model", "pytorch_model")) and is_hf_dasheng_dir(path.parent)
+            and not is_release_dir(path.parent))
 
 
 def _single_checkpoint_in(directory: Path) -> Path:

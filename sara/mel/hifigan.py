@@ -211,6 +211,9 @@ class HiFiGAN(nn.Module, PretrainedMixin):
         Raises:
             CheckpointError: unknown layout, missing / unexpected keys (named, with the file).
         """
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         from sara.mel.hifigan_official import load_hifigan
 
         return load_hifigan(path).to(map_location).eval()

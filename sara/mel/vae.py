@@ -263,6 +263,9 @@ class MelVAE(nn.Module, PretrainedMixin):
         Raises:
             CheckpointError: the path holds none of these, or its files/keys do not fit (one line naming them).
         """
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         if is_release_dir(path):
             payload, state = load_release(path, cls.__name__)
             model = _uninitialised(config_from_dict(MelVAEConfig, payload["config"]))

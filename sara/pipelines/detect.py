@@ -49,8 +49,9 @@ def detect_model_kind(path: str | os.PathLike[str]) -> ModelKind:
         CheckpointError: not a directory, or no known layout (one line listing what was looked for).
     """
     from sara.dit.official_dir import is_official_dir
+    from sara.hub import local_path
 
-    p = Path(path)
+    p = local_path(path)  # a hub id or URL -> its cached copy
     if not p.is_dir():
         raise CheckpointError(f"{p}: no such model directory")
     if any((p / name).is_file() for name in _TANGO_MARKERS):
@@ -90,6 +91,9 @@ def load_pipeline(path: str | os.PathLike[str], device: str | torch.device = "cp
         CheckpointError: unknown layout (see :func:`detect_model_kind`) or a broken checkpoint.
         SaraError: an AudioGen / DC-LDM model while ``sara.audiogen`` / ``sara.dcldm`` is not available.
     """
+    from sara.hub import local_path
+
+    path = local_path(path)
     kind = detect_model_kind(path)
     if kind in ("sara-t2a", "sara-official"):
         from sara.pipelines.text_to_audio import TextToAudio

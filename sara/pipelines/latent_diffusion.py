@@ -190,6 +190,9 @@ class LatentDiffusion:
             CheckpointError: neither layout, missing files or keys (one line naming them).
             SaraError: the named T5 tokenizer/config is not available offline.
         """
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         from sara.pipelines.tango import is_tango_dir
 
         p = Path(path)

@@ -102,6 +102,9 @@ class TextToAudio(EditingMixin):
         Raises:
             CheckpointError: not a known layout, or mismatching parts.
         """
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         from sara.dit.official_dir import is_official_dir
 
         p = Path(path)

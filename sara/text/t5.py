@@ -2,8 +2,8 @@
 
 The official code builds the encoder from ``T5Config`` only (random init) and takes the weights from its
 own checkpoint (``model.content_encoder.text_encoder.model.*``); the tokenizer comes from the
-``model_name`` directory.  Everything here is offline: a directory is looked up locally (absolute, or
-relative to ``base_dir``) and then in the user's Hugging Face cache.
+``model_name`` directory, looked up locally (absolute, or relative to ``base_dir``), then in the user's
+Hugging Face cache, then downloaded from the hub unless ``HF_HUB_OFFLINE`` is set.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ _TIED = ("shared.weight", "encoder.embed_tokens.weight")
 
 
 def resolve_model_dir(name: str, base_dir: str | Path | None = None) -> Path:
-    """Find a model directory for ``name`` without touching the network.
+    """Find a model directory for ``name``.
 
-    Order: ``name`` as a path (absolute, or relative to the cwd), ``base_dir / name``, then the HF cache
-    snapshot of the repo id ``name``.
+    Order: ``name`` as a path (absolute, or relative to the cwd), ``base_dir / name``, the HF cache snapshot of
+    the repo id ``name``, then (unless ``HF_HUB_OFFLINE`` is set) a download of that repo through
+    :func:`sara.hub.resolve`.
 
     Raises:
         SaraError: nothing found (one line naming what was tried).
@@ -40,6 +41,10 @@ def resolve_model_dir(name: str, base_dir: str | Path | None = None) -> Path:
     cached = _hf_cache_dir(name)
     if cached is not None:
         return cached
+    from sara.hub import is_hub_id, offline, resolve
+
+    if is_hub_id(name) and not offline():
+        return resolve(name)  # download the repo (one-line SaraError on failure)
     tried = ", ".join(str(c) for c in candidates)
     raise SaraError(f"text encoder {name!r} not found locally ({tried}) nor in the Hugging Face cache; "
                     f"download it once with `huggingface-cli download {name}` or pass a local directory")

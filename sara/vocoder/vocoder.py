@@ -266,6 +266,9 @@ class SemanticVocoder(nn.Module):
         Raises:
             CheckpointError: missing files, unknown layout or mismatching weights.
         """
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         p = Path(path)
         if not p.exists():
             raise CheckpointError(f"{p}: no such file or directory")

@@ -76,6 +76,9 @@ class AudioClassifier(PretrainedMixin, nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str]) -> AudioClassifier:
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         return cls.from_release(path)
 
     def log_mel(self, wav: Tensor) -> Tensor:
@@ -107,6 +110,9 @@ class ClassifierEmbedder(AudioEmbedder):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str]) -> ClassifierEmbedder:
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         return cls(AudioClassifier.from_pretrained(path), file_fingerprint(path))
 
     @property

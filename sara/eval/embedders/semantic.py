@@ -29,6 +29,9 @@ class SemanticEmbedder(AudioEmbedder):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str]) -> SemanticEmbedder:
         """Load ``sara.SemanticEncoder.from_pretrained(path)``."""
+        from sara.hub import local_path
+
+        path = local_path(path)  # a hub id or URL -> its cached copy
         from sara.encoder import SemanticEncoder
 
         return cls(SemanticEncoder.from_pretrained(path), file_fingerprint(path))
