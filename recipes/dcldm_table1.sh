@@ -47,6 +47,7 @@ LR=${LR:-1e-4}
 STEPS=${STEPS:-50}             # DPM-Solver++ steps at evaluation
 GUIDANCE=${GUIDANCE:-4}        # the paper's w for DC-LDM (Tango's is 3; one w for every system keeps it equal)
 SWEEP=${SWEEP:-"1 2 3 4 5 6"}
+SWEEP_TEXT=${SWEEP_TEXT:-1}    # 0: sweep only the best DC-LDM, not also the text-only LDM (halves the sweep's cost)
 PER_CLASS=${PER_CLASS:-3}
 ACOUSTIC_SOURCE=${ACOUSTIC_SOURCE:-codec}
 INIT=${INIT:-}                 # a text-only UNet to fine-tune from (empty: every system from scratch)
@@ -107,8 +108,9 @@ if want eval; then
     generate_eval "$name" "$OUT/results/$name" "$GUIDANCE"
   done
 fi
-if want best_mel; then  # E'_t2a at the best E_t2a placement (the eval stage must have scored the placements)
-  BEST=$(best_placement)
+if want best_mel; then  # E'_t2a at the best E_t2a placement (the eval stage must have scored the placements,
+  # unless MEL_BASE names the placement system to use, e.g. the paper's best dcldm_down1_up1, to train it sooner)
+  BEST=${MEL_BASE:-$(best_placement)}
   PLACEMENT=$(grep -o 'down1\|up1' <<<"${BEST#dcldm_}" | tr '\n' ' ')
   # shellcheck disable=SC2086  # PLACEMENT is a word list
   train "${BEST}_mel" dcldm "${COMMON[@]}" "${DCLDM[@]}" "${FT[@]}" --placement $PLACEMENT --acoustic t2a_mel
@@ -116,8 +118,9 @@ if want best_mel; then  # E'_t2a at the best E_t2a placement (the eval stage mus
 fi
 if want sweep; then  # Figure 2: guidance sweep of the best DC-LDM and of the text-only LDM
   BEST=$(best_placement)
+  SWEPT=("$BEST"); [[ "$SWEEP_TEXT" == 1 ]] && SWEPT+=(ldm_text)
   for w in $SWEEP; do
-    for name in "$BEST" ldm_text; do
+    for name in "${SWEPT[@]}"; do
       dir=$OUT/results/$name/w$w
       if [[ "$w" == "$GUIDANCE" && -f "$OUT/results/$name/eval/generation.json" ]]; then  # the main run's scores
         mkdir -p "$dir/eval"
@@ -131,6 +134,7 @@ if want sweep; then  # Figure 2: guidance sweep of the best DC-LDM and of the te
 fi
 if want report; then
   BEST=$(best_placement 2>/dev/null || echo dcldm_down1_up1)
-  $PY recipes/dcldm_report.py report --results "$OUT/results" --out "$OUT" --sweep "$BEST" ldm_text \
+  SWEPT=("$BEST"); [[ "$SWEEP_TEXT" == 1 ]] && SWEPT+=(ldm_text)
+  $PY recipes/dcldm_report.py report --results "$OUT/results" --out "$OUT" --sweep "${SWEPT[@]}" \
     --command "VAE=$VAE HIFIGAN=$HIFIGAN AUDIOGEN=$AUDIOGEN CLASSIFIER=$CLASSIFIER bash recipes/dcldm_table1.sh"
 fi

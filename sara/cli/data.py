@@ -2,6 +2,7 @@
 
 ``sara data build-corpus DIR [--preset v1|full|tiny] [--source-dir NAME=PATH ...] [--seed N]``
 ``sara data describe MANIFEST [-o CORPUS.md]``
+``sara data prepare FORMAT (--csv FILE | --json FILE) --audio-dir DIR -o MANIFEST [--split NAME] [--append]``
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sara.cli._args import int_range
 from sara.errors import ConfigError
+
+PREPARE_FORMATS = ("audiocaps", "clotho", "wavcaps", "semanticvocoder", "folder")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +42,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     describe.add_argument("manifest", type=Path)
     describe.add_argument("-o", "--output", type=Path, default=None, help="write here instead of stdout")
     describe.set_defaults(func=run)
+    _register_prepare(sub)
+
+
+def _register_prepare(sub: argparse._SubParsersAction) -> None:
+    """Add ``sara data prepare``."""
+    p = sub.add_parser("prepare", help="write a manifest for AudioCaps, Clotho, WavCaps or your own clips",
+                       description="Write a sara manifest from a dataset's caption file and its audio "
+                                   "directory: one row per clip (its captions merged), missing or unreadable "
+                                   "audio reported and skipped.")
+    p.add_argument("format", choices=PREPARE_FORMATS, help="layout of the caption file")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", type=Path, help="caption CSV (audiocaps, clotho, folder)")
+    src.add_argument("--json", type=Path, help="caption JSON / JSON lines (wavcaps, semanticvocoder, folder)")
+    p.add_argument("--audio-dir", type=Path, required=True, help="directory holding the audio files")
+    p.add_argument("-o", "--output", type=Path, required=True, help="manifest to write (jsonl)")
+    p.add_argument("--split", default=None,
+                   help="split of every clip (default: a folder list's split column, else what the caption "
+                        "file's name says: train/val/test, development/validation/evaluation; else train)")
+    p.add_argument("--append", action="store_true",
+                   help="add to an existing manifest (its clips with the same ids are replaced)")
+    p.add_argument("--jobs", type=int_range(1, 64), default=8, help="threads reading audio headers")
+    p.set_defaults(func=run)
 
 
 def _source_dirs(items: list[str]) -> dict[str, Path]:
@@ -81,10 +107,32 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    """Run ``sara data prepare``: the skip summary on stderr, what was written on stdout."""
+    import sys
+
+    from sara.data.prepare import prepare_manifest
+
+    if args.split is not None and not args.split.strip():
+        raise ConfigError("--split must not be empty")
+    kind, captions = ("csv", args.csv) if args.csv is not None else ("json", args.json)
+    result = prepare_manifest(args.format, captions, kind, args.audio_dir, args.output, split=args.split,
+                              append=args.append, jobs=args.jobs)
+    if result.skipped:
+        print(f"sara data prepare: {result.skipped.summary(result.total)}", file=sys.stderr)
+    splits = ", ".join(f"{n} {s}" for s, n in result.splits.items())
+    rows = f"; {result.rows} rows in all" if result.rows != result.clips else ""
+    print(f"wrote {result.manifest}: {result.clips} of {result.total} clips ({splits}), "
+          f"{result.hours:.2f} h{rows}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``sara data`` sub-commands."""
     if args.data_command == "build-corpus":
         return _build(args)
+    if args.data_command == "prepare":
+        return _prepare(args)
     from sara.data.describe import describe_corpus
 
     text = describe_corpus(args.manifest)

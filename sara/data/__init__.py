@@ -1,7 +1,8 @@
 """The open captioned corpus: allowed Debian/PyPI audio + offline synthesizers -> 24 kHz clips + manifest.
 
-Entry points: :func:`build_corpus` (``sara data build-corpus DIR``) and :func:`describe_corpus`
-(``sara data describe MANIFEST``). Heavy modules are imported lazily.
+Entry points: :func:`build_corpus` (``sara data build-corpus DIR``), :func:`describe_corpus`
+(``sara data describe MANIFEST``) and :func:`prepare_manifest` (``sara data prepare FORMAT ...``: a manifest
+for AudioCaps, Clotho, WavCaps or your own clips). Heavy modules are imported lazily.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ _EXPORTS = {
     "describe_corpus": "sara.data.describe",
     "load_manifest": "sara.data.manifest",
     "LabelTable": "sara.data.labels",
+    "prepare_manifest": "sara.data.prepare",
 }
 
 __all__ = sorted(_EXPORTS)

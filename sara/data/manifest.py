@@ -18,7 +18,15 @@ from sara.data.clips import RawClip
 from sara.errors import ConfigError, SaraError
 from sara.serialization import write_text_atomically
 
-__all__ = ["load_manifest", "make_record", "manifest_hash", "report_skipped", "write_classes", "write_manifest"]
+__all__ = [
+    "load_manifest",
+    "make_record",
+    "manifest_hash",
+    "manifest_text",
+    "report_skipped",
+    "write_classes",
+    "write_manifest",
+]
 
 _FIRST = (
     "id",
@@ -62,18 +70,25 @@ def make_record(clip: RawClip, segment: dict, split: str, sample_rate: int) -> d
     return record
 
 
-def write_manifest(records: list[dict], path: Path) -> str:
-    """Write records sorted by id (stable bytes for equal content); returns the file's sha256."""
+def manifest_text(records: list[dict]) -> str:
+    """The manifest jsonl text of ``records``: sorted by id, contract fields first (those a record has), then
+    the rest sorted by name -- stable bytes for equal content.
+
+    Raises:
+        SaraError: two records share an id.
+    """
     records = sorted(records, key=lambda r: r["id"])
     ids = [r["id"] for r in records]
     if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
+        dup = next(i for i, n in Counter(ids).items() if n > 1)
         raise SaraError(f"duplicate clip id in manifest: {dup}")
-    lines = [
-        json.dumps({k: r[k] for k in (*_FIRST, *sorted(set(r) - set(_FIRST)))}, ensure_ascii=False)
-        for r in records
-    ]
-    text = "".join(line + "\n" for line in lines)
+    keys = [(*(k for k in _FIRST if k in r), *sorted(set(r) - set(_FIRST))) for r in records]
+    return "".join(json.dumps({k: r[k] for k in ks}, ensure_ascii=False) + "\n" for r, ks in zip(records, keys))
+
+
+def write_manifest(records: list[dict], path: Path) -> str:
+    """Write records sorted by id (stable bytes for equal content); returns the file's sha256."""
+    text = manifest_text(records)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
