@@ -54,7 +54,7 @@ def _export(args: argparse.Namespace) -> int:
         from sara.cli._ldm_generate import run_ldm_export
 
         return run_ldm_export(args)
-    if _run_task(Path(args.run_dir)) == "ldm":
+    if _run_task(Path(args.run_dir)) in ("ldm", "dcldm"):
         return _export_ldm_run(args)
     overrides = {}
     if args.vocoder is not None:
@@ -84,7 +84,7 @@ def _run_task(run_dir: Path) -> str | None:
 
 
 def _export_ldm_run(args: argparse.Namespace) -> int:
-    """An ``ldm`` run: its LatentDiffusion release (with the VAE / vocoder the run names), then the ``--default-*``
+    """An ``ldm`` or ``dcldm`` run: its LatentDiffusion / DCLDM release (with the VAE / vocoder the run names), then the ``--default-*``
     flags (``--default-cfg``, ``--default-steps``, ``--default-duration``, ``--default-sampler``) stored in it."""
     from sara.cli._ldm_generate import apply_ldm_defaults
     from sara.train import export_run

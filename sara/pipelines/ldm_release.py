@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from sara.errors import CheckpointError
-from sara.serialization import FORMAT_VERSION, config_from_dict, config_to_dict, upgrade_release_config
+from sara.serialization import (
+    FORMAT_VERSION,
+    config_from_dict,
+    config_to_dict,
+    read_json_object,
+    upgrade_release_config,
+)
 
 __all__ = ["CONFIG_KEYS", "RELEASE_CLASS", "ldm_text_encoder", "read_release_config", "release_class",
            "save_text_encoder", "set_release_defaults", "text_spec", "write_release_config"]
@@ -90,7 +96,7 @@ def save_text_encoder(text_encoder: Any, spec: Any, out: Path) -> Any:
 
 
 def set_release_defaults(directory: str | os.PathLike[str], **changes: Any) -> Any:
-    """Change the stored generation defaults of the LatentDiffusion release in ``directory`` (rewrites its
+    """Change the stored generation defaults of the LatentDiffusion (or DCLDM) release in ``directory`` (rewrites its
     ``config.json``), e.g. ``set_release_defaults(out, steps=25, sampler="dpmsolver++")``.
 
     Raises:
@@ -99,9 +105,9 @@ def set_release_defaults(directory: str | os.PathLike[str], **changes: Any) -> A
     from sara.pipelines.latent_diffusion import LDMDefaults
 
     p = Path(directory)
-    if release_class(p) != RELEASE_CLASS:
-        raise CheckpointError(f"{p}: not a sara LatentDiffusion release")
-    payload = read_release_config(p)
+    if release_class(p) not in (RELEASE_CLASS, "DCLDM"):  # a DCLDM release stores the same defaults
+        raise CheckpointError(f"{p}: not a sara LatentDiffusion or DCLDM release")
+    payload = read_json_object(p / "config.json")  # only ``defaults`` changes; the rest is kept as written
     defaults = config_from_dict(LDMDefaults, {**payload["config"].get("defaults", {}), **changes})
     payload["config"]["defaults"] = config_to_dict(defaults)
     (p / "config.json").write_text(json.dumps(payload, indent=2) + "\n")

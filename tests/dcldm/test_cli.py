@@ -54,6 +54,18 @@ def test_train_exports_a_dcldm_release(release: Path) -> None:
     assert payload["class"] == "DCLDM" and payload["config"]["placements"] == ["up1"]
 
 
+def test_export_stores_sampling_defaults(release: Path, tmp_path: Path) -> None:
+    from sara.cli.__main__ import main
+
+    out = tmp_path / "demo"
+    assert main(["export", str(release.parent / "run"), str(out), "--half", "--default-sampler", "dpmsolver++",
+                 "--default-steps", "25", "--default-cfg", "4", "--default-duration", "0.64"]) == 0
+    payload = json.loads((out / "config.json").read_text())
+    assert payload["class"] == "DCLDM"
+    assert payload["config"]["defaults"] == {"steps": 25, "guidance_scale": 4.0, "duration": 0.64,
+                                             "sampler": "dpmsolver++"}
+
+
 def test_lm_tokens_and_acoustic_only_flags(tmp_path: Path, corpus: Path, t5: Path, audiogen_dir: Path,
                                            vae_vocoder: tuple[Path, Path]) -> None:
     args = _parse(_common(tmp_path, corpus, t5, audiogen_dir, vae_vocoder) + [

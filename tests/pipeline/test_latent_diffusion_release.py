@@ -115,7 +115,7 @@ def test_release_defaults_can_be_changed_after_export(minilm_release, tmp_path) 
         set_release_defaults(rel, cfg=2.0)
     with pytest.raises(ConfigError, match="duration"):
         set_release_defaults(rel, duration=0.0)
-    with pytest.raises(CheckpointError, match="not a sara LatentDiffusion release"):
+    with pytest.raises(CheckpointError, match="not a sara LatentDiffusion or DCLDM release"):
         set_release_defaults(rel / "unet", steps=2)
 
 
