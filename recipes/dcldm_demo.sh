@@ -4,7 +4,7 @@
 #   bash recipes/dcldm_demo.sh                 # after recipes/ldm_demo.sh and recipes/audiogen_demo.sh
 #   STAGES="bundle" bash recipes/dcldm_demo.sh
 #
-# Stages: dcldm -> bundle.  The UNet starts from the LDM demo's UNet run (the acoustic modules are zero-initialised,
+# Stages: dcldm -> bundle -> card.  The UNet starts from the LDM demo's UNet run (the acoustic modules are zero-initialised,
 # so step 0 computes the LDM demo exactly) and trains with the acoustic encoding E_t2a of each clip's own codec
 # tokens (the AudioGen demo's token cache) at PLACEMENTS (the paper's best: CA-DOWN#1 and CA-UP#1), joint
 # condition dropout for guidance; the latent cache is the LDM demo's (real clips only: mixtures have no codec
@@ -24,7 +24,9 @@ AG_RUNS=${AG_RUNS:-$WORK/runs/audiogen_demo}
 RUNS=${RUNS:-$WORK/runs/dcldm_demo}
 BUNDLED=${BUNDLED:-sara/pretrained}
 OUT=${OUT:-$BUNDLED/dcldm-demo}
-STAGES=${STAGES:-"dcldm bundle"}
+STAGES=${STAGES:-"dcldm bundle card"}
+TABLE1=${TABLE1:-$WORK/reports/dcldm_table1}  # the Table 1 report whose dcldm_down1_up1 scores the card quotes
+EVAL=${EVAL:-$WORK/eval}
 MINUTES=${MINUTES:-40}
 MAX_STEPS=${MAX_STEPS:-700}
 AUDIOGEN=${AUDIOGEN:-$AG_RUNS/release_fp32}
@@ -65,4 +67,23 @@ DCLDM.from_pretrained(release).save_pretrained(
 print(store_half(out))
 PY
   echo "wrote $OUT"
+fi
+
+if want card; then
+  # Relevance: the Table 1 evaluation of this very run (127 test captions, one per class, one clip each, DPM-Solver++
+  # 25 steps, w 4, float32 weights), which this session's CPU budget allowed instead of the other cards' 446 clips.
+  $PY - "$TABLE1/results/dcldm_down1_up1/relevance.json" "$EVAL/dcldm-demo/relevance/relevance.json" \
+      "${CLASSIFIER:-$EVAL/classifier}" <<'PY'
+import json, sys
+from pathlib import Path
+src, dst, classifier = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+r = json.loads(src.read_text())
+r.update(classifier=classifier, cfg=r["guidance"], samples_per_prompt=1, system="DCLDM",
+         note=f"dcldm-demo: scored in the Table 1 miniature ({src.parent.name}, the same run before float16 "
+              "storage: one clip per caption, one caption per class); the other rows use 2 captions per class "
+              "and 2 clips each.")
+dst.parent.mkdir(parents=True, exist_ok=True)
+dst.write_text(json.dumps(r, indent=1) + "\n")
+PY
+  RUNS="$WORK/runs" EVAL="$EVAL" MODELS=dcldm-demo SARA_BASELINE=0 bash recipes/systems_eval.sh  # recon., card
 fi

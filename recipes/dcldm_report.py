@@ -261,11 +261,34 @@ def cmd_report(args: argparse.Namespace) -> int:
                 for name, by_w in sweeps.items() if by_w]
     text = ["# DC-LDM Table 1 in miniature", "", f"Regenerate: `{args.command}`", "",
             "Lower FD / FAD / KL is better; relevance = corpus-classifier accuracy on the generated clips.", "",
-            _table(rows), "", "## The paper's directions at this scale", "", *_directions(rows), *sweep_md, "",
+            _table(rows), "", *_training_section(Path(args.runs) if args.runs else None, list(rows)),
+            "## The paper's directions at this scale", "", *_directions(rows), *sweep_md, "",
             "![systems](table1.png)", "", "![guidance](guidance.png)", ""]
     (out / "table1.md").write_text("\n".join(text))
     print(f"wrote {out / 'table1.md'}")
     return 0
+
+
+def _training_section(runs: Path | None, systems: list[str]) -> list[str]:
+    """``## Training``: each system's steps, initialisation, acoustic input and last logged loss (its run.json and
+    metrics.jsonl under ``runs/<system>/run``)."""
+    if runs is None:
+        return []
+    lines = ["## Training", "", "| system | steps x batch | initialised from | acoustic input | last loss |",
+             "|---|---|---|---|---|"]
+    for name in systems:
+        run = runs / name / "run"
+        if not (run / "run.json").is_file() or not (run / "metrics.jsonl").is_file():
+            continue
+        info = json.loads((run / "run.json").read_text())
+        task, train = info.get("task_config", {}), info.get("train_config", {})
+        last = json.loads((run / "metrics.jsonl").read_text().strip().splitlines()[-1])
+        steps = max(int(p.name.split("-")[-1]) for p in (run / "checkpoints").glob("step-*"))
+        acoustic = task.get("acoustic", {}).get("kind", "-") if "placements" in task else "-"
+        where = ", ".join(task.get("placements") or []) or task.get("conditioning", "text")
+        lines.append(f"| {name} | {steps} x {train.get('batch_size')} | {task.get('init_from') or 'scratch'} | "
+                     f"{acoustic} ({where}) | {last.get('loss/diffusion', float('nan')):.4f} |")
+    return lines + [""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--out", required=True)
     o.add_argument("--sweep", nargs="*", default=None)
     o.add_argument("--command", default="bash recipes/dcldm_table1.sh")
+    o.add_argument("--runs", default=None, help="the systems' run folders (for the training table)")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["caches"]:
         return cmd_caches(argv[1:])

@@ -135,6 +135,6 @@ fi
 if want report; then
   BEST=$(best_placement 2>/dev/null || echo dcldm_down1_up1)
   SWEPT=("$BEST"); [[ "$SWEEP_TEXT" == 1 ]] && SWEPT+=(ldm_text)
-  $PY recipes/dcldm_report.py report --results "$OUT/results" --out "$OUT" --sweep "${SWEPT[@]}" \
+  $PY recipes/dcldm_report.py report --results "$OUT/results" --out "$OUT" --sweep "${SWEPT[@]}" --runs "$RUNS" \
     --command "VAE=$VAE HIFIGAN=$HIFIGAN AUDIOGEN=$AUDIOGEN CLASSIFIER=$CLASSIFIER bash recipes/dcldm_table1.sh"
 fi

@@ -123,18 +123,19 @@ def _relevance_section(eval_dir: Path, name: str) -> str:
     if not rows:
         return ""
     first = rows[0][1]
-    per = int(first.get("samples_per_prompt", 1))
     text = ("### Text-to-audio relevance (test split)\n\n"
             f"The corpus classifier (`{Path(first['classifier']).name}`, trained on real training-split audio) "
-            f"labels {first['num_prompts']} clips generated from {first['num_prompts'] // per} test captions of "
-            f"{first['num_classes']} classes ({per} per caption, {first['duration']} s), each model with its "
-            "default sampler and guidance:\n\n"
-            "| model | steps | guidance | generated audio | real test audio | chance | p (generated at chance) |\n"
-            "|---|---|---|---|---|---|---|\n")
+            f"labels clips generated from test captions of {first['num_classes']} classes "
+            f"({first['duration']} s), each model with its default sampler and guidance:\n\n"
+            "| model | clips (captions x clips each) | steps | guidance | generated audio | real test audio | chance | "
+            "p (generated at chance) |\n|---|---|---|---|---|---|---|---|\n")
     for label, r in rows:
         steps = "-" if r.get("steps") is None else r["steps"]
-        text += (f"| {label} | {steps} | {r['cfg']:g} | {r['generated_accuracy']:.3f} | {r['real_accuracy']:.3f} | "
-                 f"{r['chance']:.3f} | {_p_value(r):.2g} |\n")
+        per = int(r.get("samples_per_prompt", 1))
+        text += (f"| {label} | {r['num_prompts']} ({r['num_prompts'] // per} x {per}) | {steps} | {r['cfg']:g} | "
+                 f"{r['generated_accuracy']:.3f} | {r['real_accuracy']:.3f} | {r['chance']:.3f} | {_p_value(r):.2g} |\n")
+    if first.get("note"):
+        text += f"\n{first['note']}\n"
     return text + "\np: one-sided binomial test of the generated clips' correct count against chance accuracy.\n\n"
 
 
