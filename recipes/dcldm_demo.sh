@@ -78,7 +78,8 @@ import json, sys
 from pathlib import Path
 src, dst, classifier = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 r = json.loads(src.read_text())
-r.update(classifier=classifier, cfg=r["guidance"], samples_per_prompt=1, system="DCLDM",
+classes = json.loads((Path(classifier) / "config.json").read_text())["config"]["class_names"]
+r.update(classifier=classifier, cfg=r["guidance"], samples_per_prompt=1, system="DCLDM", chance=1 / len(classes),
          note=f"dcldm-demo: scored in the Table 1 miniature ({src.parent.name}, the same run before float16 "
               "storage: one clip per caption, one caption per class); the other rows use 2 captions per class "
               "and 2 clips each.")
