@@ -50,7 +50,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
         "runs": "dcldm_demo",
         "stages": {"dcldm": ("dual-condition UNet, fine-tuned from the ldm-demo UNet", "unet")},
         "recipe": "bash recipes/dcldm_demo.sh",
-        "eval_recipe": "STAGES=card bash recipes/dcldm_demo.sh` (after `recipes/dcldm_table1.sh`",
+        "eval_recipe": "bash recipes/dcldm_table1.sh`, then `STAGES=card bash recipes/dcldm_demo.sh",
         "origin": "Fine-tuned on CPU from the ldm-demo UNet (zero-initialised acoustic cross-attention at CA-DOWN#1 "
                   "and CA-UP#1, so training started from the ldm-demo's function) with the acoustic encoding E_t2a of "
                   "each clip's own AudioGen-demo codec tokens; at generation the acoustic encoding comes from the "
