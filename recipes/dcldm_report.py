@@ -211,7 +211,8 @@ def _table(rows: dict[str, dict[str, float]]) -> str:
 
 
 def _directions(rows: dict[str, dict[str, float]]) -> list[str]:
-    """One line per paper direction: held / did not hold (lower FAD) / not measured."""
+    """One line per paper direction: held / did not hold on the ranking FAD, and on how many of all the
+    distance metrics (FD / FAD / KL, lower is better) the paper's better system is ahead."""
     lines = []
     for text, better, worse in PAPER_DIRECTIONS:
         a, b = rows.get(better, {}), rows.get(worse, {})
@@ -220,7 +221,10 @@ def _directions(rows: dict[str, dict[str, float]]) -> list[str]:
             lines.append(f"- {text}: not measured")
             continue
         held = a[key] < b[key]
-        lines.append(f"- {text}: {'held' if held else 'did not hold'} ({key} {a[key]:.5g} vs {b[key]:.5g})")
+        shared = [k for k in sorted(a) if k in b and k != "relevance"]
+        ahead = [k for k in shared if a[k] < b[k]]
+        lines.append(f"- {text}: {'held' if held else 'did not hold'} on {key} ({a[key]:.5g} vs {b[key]:.5g}); "
+                     f"ahead on {len(ahead)} of {len(shared)} metrics ({', '.join(ahead) or 'none'})")
     return lines
 
 

@@ -136,5 +136,8 @@ if want report; then
   BEST=$(best_placement 2>/dev/null || echo dcldm_down1_up1)
   SWEPT=("$BEST"); [[ "$SWEEP_TEXT" == 1 ]] && SWEPT+=(ldm_text)
   $PY recipes/dcldm_report.py report --results "$OUT/results" --out "$OUT" --sweep "${SWEPT[@]}" --runs "$RUNS" \
-    --command "VAE=$VAE HIFIGAN=$HIFIGAN AUDIOGEN=$AUDIOGEN CLASSIFIER=$CLASSIFIER bash recipes/dcldm_table1.sh"
+    --command "VAE=$VAE HIFIGAN=$HIFIGAN AUDIOGEN=$AUDIOGEN CLASSIFIER=$CLASSIFIER INIT=$INIT LATENTS=$LATENTS \
+TOKENS=$TOKENS FRAMES=$FRAMES DURATION=$DURATION MAX_STEPS=$MAX_STEPS BATCH=$BATCH LR=$LR STEPS=$STEPS \
+GUIDANCE=$GUIDANCE PER_CLASS=$PER_CLASS SWEEP='$SWEEP' SWEEP_TEXT=$SWEEP_TEXT ${MEL_BASE:+MEL_BASE=$MEL_BASE }\
+bash recipes/dcldm_table1.sh"
 fi
