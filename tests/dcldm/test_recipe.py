@@ -36,10 +36,18 @@ def test_best_and_report(report, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert report.main(["best", "--results", str(results), "--systems", "dcldm_down1", "dcldm_up1",
                         "dcldm_down1_up1"]) == 0
     assert capsys.readouterr().out.strip() == "dcldm_up1"
+    run = tmp_path / "runs" / "dcldm_up1" / "run"
+    (run / "checkpoints" / "step-00000700").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"task_config": {"init_from": "ldm", "placements": ["up1"],
+                                                              "acoustic": {"kind": "t2a"}},
+                                              "train_config": {"batch_size": 8}}))
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 700, "loss/diffusion": 0.07}) + "\n")
     assert report.main(["report", "--results", str(results), "--out", str(tmp_path / "out"), "--sweep",
-                        "dcldm_up1", "--command", "bash x.sh"]) == 0
+                        "dcldm_up1", "--command", "bash x.sh", "--runs", str(tmp_path / "runs")]) == 0
     text = (tmp_path / "out" / "table1.md").read_text()
     assert "`bash x.sh`" in text and "| dcldm_up1 |" in text and "| w=4 |" in text
-    assert "- dual beats text-only: held (classifier/fad 2 vs 5)" in text
-    assert "- down1+up1 beats up1 alone: did not hold (classifier/fad 2 vs 1)" in text
+    assert ("- dual beats text-only: held on classifier/fad (2 vs 5); ahead on 4 of 5 metrics (classifier/fad, "
+            "classifier/fd, mel/fad, mel/fd)") in text
+    assert "- down1+up1 beats up1 alone: did not hold on classifier/fad (2 vs 1); ahead on 0 of 5 metrics (none)" in text
+    assert "| dcldm_up1 | 700 x 8 | ldm | t2a (up1) | 0.0700 |" in text
     assert (tmp_path / "out" / "table1.png").stat().st_size > 0 and (tmp_path / "out" / "guidance.png").is_file()
