@@ -175,6 +175,9 @@ def resolve_url(url: str, *, local_files_only: bool | None = None) -> Path:
     (``local_files_only`` None: :func:`offline`)."""
     target, sha = url_path(url), expected_sha256(url)
     if target.is_file():
+        if sha is not None and _file_sha256(target) != sha:  # cached earlier without (or with another) checksum
+            raise SaraError(f"{url}: the cached copy {target} does not match sha256 {sha}; delete it to download "
+                            "again")
         return target
     if offline() if local_files_only is None else local_files_only:
         how = "unset HF_HUB_OFFLINE to download it" if offline() else "allow downloads"
@@ -226,6 +229,14 @@ def _stream(url: str, part: Path) -> tuple[str, int]:
     if total is not None and size != total:
         raise OSError(f"interrupted after {size} of {total} bytes")
     return digest.hexdigest(), size
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _reason(exc: BaseException) -> str:

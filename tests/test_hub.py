@@ -182,6 +182,8 @@ def test_a_url_is_downloaded_once_verified_and_reused(hub: Path, server: str,
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # cached: no request now
     again = SemanticEncoder.from_pretrained(url)
     assert len(_Files.hits) == 1 and enc.config == again.config
+    with pytest.raises(SaraError, match="the cached copy .* does not match sha256"):
+        resolve_url(url.split("#")[0] + "#sha256=" + "0" * 64)
     assert not list(url_path(url).parent.glob("*.part"))
 
 

@@ -14,7 +14,7 @@ __all__ = ["MODEL_FLAGS", "resolve_model_arguments"]
 
 # attributes of parsed arguments that name a model, component or checkpoint to read
 MODEL_FLAGS = ("model", "encoder", "init", "init_from", "vocoder", "vae", "audiogen", "codec", "t5_path",
-               "classifier", "also_classifier", "teacher")
+               "classifier", "also_classifier")
 
 
 def resolve_model_arguments(args: argparse.Namespace) -> argparse.Namespace:

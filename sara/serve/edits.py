@@ -12,16 +12,15 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from torch import Tensor
 
-from sara.cli._args import seed as seed_rule
 from sara.edit.checks import check_fraction, check_positive_seconds, check_region
 from sara.errors import ConfigError
 from sara.serve.config import Limits
-from sara.serve.limits import _CFG as GUIDANCE_RULE
-from sara.serve.limits import AudioFormat, check_steps, check_text, cli_rule, draw_seed
+from sara.serve.limits import AudioFormat, check_sampling, draw_seed
 
 __all__ = ["EditOptions", "EditParams", "EditQuery", "Operation", "check_edit_audio", "check_edit_options",
            "run_edit"]
@@ -99,17 +98,9 @@ class EditParams:
 
 def check_edit_options(o: EditOptions, limits: Limits) -> None:
     """Everything of ``o`` that does not need the audio (ConfigError, one line naming the field)."""
-    q = o.query
     if o.operation != "extend" and o.prompt is None:
         raise ConfigError(f"prompt: {o.operation} needs a prompt")
-    check_text("prompt", o.prompt, limits)
-    check_text("negative_prompt", q.negative_prompt, limits)
-    check_steps("steps", q.steps, limits)
-    check_steps("vocoder_steps", q.vocoder_steps, limits)
-    if q.guidance is not None:
-        cli_rule("guidance", GUIDANCE_RULE, q.guidance)
-    if q.seed is not None:
-        cli_rule("seed", seed_rule, q.seed)
+    check_sampling(SimpleNamespace(prompt=o.prompt, **vars(o.query)), limits)
     if o.operation == "edit":
         check_fraction(o.strength, "strength")
     if o.operation == "extend":

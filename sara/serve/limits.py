@@ -13,7 +13,7 @@ import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
@@ -24,7 +24,7 @@ from sara.errors import ConfigError
 from sara.serve.config import Limits
 
 __all__ = ["AudioFormat", "GenerateParams", "GenerateRequest", "ReconstructParams", "check_generate",
-           "check_reconstruct", "check_upload_size"]
+           "check_reconstruct", "check_sampling", "check_upload_size"]
 
 AudioFormat = Literal["wav", "flac"]
 _DURATION = float_range(0.0, MAX_DURATION_S, low_open=True)
@@ -123,10 +123,16 @@ def check_generate(req: GenerateRequest, limits: Limits) -> None:
     Raises:
         ConfigError: one line naming the field.
     """
-    check_text("prompt", req.prompt, limits)
-    check_text("negative_prompt", req.negative_prompt, limits)
     if req.duration is not None:
         check_duration("duration", req.duration, limits)
+    check_sampling(req, limits)
+
+
+def check_sampling(req: Any, limits: Limits) -> None:
+    """The sampling options every generating or editing request has: ``prompt``, ``negative_prompt``,
+    ``steps``, ``vocoder_steps``, ``guidance`` and ``seed`` attributes of ``req`` (None: not given)."""
+    check_text("prompt", req.prompt, limits)
+    check_text("negative_prompt", req.negative_prompt, limits)
     check_steps("steps", req.steps, limits)
     check_steps("vocoder_steps", req.vocoder_steps, limits)
     if req.guidance is not None:
