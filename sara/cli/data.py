@@ -3,6 +3,7 @@
 ``sara data build-corpus DIR [--preset v1|full|tiny] [--source-dir NAME=PATH ...] [--seed N]``
 ``sara data describe MANIFEST [-o CORPUS.md]``
 ``sara data prepare FORMAT (--csv FILE | --json FILE) --audio-dir DIR -o MANIFEST [--split NAME] [--append]``
+``sara data shard MANIFEST OUT --shard-size N [--latent-cache DIR] [--split NAME ...]``
 """
 
 from __future__ import annotations
@@ -43,6 +44,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     describe.add_argument("-o", "--output", type=Path, default=None, help="write here instead of stdout")
     describe.set_defaults(func=run)
     _register_prepare(sub)
+    _register_shard(sub)
+
+
+def _register_shard(sub: argparse._SubParsersAction) -> None:
+    """Add ``sara data shard``."""
+    p = sub.add_parser("shard", help="write a manifest's clips as WebDataset tar shards (for --shards)",
+                       description="Write the clips of a manifest as WebDataset tar shards (audio bytes as "
+                                   "stored, the manifest record as json, optionally cached latents) plus "
+                                   "shards.json; a rerun resumes, skipping finished shards.")
+    p.add_argument("manifest", type=Path, help="sara manifest (jsonl)")
+    p.add_argument("out", type=Path, help="output directory (shard-000000.tar, ..., shards.json)")
+    p.add_argument("--shard-size", type=int_range(1, 10_000_000), required=True, help="clips per shard")
+    p.add_argument("--latent-cache", default=None,
+                   help="add each clip's latents from this `sara encode` cache (per-file or sharded store); "
+                        "clips without latents are left out")
+    p.add_argument("--split", nargs="+", default=None, help="only clips of these splits (default: all)")
+    p.set_defaults(func=run)
 
 
 def _register_prepare(sub: argparse._SubParsersAction) -> None:
@@ -127,12 +145,33 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shard(args: argparse.Namespace) -> int:
+    """Run ``sara data shard``: skipped clips on stderr, what was written on stdout."""
+    from tqdm.auto import tqdm
+
+    from sara.data.manifest import report_skipped
+    from sara.data.shards import write_shards
+
+    with tqdm(desc="shards", unit="shard", dynamic_ncols=True, disable=None) as bar:
+        result = write_shards(args.manifest, args.out, args.shard_size, latent_cache=args.latent_cache,
+                              splits=tuple(args.split) if args.split else None, progress=lambda n: bar.update(1))
+    report_skipped("clips", result.problems, result.total)
+    index = result.index
+    splits = ", ".join(f"{n} {s}" for s, n in index.split_counts().items())
+    latents = f", latents {index.latent_dim}-d" if index.latent_dim is not None else ""
+    print(f"wrote {len(index.shards)} shard(s) of {index.num_items} clips ({splits}{latents}) to {args.out}: "
+          f"{result.written} new, {result.skipped} already done")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``sara data`` sub-commands."""
     if args.data_command == "build-corpus":
         return _build(args)
     if args.data_command == "prepare":
         return _prepare(args)
+    if args.data_command == "shard":
+        return _shard(args)
     from sara.data.describe import describe_corpus
 
     text = describe_corpus(args.manifest)

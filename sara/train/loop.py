@@ -3,6 +3,12 @@
 ``fit(task, TrainConfig(...))`` resumes automatically from the newest checkpoint in ``run_dir``; it shows a
 progress bar on the main process, keeps an EMA, validates, writes samples, checkpoints every
 ``ckpt_every`` steps and on interruption or ``max_minutes``.  ``export_run`` turns a run into a release.
+
+A task's training set is map-style (drawn by :class:`~sara.train.resume.SeededSampler`) or a streaming
+``IterableDataset`` such as :class:`sara.data.stream.ShardStream`, which splits itself over processes and
+workers: the loop calls its ``bind`` (seed, batch size, rank, world size, workers), its ``set_epoch(epoch,
+skip_batches=...)`` before each epoch (the batches already consumed when resuming mid-epoch) and moves its
+batches to the device itself; accelerate does not wrap that loader.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 from tqdm.auto import tqdm
 
 from sara.errors import CheckpointError, ConfigError, SaraError
@@ -103,13 +109,14 @@ class _Run:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     loader: DataLoader
-    sampler: SeededSampler
+    sampler: Any  # SeededSampler, or the streaming train set itself (set_epoch with skip_batches)
     valid: Dataset | None
     ema: EMA | None
     progress: ckpt.TrainProgress
     run_dir: Path
     started: float = 0.0  # time.monotonic() when this process started training
     at_step_boundary: bool = True  # no optimizer step is half done (a save now would resume exactly)
+    stream: bool = False  # the train set is an IterableDataset (see the module docstring)
 
 
 def fit(task: TrainTask, cfg: TrainConfig) -> dict[str, float]:
@@ -152,29 +159,49 @@ def _setup(task: TrainTask, cfg: TrainConfig) -> _Run:
     run_dir = Path(cfg.run_dir)
     # Data problems (bad manifests, missing audio, too few items) are reported before the run directory exists.
     train_ds, valid_ds = task.build_datasets()
-    if len(train_ds) < cfg.batch_size:  # type: ignore[arg-type]
+    stream = isinstance(train_ds, IterableDataset)
+    if stream:
+        _bind_stream(train_ds, cfg, accel)
+    elif len(train_ds) < cfg.batch_size:  # type: ignore[arg-type]
         raise ConfigError(f"training set has {len(train_ds)} items, fewer than batch_size {cfg.batch_size}")  # type: ignore[arg-type]
     if accel.is_main_process:
         ckpt.write_run(run_dir, task.name, task.config_dict(), asdict(cfg))
     accel.wait_for_everyone()
     model = task.build_model()
     optimizer, scheduler = task.build_optimizer(model, cfg.max_steps)
-    sampler = SeededSampler(EpochSampler(len(train_ds), cfg.seed, getattr(train_ds, "sample_weights", None)),  # type: ignore[arg-type]
-                            cfg.seed)
-    # Items are fetched with RNGs seeded per (seed, epoch, position) (see sara.train.resume); the private
-    # generator (re-seeded per epoch in _batches) gives the workers' base seeds.
-    loader = DataLoader(SeededDataset(train_ds), batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
-                        collate_fn=SeededCollate(task.collate), num_workers=cfg.num_workers,
-                        worker_init_fn=worker_init if cfg.num_workers else None,
-                        generator=torch.Generator().manual_seed(cfg.seed))
-    model, optimizer, loader = accel.prepare(model, optimizer, loader)
+    if stream:  # the stream yields (item, seed) pairs itself and splits itself over processes
+        sampler: Any = train_ds
+        loader = DataLoader(train_ds, batch_size=cfg.batch_size, drop_last=True,
+                            collate_fn=SeededCollate(task.collate), num_workers=cfg.num_workers,
+                            worker_init_fn=worker_init if cfg.num_workers else None,
+                            generator=torch.Generator().manual_seed(cfg.seed))
+        model, optimizer = accel.prepare(model, optimizer)
+    else:
+        sampler = SeededSampler(EpochSampler(len(train_ds), cfg.seed, getattr(train_ds, "sample_weights", None)),  # type: ignore[arg-type]
+                                cfg.seed)
+        # Items are fetched with RNGs seeded per (seed, epoch, position) (see sara.train.resume); the private
+        # generator (re-seeded per epoch in _batches) gives the workers' base seeds.
+        loader = DataLoader(SeededDataset(train_ds), batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+                            collate_fn=SeededCollate(task.collate), num_workers=cfg.num_workers,
+                            worker_init_fn=worker_init if cfg.num_workers else None,
+                            generator=torch.Generator().manual_seed(cfg.seed))
+        model, optimizer, loader = accel.prepare(model, optimizer, loader)
     if scheduler is not None:
         scheduler = accel.prepare(scheduler)
     ema = EMA(accel.unwrap_model(model), cfg.ema_decay) if cfg.ema_decay else None
     run = _Run(accel, task, cfg, model, optimizer, scheduler, loader, sampler, valid_ds, ema,
-               ckpt.TrainProgress(), run_dir)
+               ckpt.TrainProgress(), run_dir, stream=stream)
     _maybe_resume(run)
     return run
+
+
+def _bind_stream(train_ds: IterableDataset, cfg: TrainConfig, accel: Any) -> None:
+    """Tell a streaming train set how the loop reads it (it raises ConfigError if too small)."""
+    if not hasattr(train_ds, "bind") or not hasattr(train_ds, "set_epoch"):
+        raise ConfigError(f"{type(train_ds).__name__}: a streaming training set needs bind() and set_epoch() "
+                          "(see sara.data.stream.ShardStream)")
+    train_ds.bind(seed=cfg.seed, batch_size=cfg.batch_size, rank=accel.process_index,
+                  world_size=accel.num_processes, num_workers=cfg.num_workers)
 
 
 def _maybe_resume(run: _Run) -> None:
@@ -194,16 +221,19 @@ def _batches(run: _Run) -> Iterator[Any]:
     """Endless batches, epoch after epoch, starting where the progress counters say."""
     while True:
         loader = run.loader
-        if run.progress.batch_in_epoch:
-            loader = run.accel.skip_first_batches(run.loader, run.progress.batch_in_epoch)
-        # accelerate's loaders push their own iteration counter into the sampler's epoch; set both
-        if hasattr(loader, "set_epoch"):
-            loader.set_epoch(run.progress.epoch)
-        run.sampler.set_epoch(run.progress.epoch)
+        if run.stream:  # the stream regenerates the epoch and skips what was consumed (sara.data.stream)
+            run.sampler.set_epoch(run.progress.epoch, skip_batches=run.progress.batch_in_epoch)
+        else:
+            if run.progress.batch_in_epoch:
+                loader = run.accel.skip_first_batches(run.loader, run.progress.batch_in_epoch)
+            # accelerate's loaders push their own iteration counter into the sampler's epoch; set both
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(run.progress.epoch)
+            run.sampler.set_epoch(run.progress.epoch)
         _reseed_loader(loader, run.cfg.seed * 100_003 + run.progress.epoch)
         for batch in loader:
             run.progress.batch_in_epoch += 1
-            yield batch
+            yield _to_device(batch, run.accel.device) if run.stream else batch
         run.progress.epoch += 1
         run.progress.batch_in_epoch = 0
 

@@ -7,46 +7,61 @@ on a latent-frame boundary (a multiple of 960 samples), so that cached latents `
 on the fly, the segment is normalised to a random peak level (loudness augmentation).  Cached latents were
 computed from the clip at its original level, and dasheng latents encode level, so with a cache the
 audio keeps its original level (otherwise target and condition would disagree).  Only the crop is read.
+
+The latent cache is either layout of :func:`sara.data.latent_store.open_latent_cache` (per-file, or the
+sharded store, looked up by clip key).  :class:`SegmentDecoder` makes the same items from the clips of
+WebDataset shards (``--shards``; latents from the shards' ``latents.npy`` members or from a cache).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import soundfile as sf
 import torch
-from safetensors import safe_open
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from sara.audio.dsp import resample
 from sara.audio.io import AUDIO_EXTENSIONS
 from sara.data.manifest import load_manifest, report_skipped
-from sara.encoder.cache import find_cached_latents
 from sara.errors import AudioError, ConfigError
 
-__all__ = ["ClipRef", "SegmentDataset", "collate_segments", "list_clips", "read_segment"]
+__all__ = ["ClipRef", "SegmentDataset", "SegmentDecoder", "collate_segments", "list_clips", "read_segment",
+           "segment_stream", "shard_latent_source"]
 
 
 @dataclass(frozen=True)
 class ClipRef:
-    """One training clip: its audio file and the path of its latent-cache file relative to the cache root."""
+    """One training clip: its audio file, the path of its latent-cache file relative to the cache root, and
+    its key in a sharded latent store (the manifest ``id``; None: ``cache_rel`` without suffix)."""
 
     path: Path
     cache_rel: Path
+    key: str | None = None
+
+    @property
+    def store_key(self) -> str:
+        """The clip's key in a sharded latent store."""
+        return self.key if self.key is not None else self.cache_rel.with_suffix("").as_posix()
 
 
 def _manifest_clips(manifest: Path, split: str) -> list[ClipRef]:
     """Clips of ``split`` in a corpus manifest (ConfigError for malformed lines, before training starts)."""
+    from sara.data.shards import clip_key
+
     clips = []
     for item in load_manifest(manifest, required_keys=("path",)):
         if item.get("split", "train") == split:
             rel = Path(item["path"])
-            clips.append(ClipRef(manifest.parent / rel, rel.with_suffix(".safetensors")))
+            clips.append(ClipRef(manifest.parent / rel, rel.with_suffix(".safetensors"), clip_key(item)))
     return clips
 
 
@@ -67,27 +82,34 @@ def list_clips(sources: tuple[str, ...], split: str = "train") -> list[ClipRef]:
     return clips
 
 
-def read_segment(path: Path, start: int, length: int, sample_rate: int = 24000) -> Tensor:
+def read_segment(path: Path | bytes, start: int, length: int, sample_rate: int = 24000, *,
+                 name: str | None = None) -> Tensor:
     """Read ``length`` samples starting at ``start`` (both at ``sample_rate``) as mono float32 ``[<=length]``.
 
     Only the needed part of the file is decoded; other rates are resampled with a small context margin.
+
+    Args:
+        path: the audio file, or its bytes (a clip read from a shard).
+        name: what errors call it (default: ``path``).
 
     Raises:
         AudioError: the file cannot be read (e.g. deleted or damaged after training started) or holds
             non-finite samples.
     """
+    name = name if name is not None else str(path)
     try:
-        info = sf.info(str(path))
-        sr = info.samplerate
-        margin = 0 if sr == sample_rate else 64
-        a = max(0, math.floor(start * sr / sample_rate) - margin)
-        b = min(info.frames, math.ceil((start + length) * sr / sample_rate) + margin)
-        data, _ = sf.read(str(path), start=a, stop=b, dtype="float32", always_2d=True)
+        with sf.SoundFile(io.BytesIO(path) if isinstance(path, bytes) else str(path)) as f:
+            sr = f.samplerate
+            margin = 0 if sr == sample_rate else 64
+            a = max(0, math.floor(start * sr / sample_rate) - margin)
+            b = min(f.frames, math.ceil((start + length) * sr / sample_rate) + margin)
+            f.seek(a)
+            data = f.read(max(0, b - a), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"{path}: cannot read audio ({_first_line(exc)})") from None
+        raise AudioError(f"{name}: cannot read audio ({_first_line(exc)})") from None
     wav = torch.from_numpy(data.mean(axis=1))
     if not torch.isfinite(wav).all():
-        raise AudioError(f"{path}: audio contains NaN or infinite samples")
+        raise AudioError(f"{name}: audio contains NaN or infinite samples")
     if sr != sample_rate:
         wav = resample(wav, sr, sample_rate)
         offset = round((start * sr / sample_rate - a) * sample_rate / sr)
@@ -95,7 +117,56 @@ def read_segment(path: Path, start: int, length: int, sample_rate: int = 24000) 
     return wav[:length]
 
 
-class SegmentDataset(Dataset):
+class _SegmentMaker:
+    """The crop, silence retry and loudness augmentation shared by the dataset and the shard decoder."""
+
+    def __init__(self, segment_samples: int, sample_rate: int, hop_length: int, train: bool, min_rms: float,
+                 rms_tries: int, peak_db: tuple[float, float] | None) -> None:
+        if segment_samples % hop_length:
+            raise ConfigError(f"segment_samples {segment_samples} is not a multiple of hop_length {hop_length}")
+        self.segment, self.sample_rate, self.hop = segment_samples, sample_rate, hop_length
+        self.train, self.min_rms, self.rms_tries, self.peak_db = train, min_rms, rms_tries, peak_db
+
+    def _crop(self, read: Callable[[int], Tensor], num_frames: int, rng: random.Random) -> tuple[int, Tensor, bool]:
+        """``(start frame, audio [<= segment], loud_enough)`` after up to ``rms_tries`` attempts;
+        ``read(start sample)`` reads ``segment`` samples."""
+        seg_frames = self.segment // self.hop
+        last = max(0, num_frames - seg_frames)
+        for _ in range(self.rms_tries):
+            f0 = rng.randint(0, last) if self.train else 0
+            wav = read(f0 * self.hop)
+            if wav.numel() and float(wav.pow(2).mean().sqrt()) >= self.min_rms:
+                return f0, wav, True
+            if not self.train:
+                break
+        return f0, wav, False
+
+    def _item(self, read: Callable[[int], Tensor], num_frames: int, rng: random.Random,
+              latents: Callable[[int], Tensor] | None) -> dict[str, Tensor]:
+        """One item (see :meth:`SegmentDataset.__getitem__`); ``latents(f0)`` gives ``[D, segment / hop]``."""
+        f0, wav, loud = self._crop(read, num_frames, rng)
+        length = wav.numel()
+        peak = float(wav.abs().max()) if length else 0.0
+        if self.peak_db is not None and peak > 0:
+            level = rng.uniform(*self.peak_db) if self.train else self.peak_db[0]
+            wav = wav * (10.0 ** (level / 20.0) / peak)
+        item = {"audio": torch.nn.functional.pad(wav, (0, self.segment - length)),
+                "length": torch.tensor(length), "loud": torch.tensor(loud)}
+        if latents is not None:
+            item["latents"] = latents(f0)
+        return item
+
+    def _rng(self, index: int) -> random.Random:
+        """Random (train: from the global torch RNG, seeded per item by the loop) or fixed per index."""
+        return random.Random(torch.randint(0, 2**62, ()).item()) if self.train else random.Random(index)
+
+    def _pad_latents(self, z: Tensor) -> Tensor:
+        """``[D, <= n]`` -> float32 ``[D, n]`` (``n = segment / hop``), zero-padded past the clip's end."""
+        n = self.segment // self.hop
+        return torch.nn.functional.pad(z.float(), (0, n - z.shape[-1]))
+
+
+class SegmentDataset(_SegmentMaker, Dataset):
     """Random (train) or fixed (valid) frame-aligned segments.
 
     Args:
@@ -103,7 +174,7 @@ class SegmentDataset(Dataset):
         segment_samples: crop length at ``sample_rate`` (a multiple of ``hop_length``).
         sample_rate: training rate in Hz (24000).
         hop_length: samples per latent frame (960).
-        latent_cache: root of the latent cache (``<cache_rel>`` files), or None to encode on the fly.
+        latent_cache: a latent cache (per-file directory or sharded store), or None to encode on the fly.
         train: random crops (and random ``peak_db`` levels); otherwise the first crop (at ``peak_db[0]``).
         min_rms, rms_tries: a crop with RMS below ``min_rms`` is retried up to ``rms_tries`` times.
         peak_db: ``(low, high)`` peak level range in dBFS for the loudness augmentation; None keeps the
@@ -113,14 +184,13 @@ class SegmentDataset(Dataset):
     def __init__(self, clips: list[ClipRef], segment_samples: int, *, sample_rate: int = 24000, hop_length: int = 960,
                  latent_cache: str | os.PathLike[str] | None = None, train: bool = True, min_rms: float = 0.005,
                  rms_tries: int = 3, peak_db: tuple[float, float] | None = (-6.0, -1.0)) -> None:
-        if segment_samples % hop_length:
-            raise ConfigError(f"segment_samples {segment_samples} is not a multiple of hop_length {hop_length}")
-        self.segment, self.sample_rate, self.hop = segment_samples, sample_rate, hop_length
-        self.cache = Path(latent_cache) if latent_cache is not None else None
-        self._latent_paths: list[Path | None] = []
+        super().__init__(segment_samples, sample_rate, hop_length, train, min_rms, rms_tries,
+                         None if latent_cache is not None else peak_db)
+        from sara.data.latent_store import open_latent_cache
+
+        self.cache = open_latent_cache(latent_cache) if latent_cache is not None else None
+        self._latent_refs: list[str | None] = []
         self.clips, self._frames = self._usable(clips)
-        self.train, self.min_rms, self.rms_tries = train, min_rms, rms_tries
-        self.peak_db = None if self.cache is not None else peak_db
 
     def _usable(self, clips: list[ClipRef]) -> tuple[list[ClipRef], dict[int, int]]:
         """Clips whose audio is readable (and, with a cache, whose latents exist), with their frame counts;
@@ -132,12 +202,12 @@ class SegmentDataset(Dataset):
             except (sf.LibsndfileError, RuntimeError, OSError) as exc:
                 problems.append(f"{clip.path}: {'no such file' if not clip.path.exists() else _first_line(exc)}")
                 continue
-            latent = find_cached_latents(self.cache, clip.cache_rel, clip.path) if self.cache is not None else None
-            if self.cache is not None and latent is None:  # e.g. too short for `sara encode`
+            ref = self.cache.locate(clip.store_key, clip.cache_rel, clip.path) if self.cache is not None else None
+            if self.cache is not None and ref is None:  # e.g. too short for `sara encode`
                 problems.append(f"{clip.path}: no cached latents in {self.cache}")
                 continue
             frames[len(kept)] = int(info.frames * self.sample_rate // info.samplerate) // self.hop
-            self._latent_paths.append(latent)
+            self._latent_refs.append(ref)
             kept.append(clip)
         report_skipped("clips", problems, len(clips))
         return kept, frames
@@ -145,47 +215,77 @@ class SegmentDataset(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
-    def _num_frames(self, index: int) -> int:
-        """Whole latent frames in the clip at ``sample_rate``."""
-        return self._frames[index]
-
-    def _crop(self, index: int, rng: random.Random) -> tuple[int, Tensor, bool]:
-        """``(start frame, audio [<= segment], loud_enough)`` after up to ``rms_tries`` attempts."""
-        seg_frames = self.segment // self.hop
-        last = max(0, self._num_frames(index) - seg_frames)
-        for _ in range(self.rms_tries):
-            f0 = rng.randint(0, last) if self.train else 0
-            wav = read_segment(self.clips[index].path, f0 * self.hop, self.segment, self.sample_rate)
-            if wav.numel() and float(wav.pow(2).mean().sqrt()) >= self.min_rms:
-                return f0, wav, True
-            if not self.train:
-                break
-        return f0, wav, False
-
     def _latents(self, index: int, f0: int) -> Tensor:
         """Cached latents ``[D, segment / hop]`` for frames ``f0..``, zero-padded past the clip's end."""
-        path = self._latent_paths[index]
-        if path is None:
+        ref = self._latent_refs[index]
+        if ref is None or self.cache is None:
             raise AudioError(f"{self.clips[index].path}: no cached latents in {self.cache}; run `sara encode` first")
-        n = self.segment // self.hop
-        with safe_open(str(path), framework="pt") as f:
-            z = f.get_slice("latents")[:, f0 : f0 + n]
-        return torch.nn.functional.pad(z.float(), (0, n - z.shape[-1]))
+        return self._pad_latents(self.cache.read(ref, f0, self.segment // self.hop))
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         """``{"audio": [S], "length": [], "loud": [] bool, "latents": [D, S / hop] (with a cache)}``."""
-        rng = random.Random(torch.randint(0, 2**62, ()).item()) if self.train else random.Random(index)
-        f0, wav, loud = self._crop(index, rng)
-        length = wav.numel()
-        peak = float(wav.abs().max()) if length else 0.0
-        if self.peak_db is not None and peak > 0:
-            level = rng.uniform(*self.peak_db) if self.train else self.peak_db[0]
-            wav = wav * (10.0 ** (level / 20.0) / peak)
-        item = {"audio": torch.nn.functional.pad(wav, (0, self.segment - length)),
-                "length": torch.tensor(length), "loud": torch.tensor(loud)}
-        if self.cache is not None:
-            item["latents"] = self._latents(index, f0)
-        return item
+        rng = self._rng(index)
+        path = self.clips[index].path
+
+        def read(start: int) -> Tensor:
+            return read_segment(path, start, self.segment, self.sample_rate)
+
+        latents = (lambda f0: self._latents(index, f0)) if self.cache is not None else None
+        return self._item(read, self._frames[index], rng, latents)
+
+
+class SegmentDecoder(_SegmentMaker):
+    """The items of :class:`SegmentDataset` from clips of WebDataset shards (a ``ShardStream`` decoder).
+
+    Args:
+        segment_samples, sample_rate, hop_length, train, min_rms, rms_tries, peak_db: as for
+            :class:`SegmentDataset` (``peak_db`` is ignored with latents).
+        latents: ``"shards"`` (the shards' ``latents.npy`` members), a latent cache path (looked up by clip
+            key), or None (latents computed on the fly by the task).
+    """
+
+    def __init__(self, segment_samples: int, *, sample_rate: int = 24000, hop_length: int = 960,
+                 latents: str | None = None, train: bool = True, min_rms: float = 0.005, rms_tries: int = 3,
+                 peak_db: tuple[float, float] | None = (-6.0, -1.0)) -> None:
+        super().__init__(segment_samples, sample_rate, hop_length, train, min_rms, rms_tries,
+                         None if latents is not None else peak_db)
+        self.latents = latents
+        self._cache: Any = None
+
+    def __call__(self, sample: Any, position: int) -> dict[str, Tensor]:
+        """The item of one :class:`~sara.data.shard_source.ShardSample` (``position``: its stream place)."""
+        if sample.audio is None:
+            raise AudioError(f"{sample.where}: no audio member in the shard")
+        try:
+            info = sf.info(io.BytesIO(sample.audio))
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise AudioError(f"{sample.where}: cannot read audio ({_first_line(exc)})") from None
+        frames = int(info.frames * self.sample_rate // info.samplerate) // self.hop
+
+        def read(start: int) -> Tensor:
+            return read_segment(sample.audio, start, self.segment, self.sample_rate, name=sample.where)
+
+        latents = (lambda f0: self._latents_of(sample, f0)) if self.latents is not None else None
+        return self._item(read, frames, self._rng(position), latents)
+
+    def _latents_of(self, sample: Any, f0: int) -> Tensor:
+        """``[D, segment / hop]`` latents of the clip from frame ``f0`` (zero-padded)."""
+        n = self.segment // self.hop
+        if self.latents == "shards":
+            if sample.latents is None:
+                raise AudioError(f"{sample.where}: no latents.npy member (shard with `sara data shard --latent-cache`)")
+            return self._pad_latents(torch.from_numpy(sample.latents[:, f0:f0 + n].copy()))
+        if self._cache is None:
+            from sara.data.latent_store import open_latent_cache
+
+            self._cache = open_latent_cache(self.latents)  # type: ignore[arg-type]
+        ref = self._cache.locate(sample.clip_key, Path(str(sample.meta.get("path", sample.clip_key))))
+        if ref is None:
+            raise AudioError(f"{sample.where}: no cached latents for {sample.clip_key} in {self._cache}")
+        return self._pad_latents(self._cache.read(ref, f0, n))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": None}  # reopened in each worker
 
 
 def _first_line(exc: BaseException) -> str:
@@ -197,3 +297,23 @@ def collate_segments(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     loud = [it for it in items if bool(it["loud"])]
     items = loud or items
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def shard_latent_source(spec: str, latent_cache: str | None) -> str | None:
+    """Where a stream's latents come from: ``latent_cache`` when given, else ``"shards"`` when the shards
+    hold latents (``sara data shard --latent-cache``), else None (computed on the fly)."""
+    if latent_cache is not None:
+        return latent_cache
+    from sara.data.shard_source import resolve_shards
+
+    _, index = resolve_shards(spec)
+    return "shards" if index is not None and index.latent_dim is not None else None
+
+
+def segment_stream(spec: str, segment_samples: int, *, split: str, train: bool, shuffle_buffer: int = 512,
+                   **decoder: Any) -> Any:
+    """A :class:`~sara.data.stream.ShardStream` of :class:`SegmentDecoder` items (``decoder``: its keywords)."""
+    from sara.data.stream import ShardStream
+
+    return ShardStream(spec, SegmentDecoder(segment_samples, train=train, **decoder), split=split, train=train,
+                       shuffle_buffer=shuffle_buffer)
