@@ -21,6 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     data = g.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", help="directory of audio files (class = parent folder name)")
     data.add_argument("--manifest", help="corpus manifest jsonl (uses its 'split' and 'class' fields)")
+    data.add_argument("--shards", metavar="SPEC",
+                      help="stream WebDataset shards: a `sara data shard` directory, a brace pattern "
+                           "(dir/shard-{000000..000009}.tar) or URLs webdataset opens")
+    g.add_argument("--shuffle-buffer", type=int, default=512, help="with --shards: clips per shuffle buffer")
     g.add_argument("--preset", default="tiny", help="encoder size: tiny, small, base, 0.6B, 1.2B")
     g.add_argument("--embed-dim", type=int, default=None, help="override the preset's width")
     g.add_argument("--depth", type=int, default=None, help="override the preset's number of blocks")
@@ -69,6 +73,7 @@ def build_task(args: argparse.Namespace) -> TrainTask:
     try:
         cfg = EncoderTaskConfig(
             encoder=encoder, objective=args.objective, data_dir=absolute(args.data), manifest=absolute(args.manifest),
+            shards=_shards_spec(args.shards), shuffle_buffer=args.shuffle_buffer,
             train_split=args.train_split, valid_split=args.valid_split or None, crop_seconds=crop,
             gain_db=(-6.0, 10.0) if args.random_gain else None, mask_ratio=args.mask_ratio,
             decoder_dim=args.decoder_dim, decoder_depth=args.decoder_depth, decoder_heads=args.decoder_heads,
@@ -80,9 +85,23 @@ def build_task(args: argparse.Namespace) -> TrainTask:
     return EncoderTask(cfg)
 
 
+def _shards_spec(spec: str | None) -> str | None:
+    """A local shard directory or index made absolute (the run may be resumed from another cwd); patterns and
+    URLs as given."""
+    from pathlib import Path
+
+    return str(Path(spec).resolve()) if spec is not None and Path(spec).exists() else spec
+
+
 def _class_names(args: argparse.Namespace) -> tuple[str, ...]:
-    """Sorted label vocabulary of the training data."""
+    """Sorted label vocabulary of the training data (with --shards: the classes their index lists)."""
     from sara.encoder.data import clips_from_dir, clips_from_manifest
+
+    if args.shards is not None:
+        from sara.data.shard_source import resolve_shards
+
+        _, index = resolve_shards(args.shards)
+        return () if index is None else index.classes
 
     clips = clips_from_manifest(args.manifest, None) if args.manifest else clips_from_dir(args.data)
     return tuple(sorted({label for clip in clips for label in clip.labels}))

@@ -7,6 +7,10 @@ Example (latents cached once with ``sara encode``)::
         --vocoder releases/voc --max-steps 100000 --sample-every 5000 --export releases/t2a
     sara train t2a --run-dir runs/t2a-ft --data ft/manifest.jsonl --latent-cache ft-latents/ \\
         --stage finetune --init-from runs/t2a --vocoder releases/voc --export releases/t2a-ft
+
+Streaming WebDataset shards (``sara data shard``; latents inside them, or from a cache by clip key)::
+
+    sara train t2a --run-dir runs/t2a --shards shards/ --latent-cache store/ --preset small
 """
 
 from __future__ import annotations
@@ -20,8 +24,15 @@ PRESETS = ("paper", "small", "tiny")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the text-to-audio task's flags."""
     g = p.add_argument_group("t2a")
-    g.add_argument("--data", required=True, help="corpus manifest (.jsonl with path/captions/split)")
-    g.add_argument("--latent-cache", required=True, help="directory written by `sara encode`")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", default=None, help="corpus manifest (.jsonl with path/captions/split)")
+    src.add_argument("--shards", default=None, metavar="SPEC",
+                     help="stream WebDataset shards instead: a `sara data shard` directory, a brace pattern "
+                          "(dir/shard-{000000..000009}.tar) or URLs webdataset opens")
+    g.add_argument("--latent-cache", default=None,
+                   help="cache written by `sara encode` (per-file directory or sharded store); required with "
+                        "--data, optional with --shards that hold latents")
+    g.add_argument("--shuffle-buffer", type=int, default=512, help="with --shards: clips per shuffle buffer")
     g.add_argument("--preset", choices=PRESETS, default="small", help="DiT size (ignored with --init-from)")
     g.add_argument("--dim", type=int, default=None, help="override the preset's width")
     g.add_argument("--depth", type=int, default=None, help="override the preset's number of blocks")
@@ -57,7 +68,7 @@ def _model_config(args: argparse.Namespace, model: Any) -> Any:
                  if v is not None}
     if args.dim is not None and model.context_dim == model.dim:
         overrides["context_dim"] = args.dim  # presets keep the context width equal to the model width
-    latent_dim = args.latent_dim if args.latent_dim is not None else _cache_latent_dim(args.latent_cache)
+    latent_dim = args.latent_dim if args.latent_dim is not None else _cache_latent_dim(args)
     if latent_dim is not None:
         overrides["latent_dim"] = latent_dim
     if args.pooled_text:
@@ -65,17 +76,19 @@ def _model_config(args: argparse.Namespace, model: Any) -> Any:
     return dataclasses.replace(model, **overrides)
 
 
-def _cache_latent_dim(latent_dir: str) -> int | None:
-    """Channels ``D`` of the first ``latents [D, N]`` file in a `sara encode` cache (None if empty)."""
-    from pathlib import Path
+def _cache_latent_dim(args: argparse.Namespace) -> int | None:
+    """Channels ``D`` of the ``--latent-cache`` (either layout), else of the ``--shards``' latents (None if
+    unknown)."""
+    if args.latent_cache is not None:
+        from sara.data.latent_store import open_latent_cache
 
-    from safetensors import safe_open
+        return open_latent_cache(args.latent_cache).latent_dim
+    if args.shards is not None:
+        from sara.data.shard_source import resolve_shards
 
-    first = next(iter(sorted(Path(latent_dir).rglob("*.safetensors"))), None)
-    if first is None:
-        return None
-    with safe_open(str(first), framework="pt") as f:
-        return int(f.get_slice("latents").get_shape()[0])
+        _, index = resolve_shards(args.shards)
+        return None if index is None else index.latent_dim
+    return None
 
 
 def build_task(args: argparse.Namespace) -> Any:
@@ -94,7 +107,8 @@ def build_task(args: argparse.Namespace) -> Any:
             model = dataclasses.replace(model, text_dim=None)  # set below from the encoder's width
         extra = {} if args.sample_prompts is None else {"sample_prompts": tuple(args.sample_prompts)}
         cfg = T2ATrainConfig(
-            manifest=args.data, latent_dir=args.latent_cache, model=model, text_encoder=spec, stage=args.stage,
+            manifest=args.data, latent_dir=args.latent_cache, shards=args.shards, shuffle_buffer=args.shuffle_buffer,
+            model=model, text_encoder=spec, stage=args.stage,
             init_from=args.init_from, segment_seconds=args.segment_seconds, lr=args.lr,
             warmup_steps=args.warmup_steps, cfg_drop_ratio=args.cfg_drop, timestep_sampling=args.timestep_sampling,
             timestep_shift=args.timestep_shift,

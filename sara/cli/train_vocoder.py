@@ -5,6 +5,10 @@ Example (CPU, tiny model, latents computed on the fly)::
     sara train vocoder --run-dir runs/voc --data corpus/manifest.jsonl --encoder dasheng_base.pt \\
         --preset tiny --max-steps 2000 --batch-size 8 --sample-every 500 --export releases/voc-tiny
 
+Streaming WebDataset shards (``sara data shard``; latents from the shards, a cache or the encoder)::
+
+    sara train vocoder --run-dir runs/voc --shards shards/ --latent-cache latents/ --preset small
+
 Stage 2 (few-step GAN fine-tuning of a stage-1 release; the generator's size comes from ``--init``)::
 
     sara train vocoder --stage gan --init releases/voc-tiny --gan-steps 1 --run-dir runs/voc-gan \
@@ -15,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 PRESETS = ("paper", "small", "tiny")
@@ -27,10 +30,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stage", choices=("flow", "gan"), default="flow",
                    help="flow: stage-1 flow matching; gan: stage-2 few-step GAN fine-tuning of --init")
     g.add_argument("--init", default=None, help="vocoder to start from (required for --stage gan)")
-    g.add_argument("--data", nargs="+", required=True, help="manifests (.jsonl), audio directories or files")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", nargs="+", default=None, help="manifests (.jsonl), audio directories or files")
+    src.add_argument("--shards", default=None, metavar="SPEC",
+                     help="stream WebDataset shards instead: a `sara data shard` directory, a brace pattern "
+                          "(dir/shard-{000000..000009}.tar) or URLs webdataset opens")
+    g.add_argument("--shuffle-buffer", type=int, default=512, help="with --shards: clips per shuffle buffer")
     g.add_argument("--valid-data", nargs="*", default=[], help="validation sources (default: manifests' valid split)")
     g.add_argument("--encoder", default=None, help="semantic encoder for on-the-fly latents (and the bundle)")
-    g.add_argument("--latent-cache", default=None, help="directory written by `sara encode` (faster)")
+    g.add_argument("--latent-cache", default=None,
+                   help="cache written by `sara encode` (per-file directory or sharded store; faster)")
     g.add_argument("--preset", choices=PRESETS, default="small", help="generator size")
     g.add_argument("--channels", type=int, nargs="+", default=None,
                    help="override the preset's per-branch widths (one per branch)")
@@ -86,8 +95,9 @@ def build_task(args: argparse.Namespace) -> Any:
     latent_dim = args.latent_dim if args.latent_dim is not None else _source_latent_dim(args)
     try:
         cfg = VocoderTrainConfig(
-            model=dataclasses.replace(model, latent_dim=model.latent_dim if latent_dim is None else latent_dim), train_data=tuple(args.data),
-            valid_data=tuple(args.valid_data), encoder=args.encoder, latent_cache=args.latent_cache,
+            model=dataclasses.replace(model, latent_dim=model.latent_dim if latent_dim is None else latent_dim),
+            train_data=tuple(args.data or ()), valid_data=tuple(args.valid_data), encoder=args.encoder,
+            latent_cache=args.latent_cache, shards=args.shards, shuffle_buffer=args.shuffle_buffer,
             segment_seconds=args.segment_seconds, optimizer=args.optimizer, lr=args.lr,
             lr_batches=args.lr_batches, warmup_batches=args.warmup_batches,
             num_log_samples=args.num_log_samples, sample_steps=args.sample_steps,
@@ -115,8 +125,9 @@ def _build_gan_task(args: argparse.Namespace) -> Any:
     model = SemanticVocoder.from_pretrained(args.init).config
     try:
         cfg = VocoderGANTrainConfig(
-            model=model, train_data=tuple(args.data), valid_data=tuple(args.valid_data), encoder=args.encoder,
-            latent_cache=args.latent_cache, segment_seconds=args.segment_seconds, optimizer=args.optimizer,
+            model=model, train_data=tuple(args.data or ()), valid_data=tuple(args.valid_data), encoder=args.encoder,
+            latent_cache=args.latent_cache, shards=args.shards, shuffle_buffer=args.shuffle_buffer,
+            segment_seconds=args.segment_seconds, optimizer=args.optimizer,
             warmup_batches=args.warmup_batches, num_log_samples=args.num_log_samples, init=str(args.init),
             gen_steps=args.gan_steps, adversarial=args.adversarial, discriminator=getattr(DiscriminatorConfig, args.disc_preset)(),
             gen_start_step=args.gen_start_step, mel_weight=args.mel_weight, lr_gen=args.lr_gen, lr_disc=args.lr_disc,
@@ -128,16 +139,19 @@ def _build_gan_task(args: argparse.Namespace) -> Any:
 
 
 def _source_latent_dim(args: argparse.Namespace) -> int | None:
-    """Latent channels of ``--encoder`` or of the first file in ``--latent-cache`` (None if neither)."""
+    """Latent channels of ``--encoder``, of ``--latent-cache`` (either layout) or of the ``--shards``' latents
+    (None if none of them says)."""
     if args.encoder is not None:
         from sara.vocoder.vocoder import load_encoder
 
         return int(load_encoder(args.encoder).latent_dim)
     if args.latent_cache is not None:
-        from safetensors import safe_open
+        from sara.data.latent_store import open_latent_cache
 
-        first = next(iter(sorted(Path(args.latent_cache).rglob("*.safetensors"))), None)
-        if first is not None:
-            with safe_open(str(first), framework="pt") as f:
-                return int(f.get_slice("latents").get_shape()[0])
+        return open_latent_cache(args.latent_cache).latent_dim
+    if args.shards is not None:
+        from sara.data.shard_source import resolve_shards
+
+        _, index = resolve_shards(args.shards)
+        return None if index is None else index.latent_dim
     return None

@@ -129,7 +129,8 @@ class ShardStream(IterableDataset):
         self.num_workers = num_workers
         readers = world_size * max(1, num_workers)
         if self.items_per_reader < batch_size:
-            raise ConfigError(f"--shards {self.spec}: {self.num_items} {self.split or ''} clips split over {readers} "
+            what = f"{self.split!r} clips" if self.split is not None else "clips"
+            raise ConfigError(f"--shards {self.spec}: {self.num_items} {what} split over {readers} "
                               f"reader(s) ({world_size} process(es) x {max(1, num_workers)} worker(s)) give "
                               f"{self.items_per_reader} each, fewer than batch_size {batch_size}")
 
@@ -192,7 +193,7 @@ class ShardStream(IterableDataset):
             if self.split is not None and sample.split != self.split:
                 continue
             if pos >= a + n:
-                raise SaraError(f"{url}: holds more {self.split or ''} clips than its index says ({n})")
+                raise SaraError(f"{url}: holds more clips of split {self.split} than its index says ({n})")
             if pos >= lo + q:
                 return
             if pos >= lo:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from sara.dit.config import FRAME_RATE, DiTConfig
-from sara.dit.data import LatentCaptionDataset, collate_latent_captions
+from sara.dit.data import LatentCaptionDataset, collate_latent_captions, latent_caption_streams
 from sara.dit.model import LatentDiT
 from sara.errors import ConfigError
 from sara.flow.paths import interpolate, masked_mse, sample_train_timesteps, velocity_target
@@ -37,8 +37,13 @@ class T2ATrainConfig:
     """Task config of ``sara train t2a``.
 
     Attributes:
-        manifest: corpus manifest (jsonl) with ``path``, ``captions``, ``split``.
-        latent_dir: latent cache written by ``sara encode`` (``<stem>.safetensors``, ``latents [D, N]``).
+        manifest: corpus manifest (jsonl) with ``path``, ``captions``, ``split`` (None with ``shards``).
+        latent_dir: latent cache written by ``sara encode``: per-file (``<stem>.safetensors``, ``latents
+            [D, N]``) or a sharded store (``index.json``); with ``shards`` optional (the shards' latents).
+        shards: WebDataset shards to stream instead of the manifest (``sara data shard``; a directory, brace
+            pattern or URL, see :mod:`sara.data.shard_source`); latents from ``latent_dir`` when given (by
+            clip key), else the shards' ``latents.npy`` members.
+        shuffle_buffer: clips in each stream reader's shuffle buffer.
         model: DiT architecture (ignored when ``init_from`` is given: the source's config is used, except
             that ``model.pooled_text`` can switch the pooled-text path on; it starts at zero, so the
             initial function is the source's).
@@ -58,8 +63,10 @@ class T2ATrainConfig:
         sample_prompts / sample_seconds / sample_steps / guidance_scale: what ``log_samples`` generates.
     """
 
-    manifest: str
-    latent_dir: str
+    manifest: str | None = None
+    latent_dir: str | None = None
+    shards: str | None = None
+    shuffle_buffer: int = 512
     model: DiTConfig = field(default_factory=DiTConfig.small)
     text_encoder: TextEncoderSpec = field(default_factory=TextEncoderSpec)
     stage: Literal["pretrain", "finetune"] = "pretrain"
@@ -81,6 +88,12 @@ class T2ATrainConfig:
     guidance_scale: float = 3.5
 
     def __post_init__(self) -> None:
+        if self.shards is None and (self.manifest is None or self.latent_dir is None):
+            raise ValueError("give a manifest and its latent cache (latent_dir), or shards")
+        if self.shards is not None and self.class_balance:
+            raise ValueError("class_balance needs a manifest (a stream is drawn without weights)")
+        if self.shuffle_buffer < 1:
+            raise ValueError(f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
         if self.stage not in _STAGE_LR:
             raise ValueError(f"stage must be 'pretrain' or 'finetune', got {self.stage!r}")
         if self.stage == "finetune" and not self.init_from:
@@ -162,6 +175,10 @@ class TextToAudioTask(TrainTask):
     def build_datasets(self) -> tuple[LatentCaptionDataset, LatentCaptionDataset | None]:
         cfg = self.config
         frames = max(1, round(cfg.segment_seconds * FRAME_RATE))
+        if cfg.shards is not None:
+            return latent_caption_streams(cfg.shards, cfg.latent_dir, frames, cfg.train_split, cfg.valid_split,
+                                          shuffle_buffer=cfg.shuffle_buffer)  # type: ignore[return-value]
+        assert cfg.manifest is not None and cfg.latent_dir is not None  # __post_init__
         train = LatentCaptionDataset(cfg.manifest, cfg.latent_dir, cfg.train_split, frames, train=True,
                                      class_balance=cfg.class_balance)
         if len(train) == 0:

@@ -18,7 +18,14 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from sara.encoder.config import EncoderConfig
-from sara.encoder.data import AudioCropDataset, Clip, clips_from_dir, clips_from_manifest, crop_samples_for
+from sara.encoder.data import (
+    AudioCropDataset,
+    AudioCropDecoder,
+    Clip,
+    clips_from_dir,
+    clips_from_manifest,
+    crop_samples_for,
+)
 from sara.encoder.encoder import SemanticEncoder
 from sara.encoder.mae import ClipClassifier, MaskedAutoencoder, decoder_defaults
 from sara.errors import ConfigError
@@ -34,7 +41,9 @@ class EncoderTaskConfig:
     Attributes:
         encoder: architecture (ignored in favour of the checkpoint's when ``init`` is set; must then match).
         objective: ``"mae"`` pretraining or ``"supervised"`` clip-label fine-tuning.
-        data_dir: audio directory (class = parent folder) -- or ``manifest``: corpus jsonl with ``split``.
+        data_dir: audio directory (class = parent folder) -- or ``manifest``: corpus jsonl with ``split`` --
+            or ``shards``: WebDataset shards to stream (``sara data shard``; directory, brace pattern or URL).
+        shuffle_buffer: clips in each stream reader's shuffle buffer (with ``shards``).
         train_split: manifest split to train on; ``valid_split``: to validate on (None = no validation).
         crop_seconds: crop length (10 s for the paper sizes; a tiny encoder's chunk is 4 s).
         gain_db: random gain range in dB (dasheng: (-6, 10)); None disables.
@@ -51,6 +60,8 @@ class EncoderTaskConfig:
     objective: Literal["mae", "supervised"] = "mae"
     data_dir: str | None = None
     manifest: str | None = None
+    shards: str | None = None
+    shuffle_buffer: int = 512
     train_split: str = "train"
     valid_split: str | None = "valid"
     crop_seconds: float = 4.0
@@ -69,8 +80,10 @@ class EncoderTaskConfig:
     min_lr_ratio: float = 0.01
 
     def __post_init__(self) -> None:
-        if (self.data_dir is None) == (self.manifest is None):
-            raise ValueError("give exactly one of data_dir and manifest")
+        if sum(x is not None for x in (self.data_dir, self.manifest, self.shards)) != 1:
+            raise ValueError("give exactly one of data_dir, manifest and shards")
+        if self.shuffle_buffer < 1:
+            raise ValueError(f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
         if self.objective not in ("mae", "supervised"):
             raise ValueError(f"objective must be 'mae' or 'supervised', got {self.objective!r}")
         if not 0.0 < self.mask_ratio < 1.0:
@@ -117,6 +130,8 @@ class EncoderTask(TrainTask):
     def build_datasets(self) -> tuple[Dataset, Dataset | None]:
         """Random crops (+ gain) for training; leading crops, no gain, for validation."""
         cfg = self.config
+        if cfg.shards is not None:
+            return self._streams(cfg.shards)
         if cfg.manifest is not None:
             train = clips_from_manifest(cfg.manifest, cfg.train_split)
             valid = clips_from_manifest(cfg.manifest, cfg.valid_split) if cfg.valid_split else []
@@ -138,6 +153,26 @@ class EncoderTask(TrainTask):
             random_crop=training, gain_db=cfg.gain_db if training else None,
             class_names=cfg.class_names if labelled else (), multi_label=cfg.multi_label,
         )
+
+    def _streams(self, shards: str) -> tuple[Dataset, Dataset | None]:
+        """The training stream of ``shards`` and, when its index lists ``valid_split`` clips, a valid stream."""
+        from sara.data.stream import ShardStream, has_split
+
+        cfg = self.config
+        labelled = cfg.objective == "supervised"
+
+        def decoder(training: bool) -> AudioCropDecoder:
+            return AudioCropDecoder(crop_samples_for(cfg.crop_seconds, cfg.encoder.sample_rate),
+                                    sample_rate=cfg.encoder.sample_rate, random_crop=training,
+                                    gain_db=cfg.gain_db if training else None,
+                                    class_names=cfg.class_names if labelled else (), multi_label=cfg.multi_label)
+
+        train = ShardStream(shards, decoder(True), split=cfg.train_split, shuffle_buffer=cfg.shuffle_buffer)
+        if train.num_items == 0:
+            raise ConfigError(f"--shards {shards}: no {cfg.train_split!r} clips in the shards")
+        if cfg.valid_split is None or not has_split(train, cfg.valid_split):
+            return train, None
+        return train, ShardStream(shards, decoder(False), split=cfg.valid_split, train=False)
 
     def compute_loss(self, model: nn.Module, batch: Any) -> LossOutput:
         """MAE: masked-patch MSE; supervised: CE (or BCE) on clip labels, with accuracy logged."""

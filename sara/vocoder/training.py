@@ -31,7 +31,14 @@ from sara.outputs import write_text_atomically
 from sara.train.resume import fork_rng
 from sara.train.task import LossOutput, TrainTask
 from sara.vocoder.config import VocoderConfig
-from sara.vocoder.data import SegmentDataset, collate_segments, list_clips
+from sara.vocoder.data import (
+    SegmentDataset,
+    SegmentDecoder,
+    collate_segments,
+    list_clips,
+    segment_stream,
+    shard_latent_source,
+)
 from sara.vocoder.losses import energy_weighted_spectral_loss, multi_resolution_mel_distance
 from sara.vocoder.model import VocoderGenerator
 from sara.vocoder.optim import Eden2, ScaledAdam
@@ -49,7 +56,12 @@ class VocoderTrainConfig:
         train_data: manifests (``split == "train"`` items), audio directories or files.
         valid_data: the same for validation; when empty, the ``valid`` split of the train manifests.
         encoder: semantic encoder (path) for on-the-fly latents, log samples and the exported bundle.
-        latent_cache: root of ``sara encode`` outputs; when set, latents are read instead of computed.
+        latent_cache: a ``sara encode`` cache (per-file or sharded store); when set, latents are read instead
+            of computed.
+        shards: WebDataset shards to stream instead of ``train_data`` (``sara data shard``; a directory, brace
+            pattern or URL, see :mod:`sara.data.shard_source`); latents from ``latent_cache``, else from the
+            shards when they hold them, else computed with ``encoder``.
+        shuffle_buffer: clips in each stream reader's shuffle buffer.
         segment_seconds: crop length; rounded to whole latent frames (1.6 s = 40 frames = 38400 samples).
         min_rms, rms_tries: silent-crop retry.
         peak_db: loudness augmentation range (dBFS peak) with on-the-fly latents; validation uses -3 dB.
@@ -67,6 +79,8 @@ class VocoderTrainConfig:
     valid_data: tuple[str, ...] = ()
     encoder: str | None = None
     latent_cache: str | None = None
+    shards: str | None = None
+    shuffle_buffer: int = 512
     segment_seconds: float = 1.6
     min_rms: float = 0.005
     rms_tries: int = 3
@@ -83,8 +97,10 @@ class VocoderTrainConfig:
     sample_seconds: float = 4.0
 
     def __post_init__(self) -> None:
-        if self.encoder is None and self.latent_cache is None:
+        if self.encoder is None and self.latent_cache is None and self.shards is None:
             raise ValueError("give an encoder (latents on the fly) or a latent_cache (from `sara encode`)")
+        if self.shuffle_buffer < 1:
+            raise ValueError(f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
         if self.segment_frames < 1:
             raise ValueError(f"segment_seconds {self.segment_seconds} is shorter than one latent frame")
         if self.optimizer not in ("scaled_adam", "adamw"):
@@ -145,6 +161,8 @@ class VocoderTask(TrainTask):
     def build_datasets(self) -> tuple[Dataset, Dataset | None]:
         """Random training crops and fixed validation crops (None when there is no validation data)."""
         cfg = self.config
+        if cfg.shards is not None:
+            return self._stream_datasets(cfg.shards)
         train = self._dataset(cfg.train_data, "train", True)
         if len(train) == 0:
             raise ConfigError(f"no training clips found in {list(cfg.train_data)}")
@@ -152,6 +170,27 @@ class VocoderTask(TrainTask):
         valid_src = cfg.valid_data or tuple(s for s in cfg.train_data if s.endswith(".jsonl"))
         valid = self._dataset(valid_src, "valid", False) if valid_src else None
         return train, (valid if valid is not None and len(valid) else None)
+
+    def _stream_datasets(self, shards: str) -> tuple[Dataset, Dataset | None]:
+        """The training stream of ``shards``; validation from ``valid_data``, else the shards' valid split."""
+        from sara.data.stream import has_split
+
+        cfg = self.config
+        latents = shard_latent_source(shards, cfg.latent_cache)
+        if latents is None and cfg.encoder is None:
+            raise ConfigError(f"--shards {shards}: the shards hold no latents; give --encoder or --latent-cache")
+        kw: dict[str, Any] = {"sample_rate": cfg.model.sample_rate, "hop_length": cfg.model.hop_length,
+                              "latents": latents, "min_rms": cfg.min_rms, "rms_tries": cfg.rms_tries}
+        train = segment_stream(shards, cfg.segment_samples, split="train", train=True, peak_db=cfg.peak_db,
+                               shuffle_buffer=cfg.shuffle_buffer, **kw)
+        if train.num_items == 0:
+            raise ConfigError(f"--shards {shards}: no 'train' clips in the shards")
+        if cfg.valid_data:
+            valid: Dataset | None = self._dataset(cfg.valid_data, "valid", False)
+            return train, (valid if valid is not None and len(valid) else None)  # type: ignore[arg-type]
+        if not has_split(train, "valid"):
+            return train, None
+        return train, segment_stream(shards, cfg.segment_samples, split="valid", train=False, peak_db=(-3.0, -3.0), **kw)
 
     def collate(self, items: list[Any]) -> Any:
         """Stack segments, dropping silent crops."""
@@ -220,23 +259,32 @@ class VocoderTask(TrainTask):
         from sara.audio.io import save_audio
 
         cfg = self.config
-        clips = (list_clips(cfg.valid_data or cfg.train_data, "valid") or list_clips(cfg.train_data, "train"))
-        clips = clips[: cfg.num_log_samples]
-        seconds = max(1, round(cfg.sample_seconds * cfg.model.frame_rate)) * cfg.model.hop_length
-        ds = SegmentDataset(clips, seconds, sample_rate=cfg.model.sample_rate, hop_length=cfg.model.hop_length,
-                            latent_cache=cfg.latent_cache, train=False, min_rms=0.0,
-                            peak_db=(-3.0, -3.0))
         generator = _unwrap(model)
         voc = SemanticVocoder(cfg.model, generator=generator).eval()
         out_dir.mkdir(parents=True, exist_ok=True)
         dists = {}
-        for i in range(len(ds)):
-            batch = {k: v.unsqueeze(0).to(voc.device) for k, v in ds[i].items()}
+        for i, (name, item) in enumerate(self._log_items()):
+            batch = {k: v.unsqueeze(0).to(voc.device) for k, v in item.items()}
             wav = voc.decode(self.batch_latents(batch), steps=cfg.sample_steps, seed=i)
             save_audio(out_dir / f"sample-{i}.wav", wav[0].cpu(), cfg.model.sample_rate)
             save_audio(out_dir / f"reference-{i}.wav", batch["audio"][0].cpu(), cfg.model.sample_rate)
-            dists[clips[i].path.name] = float(multi_resolution_mel_distance(wav, batch["audio"])[0])
+            dists[name] = float(multi_resolution_mel_distance(wav, batch["audio"])[0])
         write_text_atomically(out_dir / "mel_distance.json", json.dumps({"step": step, **dists}, indent=2) + "\n")
+
+    def _log_items(self) -> list[tuple[str, dict[str, Tensor]]]:
+        """``(name, item)`` of the first few validation (or training) clips, ``sample_seconds`` long."""
+        cfg = self.config
+        seconds = max(1, round(cfg.sample_seconds * cfg.model.frame_rate)) * cfg.model.hop_length
+        kw: dict[str, Any] = {"sample_rate": cfg.model.sample_rate, "hop_length": cfg.model.hop_length,
+                              "train": False, "min_rms": 0.0, "peak_db": (-3.0, -3.0)}
+        if cfg.shards is not None and not cfg.valid_data:
+            from sara.data.stream import stream_head
+
+            decoder = SegmentDecoder(seconds, latents=shard_latent_source(cfg.shards, cfg.latent_cache), **kw)
+            return stream_head(cfg.shards, decoder, cfg.num_log_samples)
+        clips = (list_clips(cfg.valid_data or cfg.train_data, "valid") or list_clips(cfg.train_data, "train"))
+        ds = SegmentDataset(clips[: cfg.num_log_samples], seconds, latent_cache=cfg.latent_cache, **kw)
+        return [(ds.clips[i].path.name, ds[i]) for i in range(len(ds))]
 
     def export(self, model: nn.Module, out_dir: Path) -> Path:
         """Write a SemanticVocoder release (with the encoder bundled in ``encoder/`` when the task has one)."""
