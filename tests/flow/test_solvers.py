@@ -11,7 +11,7 @@ from torch import Tensor
 
 from sara.errors import ConfigError
 from sara.flow.sampling import euler_sample
-from sara.flow.solvers import SOLVERS, count_calls, integrate, num_calls, sample
+from sara.flow.solvers import SOLVERS, count_calls, integrate, num_calls, sample, steps_for_calls
 from sara.flow.timesteps import linear_schedule, shifted_schedule, sway_schedule
 
 SECOND_ORDER = ("heun", "midpoint", "dpm2m", "ab2")
@@ -168,3 +168,21 @@ def test_zero_length_steps_are_free_and_exact() -> None:
 def test_unknown_solver_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown solver 'rk4'"):
         sample(_nonlinear_velocity, torch.randn(1, 4, 3), sway_schedule(3), "rk4")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_steps_for_calls_is_the_largest_budget_fit(solver: str) -> None:
+    for calls in range(2, 40):
+        steps = steps_for_calls(solver, calls)
+        assert num_calls(solver, sway_schedule(steps)) <= calls < num_calls(solver, sway_schedule(steps + 1))
+
+
+def test_ab2_is_first_order_on_steps_much_longer_than_the_previous_one() -> None:
+    """Step ratio 3 (> MAX_STEP_RATIO): the first-order update, i.e. Euler; ratio 1: the AB2 correction."""
+    problem, x1 = GaussianFlow(), torch.randn(2, DIM, generator=torch.Generator().manual_seed(3))
+    long_second = [1.0, 0.9, 0.6]
+    torch.testing.assert_close(integrate(problem.field, x1, long_second, "ab2"),
+                               integrate(problem.field, x1, long_second, "euler"), atol=1e-5, rtol=0)
+    even = [1.0, 0.8, 0.6]
+    assert not torch.allclose(integrate(problem.field, x1, even, "ab2"), integrate(problem.field, x1, even, "euler"),
+                              atol=1e-3)
