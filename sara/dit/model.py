@@ -7,6 +7,9 @@ in [0, 1000] where 1000 is pure noise (sigma = t / 1000).
 Architecture (SemanticVocoder, arXiv 2602.23333; UDiT/AdaLN-SOLA): Conv1d patch embedding, cos-first
 timestep embedding, AdaLN modulation with a shared projection + per-block low-rank update and ``(1 - gate)``
 residuals, cross-attention to text with key masks, LIFO long skips, final FiLM + linear + conv.
+
+Training memory: :meth:`LatentDiT.set_gradient_checkpointing` recomputes each block in the backward pass
+instead of keeping its activations (``benchmarks/bench_train_paper.py`` measures the saving).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from sara.dit.blocks import DiTBlock, FinalBlock, PositionalEmbedding, TimestepEmbedder
 from sara.dit.config import DiTConfig
@@ -80,6 +84,7 @@ class LatentDiT(PretrainedMixin, nn.Module):
         self.mid_block = DiTBlock(cfg, with_skip=False)
         self.out_blocks = nn.ModuleList([DiTBlock(cfg, with_skip=cfg.skip) for _ in range(half)])
         self.final_block = FinalBlock(cfg)
+        self.gradient_checkpointing = False
         self.reset_parameters()
 
     # ------------------------------------------------------------------------------------ init / io
@@ -109,6 +114,12 @@ class LatentDiT(PretrainedMixin, nn.Module):
         if self.final_block.final_layer is not None:
             nn.init.xavier_uniform_(self.final_block.final_layer.weight)
             nn.init.zeros_(self.final_block.final_layer.bias)
+
+    def set_gradient_checkpointing(self, enabled: bool) -> None:
+        """Recompute each block's activations in the backward pass while training (non-reentrant
+        ``torch.utils.checkpoint``): activation memory of one block instead of all, for about one more
+        forward pass.  Outputs and gradients are unchanged."""
+        self.gradient_checkpointing = bool(enabled)
 
     @property
     def blocks(self) -> list[DiTBlock]:
@@ -236,14 +247,23 @@ class LatentDiT(PretrainedMixin, nn.Module):
         """in blocks (push skips) -> mid block -> out blocks (pop skips, last pushed first)."""
         kv = iter(text.kv)
         skips: list[Tensor] = []
+        run = self._run_block
         for block in self.in_blocks:
-            h = block(h, time_token, shared, next(kv), text.mask, x_mask)
+            h = run(block, h, time_token, shared, next(kv), text.mask, x_mask)
             skips.append(h)
-        h = self.mid_block(h, time_token, shared, next(kv), text.mask, x_mask)
+        h = run(self.mid_block, h, time_token, shared, next(kv), text.mask, x_mask)
         for block in self.out_blocks:
             skip = skips.pop() if self.config.skip else None
-            h = block(h, time_token, shared, next(kv), text.mask, x_mask, skip=skip)
+            h = run(block, h, time_token, shared, next(kv), text.mask, x_mask, skip)
         return h
+
+    def _run_block(self, block: DiTBlock, h: Tensor, time_token: Tensor, shared: Tensor | None,
+                   kv: tuple[Tensor, Tensor], mask: Tensor | None, x_mask: Tensor | None,
+                   skip: Tensor | None = None) -> Tensor:
+        """``block(h, ...)``, under a non-reentrant checkpoint when checkpointing is on and gradients flow."""
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(block, h, time_token, shared, kv, mask, x_mask, skip, use_reentrant=False)
+        return block(h, time_token, shared, kv, mask, x_mask, skip=skip)
 
 
 def _masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:

@@ -4,6 +4,10 @@ Official convention (spec D.4): ``x_sigma = (1 - sigma) x1 + sigma noise``, targ
 ``1000 - long(u * 1000)`` with logit-normal ``u``, frame-masked MSE, and condition dropout that zeroes the
 projected text embedding (mask unchanged) with probability ``cfg_drop_ratio``.  Two stages: ``pretrain``
 from scratch, ``finetune`` from a previous run / release (``init_from``) at a lower learning rate.
+
+Each item's timestep, noise and dropout flag come from its own noise seed (:mod:`sara.train.item_noise`), so
+``P`` data-parallel processes with batch ``B`` train exactly like one process with batch ``P * B`` (the loss
+is a mean of per-item means; ``tests/train/test_distributed_equivalence.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ from sara.errors import ConfigError
 from sara.flow.paths import interpolate, masked_mse, sample_train_timesteps, velocity_target
 from sara.outputs import write_text_atomically
 from sara.text.factory import TextEncoderSpec, build_text_encoder
+from sara.train.item_noise import (
+    NOISE_SEED,
+    batch_noise_seeds,
+    item_generators,
+    per_item,
+    split_noise_seeds,
+    with_noise_seeds,
+)
 from sara.train.resume import fork_rng
 from sara.train.task import LossOutput, TrainTask
 
@@ -136,6 +148,10 @@ class FlowMatchingDiT(nn.Module):
         ctx = ctx.masked_fill(drop[:, None, None], 0.0)
         return self.dit(x_t, t, ctx, text_mask, x_mask=x_mask)
 
+    def set_gradient_checkpointing(self, enabled: bool) -> None:
+        """See :meth:`LatentDiT.set_gradient_checkpointing`."""
+        self.dit.set_gradient_checkpointing(enabled)
+
 
 class TextToAudioTask(TrainTask):
     """Trains :class:`LatentDiT` by flow matching (see the module docstring)."""
@@ -187,10 +203,15 @@ class TextToAudioTask(TrainTask):
         if cfg.valid_split:
             valid = LatentCaptionDataset(cfg.manifest, cfg.latent_dir, cfg.valid_split, frames, train=False)
             valid = valid if len(valid) else None
-        return train, valid
+        return with_noise_seeds(train), valid  # type: ignore[return-value]
 
     def collate(self, items: list[dict]) -> dict:
-        return collate_latent_captions(items)
+        """:func:`collate_latent_captions`, plus the items' noise seeds ``[B]`` when they have them."""
+        items, seeds = split_noise_seeds(items)
+        batch = collate_latent_captions(items)
+        if seeds is not None:
+            batch[NOISE_SEED] = seeds
+        return batch
 
     def build_optimizer(self, model: nn.Module, max_steps: int):  # noqa: ANN201 - (optimizer, scheduler)
         """AdamW at the stage's learning rate with linear warm-up, then constant."""
@@ -209,13 +230,27 @@ class TextToAudioTask(TrainTask):
         device, b = x1.device, x1.shape[0]
         self.text_encoder.to(device)
         states, text_mask = self.encode_captions(list(batch["captions"]))
-        t = sample_train_timesteps(b, self.config.timestep_sampling, device=device, shift=self.config.timestep_shift)
-        noise = torch.randn_like(x1)
-        x_t = interpolate(x1, noise, t / 1000.0)
-        drop = torch.rand(b, device=device) < self.config.cfg_drop_ratio
+        t, noise, drop = (v.to(device) for v in self.draw_noise(batch_noise_seeds(batch, b), tuple(x1.shape[1:])))
+        x_t = interpolate(x1, noise.to(x1.dtype), t / 1000.0)
         v = model(x_t, t, states.to(device), text_mask.to(device), drop, x_mask=mask)
         loss = masked_mse(v, velocity_target(x1, noise), mask)
         return LossOutput(total=loss, terms={"loss/flow": loss.detach()})
+
+    def draw_noise(self, seeds: list[int], shape: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        """Each item's timestep, noise and condition-dropout flag from its own generator (CPU).
+
+        Per item, in this order: the timestep (:func:`sample_train_timesteps`), the dropout flag
+        (``U < cfg_drop_ratio``), then the noise of ``shape`` (``[D, F]``).
+
+        Returns:
+            ``(t [B] in 1..1000, noise [B, D, F], drop [B] bool)``.
+        """
+        cfg = self.config
+        gens = item_generators(seeds)
+        t = per_item(gens, lambda g: sample_train_timesteps(1, cfg.timestep_sampling, generator=g,
+                                                            shift=cfg.timestep_shift)[0])
+        drop = per_item(gens, lambda g: torch.rand((), generator=g) < cfg.cfg_drop_ratio)
+        return t, per_item(gens, lambda g: torch.randn(shape, generator=g)), drop
 
     def encode_captions(self, captions: list[str]) -> tuple[Tensor, Tensor]:
         """Frozen text states ``[B, S, text_dim]`` + mask ``[B, S]`` (CPU), memoised per caption."""

@@ -3,6 +3,21 @@
 Defaults follow dasheng: mask ratio 0.75, norm_pix_loss, AdamW lr 3e-4 / weight decay 0.01, cosine decay to
 ``lr * 0.01``, 10 s crops.  ``export`` writes the encoder alone as a release directory (decoder / classifier
 head are training-only).
+
+Data parallelism.  Three things made an item's loss depend on how the global batch is split, and are
+changed here so that ``P`` processes with batch ``B`` train like one process with batch ``P * B``
+(``tests/train/test_distributed_equivalence.py``):
+
+* the MAE masking noise comes from each item's noise seed (:mod:`sara.train.item_noise`), not from the
+  process RNG (which every process holds alike: all ranks masked the same positions);
+* the dB floor (``top_db`` below the peak) is taken per item, not over the batch as torchaudio does, so an
+  item's features do not depend on what it is batched with (a departure from dasheng's training, where a
+  loud clip raised the floor of the quiet clips in its batch);
+* ``init_bn`` (BatchNorm over mel bins, batch statistics while training) takes its statistics over the
+  batches of *all* processes (:class:`CrossProcessBatchNorm2d`; PyTorch's SyncBatchNorm is GPU-only).
+
+Gradient accumulation is still not equivalent to a larger batch: each micro-batch is normalised with its own
+BatchNorm statistics.
 """
 
 from __future__ import annotations
@@ -13,8 +28,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from sara.encoder.config import EncoderConfig
@@ -27,11 +43,13 @@ from sara.encoder.data import (
     crop_samples_for,
 )
 from sara.encoder.encoder import SemanticEncoder
-from sara.encoder.mae import ClipClassifier, MaskedAutoencoder, decoder_defaults
+from sara.encoder.mae import ClipClassifier, MAEOutput, MaskedAutoencoder, decoder_defaults, patchify
 from sara.errors import ConfigError
+from sara.train.item_noise import batch_noise_seeds, item_generators, per_item, with_noise_seeds
 from sara.train.task import LossOutput, TrainTask
 
-__all__ = ["EncoderTask", "EncoderTaskConfig"]
+__all__ = ["CrossProcessBatchNorm2d", "EncoderTask", "EncoderTaskConfig", "ItemSeededMAE", "ItemScopedClassifier",
+           "mask_with_noise"]
 
 
 @dataclass(frozen=True)
@@ -114,10 +132,11 @@ class EncoderTask(TrainTask):
         """:class:`MaskedAutoencoder` or :class:`ClipClassifier` around a fresh or ``init`` encoder."""
         cfg = self.config
         encoder = self._build_encoder().train()
+        _use_cross_process_batch_norm(encoder)
         if cfg.objective == "supervised":
-            return ClipClassifier(encoder, len(cfg.class_names))
+            return ItemScopedClassifier(encoder, len(cfg.class_names))
         dim, depth, heads = cfg.decoder_shape()
-        return MaskedAutoencoder(encoder, dim, depth, heads, mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss)
+        return ItemSeededMAE(encoder, dim, depth, heads, mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss)
 
     def _build_encoder(self) -> SemanticEncoder:
         if self.config.init is None:
@@ -143,7 +162,7 @@ class EncoderTask(TrainTask):
             unlabelled = [str(c.path) for c in train + valid if not c.labels]
             if unlabelled:
                 raise ConfigError(f"supervised training: {len(unlabelled)} clip(s) have no class, e.g. {unlabelled[0]}")
-        return self._dataset(train, True), (self._dataset(valid, False) if valid else None)
+        return with_noise_seeds(self._dataset(train, True)), (self._dataset(valid, False) if valid else None)
 
     def _dataset(self, clips: list[Clip], training: bool) -> AudioCropDataset:
         cfg = self.config
@@ -177,7 +196,7 @@ class EncoderTask(TrainTask):
     def compute_loss(self, model: nn.Module, batch: Any) -> LossOutput:
         """MAE: masked-patch MSE; supervised: CE (or BCE) on clip labels, with accuracy logged."""
         if self.config.objective == "mae":
-            loss = model(batch["audio"]).loss
+            loss = model(batch["audio"], noise_seeds=batch_noise_seeds(batch, batch["audio"].shape[0])).loss
             return LossOutput(loss, {"loss/mae": loss})
         logits = model(batch["audio"])
         if self.config.multi_label:
@@ -219,3 +238,103 @@ def _warmup_cosine(warmup: int, total: int, floor: float) -> Any:
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
+
+
+# ------------------------------------------------------------------------- batch-split independence
+
+
+def mask_with_noise(x: Tensor, noise: Tensor, mask_ratio: float) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`sara.encoder.mae.random_masking` with its uniform ``noise [B, L]`` given (the same result
+    for the same noise): keep the ``int(L * (1 - mask_ratio))`` tokens with the smallest noise.
+
+    Returns:
+        ``(kept [B, K, D], mask [B, L] with 1 = masked, ids_restore [B, L])``.
+    """
+    b, length, d = x.shape
+    keep = max(1, int(length * (1.0 - mask_ratio)))
+    ids_shuffle = noise.argsort(dim=1)
+    ids_restore = ids_shuffle.argsort(dim=1)
+    kept = torch.gather(x, 1, ids_shuffle[:, :keep, None].expand(-1, -1, d))
+    mask = torch.ones(b, length, device=x.device)
+    mask[:, :keep] = 0.0
+    return kept, torch.gather(mask, 1, ids_restore), ids_restore
+
+
+class ItemSeededMAE(MaskedAutoencoder):
+    """:class:`MaskedAutoencoder` (same parameters and state dict) whose masking noise is drawn per item
+    from noise seeds, on per-item dB features."""
+
+    def forward(self, wav: Tensor, noise_seeds: list[int] | None = None) -> MAEOutput:  # type: ignore[override]
+        """``wav [B, T]`` at 16 kHz -> :class:`MAEOutput`; ``noise_seeds`` (B ints) pick each item's mask
+        (None: the process RNG, as the parent class does)."""
+        enc = self.encoder
+        p = enc.config.patch_size[1]
+        db = enc.mel_db(wav, "item")
+        length = db.shape[-1] // p
+        if length > enc.config.tokens_per_chunk:
+            raise ValueError(f"MAE crop gives {length} tokens, more than one chunk ({enc.config.tokens_per_chunk})")
+        if noise_seeds is None:
+            noise = torch.rand(wav.shape[0], length)
+        else:
+            noise = per_item(item_generators(noise_seeds), lambda g: torch.rand(length, generator=g))
+        tokens = enc.embed_chunk(enc.patch_embed(enc.normalize_spec(db[..., : length * p])))
+        kept, mask, ids_restore = mask_with_noise(tokens, noise.to(tokens.device), self.mask_ratio)
+        pred = self.decode(enc.run_blocks(kept), ids_restore)
+        target = patchify(db, p)
+        return MAEOutput(self.loss(pred, target, mask), pred, target, mask)
+
+
+class ItemScopedClassifier(ClipClassifier):
+    """:class:`ClipClassifier` on per-item dB features (see the module docstring)."""
+
+    def forward(self, wav: Tensor) -> Tensor:
+        """``wav [B, T]`` at 16 kHz -> logits ``[B, num_classes]``."""
+        return self.outputlayer(self.encoder(wav, db_scope="item").mean(dim=1))
+
+
+class CrossProcessBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics cover the batches of all data-parallel processes.
+
+    Alone (or in eval mode) it is ``nn.BatchNorm2d``.  With a process group of more than one process, each
+    training forward all-reduces the per-channel sums (then the centred squared sums) of ``x [B, C, H, W]``
+    with the autograd-aware ``torch.distributed.nn`` collectives, normalises with the global mean and biased
+    variance and updates the running statistics with the global unbiased variance -- what one process
+    holding every process's batch computes.  Every process must run the same training forwards.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x [B, C, H, W]`` per channel."""
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        c = x.shape[1]
+        totals = all_reduce(torch.cat([x.sum(dim=(0, 2, 3)), x.new_full((1,), x.numel() / c)]))
+        count = totals[c]
+        mean = totals[:c] / count
+        centred = x - mean[None, :, None, None]
+        var = all_reduce(centred.pow(2).sum(dim=(0, 2, 3))) / count
+        self._update_running_stats(mean.detach(), var.detach(), float(count))
+        out = centred * torch.rsqrt(var + self.eps)[None, :, None, None]
+        return out * self.weight[None, :, None, None] + self.bias[None, :, None, None] if self.affine else out
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean: Tensor, var: Tensor, count: float) -> None:
+        """``running = (1 - m) running + m stat`` (unbiased variance), as ``F.batch_norm`` does."""
+        if not self.track_running_stats or self.running_mean is None or self.running_var is None:
+            return
+        self.num_batches_tracked += 1
+        m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        self.running_mean.mul_(1 - m).add_(mean, alpha=m)
+        self.running_var.mul_(1 - m).add_(var * (count / max(count - 1.0, 1.0)), alpha=m)
+
+
+def _use_cross_process_batch_norm(encoder: SemanticEncoder) -> None:
+    """Replace ``encoder.init_bn``'s BatchNorm2d by a :class:`CrossProcessBatchNorm2d` with the same state."""
+    bn = encoder.init_bn[1]
+    if isinstance(bn, CrossProcessBatchNorm2d) or not isinstance(bn, nn.BatchNorm2d):
+        return
+    swapped = CrossProcessBatchNorm2d(bn.num_features, eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
+                                      track_running_stats=bn.track_running_stats)
+    swapped.load_state_dict(bn.state_dict())
+    encoder.init_bn[1] = swapped

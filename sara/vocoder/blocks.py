@@ -11,7 +11,17 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["BiasNorm", "ChannelScale", "ConvNeXtBlock", "limit_param_value", "sinusoidal_time_embedding"]
+__all__ = ["CHANNEL_SCALE_LIMITS", "LIMIT_PROB", "LOG_SCALE_LIMITS", "BiasNorm", "ChannelScale", "ConvNeXtBlock",
+           "limit_param_value", "reverse_outward_grad_", "sinusoidal_time_embedding"]
+
+LIMIT_PROB = 0.6  # probability that the soft range constraint acts on a given use (Flow2GAN)
+LOG_SCALE_LIMITS = (-1.5, 1.5)  # BiasNorm.log_scale
+CHANNEL_SCALE_LIMITS = (0.5, 1.0)  # ChannelScale.scale
+
+
+def _outward(x: Tensor, grad: Tensor, lo: float, hi: float) -> Tensor:
+    """Where a gradient-descent step ``-grad`` would move ``x`` further out of ``[lo, hi]`` (bool, x's shape)."""
+    return ((x < lo) & (grad > 0)) | ((x > hi) & (grad < 0))
 
 
 class _LimitParamValue(torch.autograd.Function):
@@ -28,12 +38,10 @@ class _LimitParamValue(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # noqa: ANN001
         (x,) = ctx.saved_tensors
         lo, hi = ctx.bounds
-        # gradient descent moves x by -grad: below lo a positive grad lowers x further; above hi vice versa
-        outward = ((x < lo) & (grad > 0)) | ((x > hi) & (grad < 0))
-        return torch.where(outward, -grad, grad), None, None
+        return torch.where(_outward(x, grad, lo, hi), -grad, grad), None, None
 
 
-def limit_param_value(x: Tensor, min_value: float, max_value: float, prob: float = 0.6) -> Tensor:
+def limit_param_value(x: Tensor, min_value: float, max_value: float, prob: float = LIMIT_PROB) -> Tensor:
     """Training-time soft constraint: with probability ``prob``, reverse gradients that leave ``[min, max]``.
 
     The forward value is unchanged; only the gradient is filtered.  Outside training, or when gradients
@@ -42,6 +50,20 @@ def limit_param_value(x: Tensor, min_value: float, max_value: float, prob: float
     if not torch.is_grad_enabled() or not x.requires_grad or float(torch.rand(())) >= prob:
         return x
     return _LimitParamValue.apply(x, min_value, max_value)
+
+
+@torch.no_grad()
+def reverse_outward_grad_(param: Tensor, min_value: float, max_value: float) -> None:
+    """The constraint of :func:`limit_param_value` applied to an accumulated ``param.grad`` in place.
+
+    Used on the gradient after data-parallel averaging: the sign test then sees the gradient of the whole
+    batch, as one process with that batch would, instead of each process's share (the flips of the shares
+    do not sum to the flip of the sum).  Flipping signs keeps the gradient norm, so it commutes with norm
+    clipping.
+    """
+    if param.grad is not None:
+        grad = param.grad
+        grad.copy_(torch.where(_outward(param, grad, min_value, max_value), -grad, grad))
 
 
 class BiasNorm(nn.Module):
@@ -60,6 +82,7 @@ class BiasNorm(nn.Module):
         self.channel_dim = channel_dim
         self.log_scale = nn.Parameter(torch.tensor(1.0))
         self.bias = nn.Parameter(torch.randn(num_channels) * 1e-2)
+        self.limit_in_forward = True  # False: the trainer applies the range constraint to the synced gradient
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalise ``x`` (``[B, C, T]`` for ``channel_dim=1``); returns the same shape."""
@@ -67,8 +90,8 @@ class BiasNorm(nn.Module):
         shape[self.channel_dim] = -1
         bias = self.bias.view(shape)
         log_scale = self.log_scale
-        if self.training:
-            log_scale = limit_param_value(log_scale, -1.5, 1.5)
+        if self.training and self.limit_in_forward:
+            log_scale = limit_param_value(log_scale, *LOG_SCALE_LIMITS)
         rms_inv = (x - bias).pow(2).mean(dim=self.channel_dim, keepdim=True).pow(-0.5)
         return x * (rms_inv * log_scale.exp())
 
@@ -79,10 +102,12 @@ class ChannelScale(nn.Module):
     def __init__(self, num_channels: int, init: float = 1.0) -> None:
         super().__init__()
         self.scale = nn.Parameter(torch.full((num_channels, 1), float(init)))
+        self.limit_in_forward = True  # False: the trainer applies the range constraint to the synced gradient
 
     def forward(self, x: Tensor) -> Tensor:
         """``x [B, C, T] * scale``; during training the scale is softly kept in [0.5, 1.0]."""
-        scale = limit_param_value(self.scale, 0.5, 1.0) if self.training else self.scale
+        limit = self.training and self.limit_in_forward
+        scale = limit_param_value(self.scale, *CHANNEL_SCALE_LIMITS) if limit else self.scale
         return x * scale
 
 

@@ -12,6 +12,9 @@ Architecture (Flow2GAN generator with a semantic-latent condition; spec B.3)::
 ``B`` batch, ``D`` latent channels, ``N`` latent frames, ``L`` samples at 24 kHz.  Module and parameter
 names match the official checkpoint (``cond_encoder.*``, ``estimators.{r}.decoder.*``, ``loss_spec.*``).
 STFT windows and the loss filterbank are non-persistent buffers rebuilt from the config.
+
+Training memory: :meth:`VocoderGenerator.set_gradient_checkpointing` recomputes each ConvNeXt block in the
+backward pass instead of keeping its activations (``benchmarks/bench_train_paper.py`` measures the saving).
 """
 
 from __future__ import annotations
@@ -20,9 +23,19 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from sara.audio.dsp import hann_window, istft, linear_filterbank, stft
-from sara.vocoder.blocks import BiasNorm, ConvNeXtBlock, sinusoidal_time_embedding
+from sara.vocoder.blocks import (
+    CHANNEL_SCALE_LIMITS,
+    LIMIT_PROB,
+    LOG_SCALE_LIMITS,
+    BiasNorm,
+    ChannelScale,
+    ConvNeXtBlock,
+    reverse_outward_grad_,
+    sinusoidal_time_embedding,
+)
 from sara.vocoder.config import VocoderConfig
 
 __all__ = [
@@ -32,6 +45,7 @@ __all__ = [
     "ConvNeXtDecoder",
     "LinearFilterSpectrogram",
     "VocoderGenerator",
+    "branch_keep",
     "channels_to_spec",
     "fix_length",
     "spec_to_channels",
@@ -68,6 +82,46 @@ def upsample_condition(cond: Tensor, factor: int, num_frames: int) -> Tensor:
     a zero condition (as in the official model).
     """
     return fix_length(cond.repeat_interleave(factor, dim=-1), num_frames)
+
+
+def branch_keep(drop: Tensor, which: Tensor, num_branches: int) -> Tensor:
+    """Branch-dropout weights ``[B, R]``: item ``b`` with ``drop[b]`` loses branch ``which[b]`` and the other
+    ``R - 1`` branches are scaled by ``R / (R - 1)`` (so a mean over branches keeps its scale); other items
+    keep all branches with weight 1.
+
+    Args:
+        drop: ``[B]`` bool.
+        which: ``[B]`` int64 in ``[0, R)``.
+        num_branches: ``R`` (>= 2).
+    """
+    keep = torch.ones(drop.shape[0], num_branches, device=drop.device)
+    rows = drop.nonzero().squeeze(-1)
+    keep[rows, which[rows]] = 0.0
+    keep[rows] *= num_branches / (num_branches - 1)
+    return keep
+
+
+def _run_blocks(blocks: nn.ModuleList, x: Tensor, cond: Tensor | None, time_embed: Tensor | None,
+                recompute: bool) -> Tensor:
+    """Apply ConvNeXt ``blocks`` to ``x [B, C, T]``, each projecting ``cond [B, Cc, T]`` itself.
+
+    With ``recompute`` every block runs under ``torch.utils.checkpoint`` (non-reentrant): only its inputs
+    are kept for the backward pass and its activations are recomputed there.
+    """
+    for block in blocks:
+        x = checkpoint(_block_step, block, x, cond, time_embed, use_reentrant=False) if recompute else \
+            _block_step(block, x, cond, time_embed)
+    return x
+
+
+def _recompute(module: nn.Module) -> bool:
+    """Whether ``module`` should checkpoint its blocks now (flag set, training, gradients on)."""
+    return bool(getattr(module, "gradient_checkpointing", False)) and module.training and torch.is_grad_enabled()
+
+
+def _block_step(block: ConvNeXtBlock, x: Tensor, cond: Tensor | None, time_embed: Tensor | None) -> Tensor:
+    """One block, its condition projection included (so a checkpoint keeps ``cond`` once, not per block)."""
+    return block(x, block.project_cond(cond) if cond is not None else None, time_embed)
 
 
 # ---------------------------------------------------------------------------------- modules
@@ -114,13 +168,12 @@ class CondEncoder(nn.Module):
             ConvNeXtBlock(c, cfg.cond_enc_hidden_factor * c, cfg.cond_enc_kernel_size, residual_scale=cfg.residual_scale)
             for _ in range(cfg.cond_enc_num_layers)
         )
+        self.gradient_checkpointing = False
 
     def forward(self, latents: Tensor) -> Tensor:
         """Encode ``latents [B, D, N]`` into ``[B, cond_enc_channels, N]``."""
         x = self.in_norm(self.in_proj(latents))
-        for block in self.blocks:
-            x = block(x)
-        return x
+        return _run_blocks(self.blocks, x, None, None, _recompute(self))
 
 
 @dataclass
@@ -153,6 +206,7 @@ class ConvNeXtDecoder(nn.Module):
             for _ in range(cfg.num_layers[branch])
         )
         self.out_proj = nn.Conv1d(c, n_fft + 2, 1)
+        self.gradient_checkpointing = False
 
     def prepare(self, cond_frames: Tensor, project_blocks: bool) -> BranchCondition:
         """Run ``cond_mlp`` (and optionally every block's ``cond_proj``) on ``cond_frames [B, Cc, T]``."""
@@ -170,9 +224,11 @@ class ConvNeXtDecoder(nn.Module):
         """
         temb = self.time_mlp(sinusoidal_time_embedding(t, self.time_embed_dim).to(spec.dtype))
         x = self.in_norm(self.in_proj(spec))
-        for i, block in enumerate(self.blocks):
-            cproj = condition.per_block[i] if condition.per_block is not None else block.project_cond(condition.cond)
-            x = block(x, cproj, temb)
+        if condition.per_block is None:
+            x = _run_blocks(self.blocks, x, condition.cond, temb, _recompute(self))
+        else:  # sampling: the projections were computed once for all steps
+            for block, cproj in zip(self.blocks, condition.per_block):
+                x = block(x, cproj, temb)
         return self.out_proj(x)
 
 
@@ -223,19 +279,61 @@ class VocoderGenerator(nn.Module):
         """Each branch's waveform estimate, stacked: ``[B, R, L]``."""
         return torch.stack([est(x_t, cond, t) for est, cond in zip(self.estimators, condition)], dim=1)
 
-    def fuse(self, branches: Tensor) -> Tensor:
+    def fuse(self, branches: Tensor, keep: Tensor | None = None) -> Tensor:
         """``[B, R, L] -> [B, L]`` by mean (or sum); in training, drop one random branch per item with
-        probability ``branch_dropout`` and rescale the others by ``R / (R - 1)``."""
+        probability ``branch_dropout`` and rescale the others by ``R / (R - 1)``.
+
+        Args:
+            branches: ``[B, R, L]`` branch outputs.
+            keep: ``[B, R]`` branch weights from :func:`branch_keep` (the trainer's per-item draws); None
+                draws them from the process RNG.  Used only in training with ``branch_dropout > 0``.
+        """
         num = branches.shape[1]
         if self.training and self.cfg.branch_dropout > 0 and num > 1:
-            b = branches.shape[0]
-            drop = torch.rand(b, device=branches.device) < self.cfg.branch_dropout
-            which = torch.randint(0, num, (b,), device=branches.device)
-            keep = torch.ones(b, num, device=branches.device, dtype=branches.dtype)
-            keep[drop, which[drop]] = 0.0
-            keep[drop] *= num / (num - 1)
-            branches = branches * keep.unsqueeze(-1)
+            if keep is None:
+                b = branches.shape[0]
+                drop = torch.rand(b, device=branches.device) < self.cfg.branch_dropout
+                keep = branch_keep(drop, torch.randint(0, num, (b,), device=branches.device), num)
+            branches = branches * keep.to(branches).unsqueeze(-1)
         return branches.mean(dim=1) if self.cfg.branch_reduction == "mean" else branches.sum(dim=1)
+
+    def set_gradient_checkpointing(self, enabled: bool) -> None:
+        """Recompute every ConvNeXt block (condition encoder and all branches) in the backward pass while
+        training, instead of storing its activations: less memory for about one more forward pass."""
+        for module in self.modules():
+            if isinstance(module, (CondEncoder, ConvNeXtDecoder)):
+                module.gradient_checkpointing = bool(enabled)
+
+    # ------------------------------------------------------------------- soft parameter ranges
+    def param_limits(self) -> list[tuple[nn.Parameter, float, float]]:
+        """``(parameter, low, high)`` of every softly range-limited parameter (BiasNorm log-scales,
+        ChannelScale scales), in module order."""
+        limits = []
+        for module in self.modules():
+            if isinstance(module, BiasNorm):
+                limits.append((module.log_scale, *LOG_SCALE_LIMITS))
+            elif isinstance(module, ChannelScale):
+                limits.append((module.scale, *CHANNEL_SCALE_LIMITS))
+        return limits
+
+    def limit_params_on_synced_grads(self, enabled: bool = True) -> None:
+        """Move the soft range constraint from the backward pass to :meth:`apply_param_limits_`.
+
+        In the backward pass each data-parallel process flips the signs of *its own* gradient share, so the
+        result depends on how the batch is split; applied after the gradients are averaged (and accumulated)
+        it depends only on the global batch.  The trainer then calls :meth:`apply_param_limits_` before every
+        optimizer step.
+        """
+        for module in self.modules():
+            if isinstance(module, (BiasNorm, ChannelScale)):
+                module.limit_in_forward = not enabled
+
+    def apply_param_limits_(self, prob: float = LIMIT_PROB) -> None:
+        """For each limited parameter, with probability ``prob`` (one draw from the process RNG each, which
+        every process holds alike), reverse the gradient components that push it out of range."""
+        for param, low, high in self.param_limits():
+            if float(torch.rand(())) < prob:
+                reverse_outward_grad_(param, low, high)
 
     def forward(
         self,
@@ -244,6 +342,7 @@ class VocoderGenerator(nn.Module):
         *,
         latents: Tensor | None = None,
         condition: list[BranchCondition] | None = None,
+        branch_keep: Tensor | None = None,
     ) -> Tensor:
         """One prediction, conditioned on ``latents`` or on a prepared ``condition`` (exactly one).
 
@@ -252,6 +351,7 @@ class VocoderGenerator(nn.Module):
             t: flow time ``[B]`` in [0, 1).
             latents: ``[B, D, N]`` semantic latents (training path).
             condition: from :meth:`prepare_condition` with the same ``L`` (sampling path, reused per step).
+            branch_keep: ``[B, R]`` branch-dropout weights for training (see :meth:`fuse`); None draws them.
 
         Returns:
             ``[B, L]``: the clean-waveform estimate (``pred_x1``) or the velocity.
@@ -260,4 +360,4 @@ class VocoderGenerator(nn.Module):
             raise ValueError("pass exactly one of latents= or condition=")
         if condition is None:
             condition = self.prepare_condition(latents, x_t.shape[-1])
-        return self.fuse(self.branch_outputs(x_t, t, condition))
+        return self.fuse(self.branch_outputs(x_t, t, condition), branch_keep)

@@ -5,6 +5,13 @@ Objective (Flow2GAN stage 1, spec C.1): ``t ~ U(0, 1)``, ``x0 = 0.1 * noise``, `
 linear-filterbank spectral loss; one random branch is dropped with probability 0.05 per item.
 Optimiser: ScaledAdam (lr 0.035, clipping scale 2.0) with Eden2 (lr_batches 7500, warm-up 500), or AdamW.
 
+Data parallelism: each item's ``t``, noise and branch-dropout draw come from its own noise seed
+(:mod:`sara.train.item_noise`), and the soft range constraint of the BiasNorm / ChannelScale parameters acts
+on the averaged gradient just before each optimizer step, so ``P`` processes with batch ``B`` train exactly
+like one process with batch ``P * B`` (``tests/train/test_distributed_equivalence.py``).  A silent crop that
+``collate_segments`` drops, or a clip shorter than the segment, reweights the items of its process's batch
+(the loss is a frame-weighted mean per process, averaged over processes).
+
 Latents come either from a frozen encoder run on each batch (``encoder=``) or from the latent cache that
 ``sara encode`` writes (``latent_cache=``).  The cache is faster: on one CPU core
 (``benchmarks/bench_vocoder.py``) encoding a batch of 8 x 1.6 s segments with a dasheng-base-sized encoder
@@ -28,6 +35,7 @@ from torch.utils.data import Dataset
 
 from sara.errors import ConfigError
 from sara.outputs import write_text_atomically
+from sara.train.item_noise import batch_noise_seeds, item_generators, per_item, with_noise_seeds
 from sara.train.resume import fork_rng
 from sara.train.task import LossOutput, TrainTask
 from sara.vocoder.config import VocoderConfig
@@ -40,7 +48,7 @@ from sara.vocoder.data import (
     shard_latent_source,
 )
 from sara.vocoder.losses import energy_weighted_spectral_loss, multi_resolution_mel_distance
-from sara.vocoder.model import VocoderGenerator
+from sara.vocoder.model import VocoderGenerator, branch_keep
 from sara.vocoder.optim import Eden2, ScaledAdam
 from sara.vocoder.vocoder import SemanticVocoder, load_encoder
 
@@ -124,6 +132,13 @@ def _unwrap(model: nn.Module) -> VocoderGenerator:
     return getattr(model, "module", model)  # type: ignore[return-value]
 
 
+def _limit_params_before_steps(generator: VocoderGenerator, optimizer: torch.optim.Optimizer) -> None:
+    """Apply the generator's soft parameter ranges to the averaged gradient before every optimizer step
+    (instead of to each process's share in the backward pass; see ``limit_params_on_synced_grads``)."""
+    generator.limit_params_on_synced_grads(True)
+    optimizer.register_step_pre_hook(lambda *_: generator.apply_param_limits_())
+
+
 class VocoderTask(TrainTask):
     """Flow-matching training of :class:`~sara.vocoder.model.VocoderGenerator`."""
 
@@ -169,7 +184,7 @@ class VocoderTask(TrainTask):
         # validation: the "valid" items of the given sources, or of the training manifests
         valid_src = cfg.valid_data or tuple(s for s in cfg.train_data if s.endswith(".jsonl"))
         valid = self._dataset(valid_src, "valid", False) if valid_src else None
-        return train, (valid if valid is not None and len(valid) else None)
+        return with_noise_seeds(train), (valid if valid is not None and len(valid) else None)
 
     def _stream_datasets(self, shards: str) -> tuple[Dataset, Dataset | None]:
         """The training stream of ``shards``; validation from ``valid_data``, else the shards' valid split."""
@@ -204,6 +219,7 @@ class VocoderTask(TrainTask):
             opt: torch.optim.Optimizer = ScaledAdam(params, lr=0.035 if cfg.lr is None else cfg.lr, clipping_scale=cfg.clipping_scale)
         else:
             opt = torch.optim.AdamW(params, lr=2e-4 if cfg.lr is None else cfg.lr, betas=(0.8, 0.99), weight_decay=cfg.weight_decay)
+        _limit_params_before_steps(_unwrap(model), opt)
         return opt, Eden2(opt, cfg.lr_batches, cfg.warmup_batches, cfg.warmup_start)
 
     # ---------------------------------------------------------------------------------- latents
@@ -236,19 +252,36 @@ class VocoderTask(TrainTask):
 
     # ------------------------------------------------------------------------------------ loss
     def compute_loss(self, model: nn.Module, batch: dict[str, Tensor]) -> LossOutput:
-        """Flow-matching loss on one batch ``{"audio": [B, S], "length": [B], ...}``."""
+        """Flow-matching loss on one batch ``{"audio": [B, S], "length": [B], "noise_seed": [B], ...}``."""
         cfg = self.config.model
         x1 = batch["audio"].float()
         latents = self.batch_latents(batch)
-        t = torch.rand(x1.shape[0], device=x1.device)
-        x0 = torch.randn_like(x1) * cfg.init_noise_scale
+        t, x0, keep = (v.to(x1.device) for v in self.draw_noise(batch_noise_seeds(batch, x1.shape[0]), x1.shape[-1]))
         tt = t.unsqueeze(-1)
         x_t = (1.0 - tt) * x0 + tt * x1
-        pred = model(x_t, t, latents=latents)
+        pred = model(x_t, t, latents=latents, branch_keep=keep)
         target = x1 if cfg.pred_x1 else x1 - x0
         loss = energy_weighted_spectral_loss(_unwrap(model).loss_spec, pred.float() - target, x1,
                                              batch["length"], cfg)
         return LossOutput(loss, {"loss/spec": loss.detach()})
+
+    def draw_noise(self, seeds: list[int], num_samples: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Each item's flow time, initial noise and branch-dropout choice, from its own generator (CPU).
+
+        Per item, in this order: ``t ~ U[0, 1)``, a drop flag (``U < branch_dropout``), the branch to drop
+        (uniform), then ``x0 = init_noise_scale * N(0, 1)`` of ``num_samples`` samples.
+
+        Returns:
+            ``(t [B], x0 [B, num_samples], branch weights [B, R])`` (see :func:`branch_keep`).
+        """
+        cfg = self.config.model
+        gens = item_generators(seeds)
+        t = per_item(gens, lambda g: torch.rand((), generator=g))
+        drop = per_item(gens, lambda g: torch.rand((), generator=g) < cfg.branch_dropout)
+        which = per_item(gens, lambda g: torch.randint(0, cfg.num_branches, (), generator=g))
+        x0 = per_item(gens, lambda g: torch.randn(num_samples, generator=g)) * cfg.init_noise_scale
+        keep = branch_keep(drop, which, cfg.num_branches) if cfg.num_branches > 1 else torch.ones(len(seeds), 1)
+        return t, x0, keep
 
     # ------------------------------------------------------------------------------ samples/export
     @torch.no_grad()
