@@ -35,8 +35,9 @@ def run_generate(args: argparse.Namespace) -> int:
     """``sara generate`` with an AudioGen model: one prompt to ``-o``, or ``--captions`` to ``--output-dir``."""
     from sara.audio.io import save_audio
     from sara.audiogen.model import AudioGen
+    from sara.cli._runtime import apply_runtime
 
-    ag = AudioGen.from_pretrained(args.model, map_location=args.device)
+    ag = apply_runtime(AudioGen.from_pretrained(args.model, map_location=args.device), args)
     duration = DEFAULT_DURATION_S if args.duration is None else float(args.duration)
     cfg = ag.config.cfg_coef if args.cfg is None else float(args.cfg)
     if args.captions is None:

@@ -35,6 +35,7 @@ from sara.audiogen.generation import SamplingConfig, generate_extended
 from sara.audiogen.lm import TokenLM
 from sara.audiogen.official import CODEC_FILE, is_audiocraft_dir, load_audiocraft_lm
 from sara.errors import CheckpointError, ConfigError, SaraError
+from sara.runtime.inference import InferenceOptions
 from sara.serialization import (
     config_from_dict,
     config_to_dict,
@@ -84,7 +85,7 @@ class AcousticEncoding:
     sample_rate: int
 
 
-class AudioGen(nn.Module):
+class AudioGen(nn.Module, InferenceOptions):
     """Text-to-audio with the AudioGen token LM.
 
     Args:
@@ -135,6 +136,11 @@ class AudioGen(nn.Module):
     def _device(self) -> torch.device:
         """Where the LM's weights are."""
         return next(self.lm.parameters()).device
+
+    def networks(self) -> list[nn.Module]:
+        """The LM's transformer and the codec's decoder (what :meth:`set_inference` applies to)."""
+        decoder = getattr(self._codec, "decoder", None)
+        return [self.lm.transformer] + ([decoder] if isinstance(decoder, nn.Module) else [])
 
     # --------------------------------------------------------------------------------------- tokens
     def encode_text(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
@@ -265,13 +271,15 @@ class AudioGen(nn.Module):
     # ---------------------------------------------------------------------------------- persistence
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str], *, text_encoder: str | os.PathLike[str] | None = None,
-                        map_location: str | torch.device = "cpu") -> AudioGen:
+                        map_location: str | torch.device = "cpu", dtype: str | torch.dtype | None = None,
+                        compile: bool = False) -> AudioGen:
         """Load an audiocraft directory or a sara release (see the module docstring).
 
         Args:
             path: the directory.
             text_encoder: a local T5 directory replacing the one the model names (or the MiniLM override).
             map_location: device.
+            dtype, compile: the networks' compute dtype and compilation (:meth:`set_inference`).
 
         Raises:
             CheckpointError: neither layout, or weights that do not fit (one line naming the keys).
@@ -289,7 +297,7 @@ class AudioGen(nn.Module):
         else:
             raise CheckpointError(f"{p}: neither an audiocraft AudioGen directory (state_dict.bin) nor a sara "
                                   f"AudioGen release (config.json + model.safetensors)")
-        return model.to(map_location).eval()
+        return model.to(map_location).eval().set_inference(dtype=dtype, compile=compile)
 
     def save_pretrained(self, directory: str | os.PathLike[str], codec_source: str | os.PathLike[str] | None = None
                         ) -> Path:

@@ -65,6 +65,9 @@ def _import_command(name: str):  # noqa: ANN202 - returns a module or None
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (``sys.argv[1:]`` when None) and return the exit status."""
+    from sara.runtime.threads import set_passive_wait
+
+    set_passive_wait()  # before torch loads (see sara.runtime.threads)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

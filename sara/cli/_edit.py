@@ -34,6 +34,9 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap", type=float_range(0.0, 60.0), default=None,
                    help="seconds each window re-reads from the previous one (default 1, at most a quarter window)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    from sara.cli._runtime import add_runtime_arguments
+
+    add_runtime_arguments(p)
 
 
 def check_input(args: argparse.Namespace, command: str) -> float:

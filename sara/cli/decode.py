@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="Euler steps (default: the model's, 200 for the paper)")
     p.add_argument("--seed", type=int, default=0, help="initial-noise seed")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    from sara.cli._runtime import add_runtime_arguments
+
+    add_runtime_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -85,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     check_kinds(files, codec=args.codec is not None)
     if args.codec is not None:
         return run_decode(args, files, out_dir)
-    voc = SemanticVocoder.from_pretrained(model_path(args.model), map_location=args.device)
+    from sara.cli._runtime import apply_runtime
+
+    voc = apply_runtime(SemanticVocoder.from_pretrained(model_path(args.model), map_location=args.device), args)
     failed, names = 0, UniqueNames("decode")
     for f in files:
         target = out_dir / names.claim(f"{f.stem}.wav", str(f))

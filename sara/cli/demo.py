@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float_range(0.0, 600.0, low_open=True), default=None,
                    help=f"seconds per clip (default: the model's, else {DEMO_SECONDS:g} s)")
     p.add_argument("--seed", type=int, default=0)
+    from sara.cli._runtime import add_runtime_arguments
+
+    add_runtime_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -68,10 +71,11 @@ def _demo_one(model: Path, out_dir: Path, prompts: list[str], args: argparse.Nam
 
     from sara.audio.io import save_audio
     from sara.cli._output import UniqueNames
+    from sara.cli._runtime import apply_runtime
     from sara.pipelines.detect import detect_model_kind, load_pipeline
 
     kind = detect_model_kind(model)
-    pipe = load_pipeline(model)
+    pipe = apply_runtime(load_pipeline(model), args)
     duration = args.duration
     if duration is None and kind in ("audiogen", "sara-audiogen"):
         duration = DEMO_SECONDS

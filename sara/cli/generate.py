@@ -64,9 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     from sara.cli._dcldm_generate import add_dcldm_generate_arguments
     from sara.cli._ldm_generate import add_ldm_generate_arguments
+    from sara.cli._runtime import add_runtime_arguments
 
     add_ldm_generate_arguments(p)
     add_dcldm_generate_arguments(p)
+    add_runtime_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -174,7 +176,9 @@ def load_pipeline(args: argparse.Namespace):  # noqa: ANN201 - TextToAudio
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such model directory (the bundled demo model is not installed; "
                               "pass --model DIR)")
-    return TextToAudio.from_pretrained(path, device=args.device)
+    from sara.cli._runtime import apply_runtime
+
+    return apply_runtime(TextToAudio.from_pretrained(path, device=args.device), args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -220,6 +224,7 @@ def _run_other_system(args: argparse.Namespace) -> int | None:
     """Run a latent-diffusion (Tango / sara LDM), DC-LDM or AudioGen ``--model``; None for SARA models."""
     if args.model is None or not Path(args.model).is_dir():
         return None
+    from sara.cli._runtime import apply_runtime
     from sara.pipelines.detect import detect_model_kind
 
     kind = detect_model_kind(args.model)
@@ -228,12 +233,13 @@ def _run_other_system(args: argparse.Namespace) -> int | None:
     if kind == "sara-dcldm":
         from sara.cli._dcldm_generate import load_dcldm, run_dcldm
 
-        return run_dcldm(args, load_dcldm(args.model, device=args.device))
+        return run_dcldm(args, apply_runtime(load_dcldm(args.model, device=args.device), args))
     if kind in ("tango", "sara-ldm"):
         from sara.cli._ldm_generate import run_latent_diffusion
         from sara.pipelines.latent_diffusion import LatentDiffusion
 
-        return run_latent_diffusion(args, LatentDiffusion.from_pretrained(args.model, device=args.device))
+        pipe = LatentDiffusion.from_pretrained(args.model, device=args.device)
+        return run_latent_diffusion(args, apply_runtime(pipe, args))
     if kind in ("audiogen", "sara-audiogen"):
         return _run_audiogen(args)
     return None

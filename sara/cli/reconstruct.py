@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="Euler steps (default: the model's, 200 for the paper)")
     p.add_argument("--seed", type=int, default=0, help="initial-noise seed")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    from sara.cli._runtime import add_runtime_arguments
+
+    add_runtime_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -41,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
     files = list(iter_audio_files(args.inputs))
     if not files:
         raise ConfigError("no audio files found in the inputs")
+    from sara.cli._runtime import apply_runtime
+
     voc = SemanticVocoder.from_pretrained(model_path(args.model), encoder=args.encoder, map_location=args.device)
+    apply_runtime(voc, args)
     voc.get_encoder()  # fail early, in one line, when no encoder is available
     failed, names = 0, UniqueNames("reconstruct")
     for f in files:

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", default=None, help="folder for results (default: a new temporary folder)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     _add_serving_arguments(p)
+    from sara.cli._runtime import add_runtime_arguments
+
+    add_runtime_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -66,7 +69,8 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201 - ServeConfig
 
     limits = Limits(max_duration=args.max_duration, max_steps=args.max_steps, max_prompt_chars=args.max_prompt_chars,
                     max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
-    return ServeConfig(models=tuple(args.model or ("sara-demo",)), device=args.device, limits=limits,
+    return ServeConfig(models=tuple(args.model or ("sara-demo",)), device=args.device, dtype=args.dtype,
+                       compile=args.compile, limits=limits,
                        output_dir=None if args.output_dir is None else Path(args.output_dir),
                        queue_size=args.queue_size, max_batch=args.max_batch, batch_window=args.batch_window,
                        batching=not args.no_batching, result_ttl=args.result_ttl, token=args.token)
@@ -86,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
         raise SaraError(f"sara serve needs the serve extra: pip install 'sara[serve]' ({exc})") from None
     check_bind(args.host, args.token, args.insecure)
     config = build_config(args)
-    registry = ModelRegistry.from_specs(config.models, config.device)
+    registry = ModelRegistry.from_specs(config.models, config.device, dtype=config.dtype, compile=config.compile)
     sock = _bind(args.host, args.port)  # before loading: a port in use fails at once
     print(f"loading {registry.default}...", flush=True)
-    registry.get(None)
+    _set_threads(registry.get(None), args)
     app = create_app(config, registry=registry, allowed_hosts=LOOPBACK_HOST_NAMES if is_loopback(args.host) else None)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -97,6 +101,14 @@ def run(args: argparse.Namespace) -> int:
           f"{app.state.sara.store.output_dir}){'; token required' if args.token else ''}", flush=True)
     uvicorn.Server(uvicorn_config(app, args)).run(sockets=[sock])
     return 0
+
+
+def _set_threads(backend, args: argparse.Namespace) -> None:  # noqa: ANN001 - a sara.serve Backend
+    """The thread policy of :mod:`sara.runtime.threads`, sized by the default model."""
+    from sara.runtime.inference import largest_network_params
+    from sara.runtime.threads import configure_threads
+
+    configure_threads(args.threads, num_params=largest_network_params(getattr(backend, "pipe", None)))
 
 
 def uvicorn_config(app, args: argparse.Namespace):  # noqa: ANN001, ANN201 - FastAPI app -> uvicorn.Config

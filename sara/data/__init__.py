@@ -17,6 +17,10 @@ _EXPORTS = {
     "load_manifest": "sara.data.manifest",
     "LabelTable": "sara.data.labels",
     "prepare_manifest": "sara.data.prepare",
+    "write_shards": "sara.data.shards",
+    "ShardStream": "sara.data.stream",
+    "LatentStore": "sara.data.latent_store",
+    "open_latent_cache": "sara.data.latent_store",
 }
 
 __all__ = sorted(_EXPORTS)

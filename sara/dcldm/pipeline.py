@@ -118,6 +118,10 @@ class DCLDM(LatentDiffusion):
         self.audiogen.to(device)
         return self
 
+    def networks(self) -> list[torch.nn.Module]:
+        """The LatentDiffusion networks and AudioGen's (its token LM's transformer and codec decoder)."""
+        return super().networks() + self.audiogen.networks()
+
     # ------------------------------------------------------------------------------------ conditions
     def acoustic_seconds(self, duration: float | None) -> float:
         """Seconds of audio the generated latents cover for ``duration`` (frames rounded up, as generated)."""
@@ -230,8 +234,9 @@ class DCLDM(LatentDiffusion):
         return out
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> DCLDM:
-        """Load a DCLDM release.
+    def from_pretrained(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
+                        dtype: str | torch.dtype | None = None, compile: bool = False) -> DCLDM:
+        """Load a DCLDM release (``dtype`` / ``compile``: see :meth:`set_inference`).
 
         Raises:
             CheckpointError: not a DCLDM release, missing component directories, or weights that do not fit.
@@ -241,7 +246,7 @@ class DCLDM(LatentDiffusion):
         path = local_path(path)  # a hub id or URL -> its cached copy
         p = Path(path)
         payload = _read_config(p)
-        return _build_from_release(cls, p, payload).to(device)
+        return _build_from_release(cls, p, payload).to(device).set_inference(dtype=dtype, compile=compile)
 
 
 # ---------------------------------------------------------------------------------------- helpers

@@ -83,17 +83,26 @@ def _release_class(p: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def load_pipeline(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Any:
+def load_pipeline(path: str | os.PathLike[str], device: str | torch.device = "cpu", *,
+                  dtype: str | torch.dtype | None = None, compile: bool = False) -> Any:
     """The pipeline for the model at ``path``: a ``TextToAudio``, a ``LatentDiffusion``, a ``DCLDM`` (a
-    LatentDiffusion subclass) or an ``AudioGen``.
+    LatentDiffusion subclass) or an ``AudioGen``, its networks set to ``dtype`` / ``compile``
+    (``set_inference``).
 
     Raises:
         CheckpointError: unknown layout (see :func:`detect_model_kind`) or a broken checkpoint.
         SaraError: an AudioGen / DC-LDM model while ``sara.audiogen`` / ``sara.dcldm`` is not available.
     """
     from sara.hub import local_path
+    from sara.runtime.precision import resolve_dtype
 
-    path = local_path(path)
+    resolve_dtype(dtype, device)  # a bad dtype fails before the (slow) load
+    pipe = _load(local_path(path), device)
+    return pipe.set_inference(dtype=dtype, compile=compile)
+
+
+def _load(path: str | os.PathLike[str], device: str | torch.device) -> Any:
+    """Load the pipeline class that :func:`detect_model_kind` names."""
     kind = detect_model_kind(path)
     if kind in ("sara-t2a", "sara-official"):
         from sara.pipelines.text_to_audio import TextToAudio

@@ -34,6 +34,7 @@ from sara.pipelines.ldm_release import (
     text_spec,
     write_release_config,
 )
+from sara.runtime.inference import InferenceOptions
 from sara.serialization import config_from_dict
 
 __all__ = ["MAX_DURATION_S", "MAX_STEPS", "LDMDefaults", "LatentDiffusion", "check_duration", "check_guidance",
@@ -121,7 +122,7 @@ class SamplingSetup:
     generator: torch.Generator | None
     latents: Tensor  # initial noise [B, C, H, W], unit variance
 
-class LatentDiffusion:
+class LatentDiffusion(InferenceOptions):
     """The latent-diffusion text-to-audio pipeline (Tango's system), same call style as ``TextToAudio``.
 
     Args:
@@ -183,8 +184,11 @@ class LatentDiffusion:
     # ------------------------------------------------------------------------------------ loading
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> LatentDiffusion:
+    def from_pretrained(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
+                        dtype: str | torch.dtype | None = None, compile: bool = False) -> LatentDiffusion:
         """Load a Tango directory (declare-lab/tango layout) or a sara LatentDiffusion release.
+
+        ``dtype`` / ``compile``: the networks' compute dtype and compilation (:meth:`set_inference`).
 
         Raises:
             CheckpointError: neither layout, missing files or keys (one line naming them).
@@ -203,7 +207,7 @@ class LatentDiffusion:
         else:
             raise CheckpointError(f"{p}: neither a Tango directory (main_config.json, pytorch_model_main.bin) "
                                   f"nor a sara LatentDiffusion release (config.json with class {RELEASE_CLASS!r})")
-        return pipe.to(device)
+        return pipe.to(device).set_inference(dtype=dtype, compile=compile)
 
     @classmethod
     def _from_tango(cls, p: Path) -> LatentDiffusion:
@@ -255,6 +259,11 @@ class LatentDiffusion:
         for part in (self.unet, self.vae, self.vocoder, self.text_encoder):
             part.to(device)
         return self
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The UNet, the VAE's decoder and the HiFi-GAN (what :meth:`set_inference` applies to)."""
+        decoder = getattr(getattr(self.vae, "autoencoder", None), "decoder", None)
+        return [self.unet, self.vocoder] + ([decoder] if isinstance(decoder, torch.nn.Module) else [])
 
     # ------------------------------------------------------------------------------------ parts
 

@@ -21,6 +21,7 @@ from sara.edit.methods import EditingMixin
 from sara.errors import CheckpointError, ConfigError, SaraError
 from sara.flow.sampling import cfg_velocity, euler_sample
 from sara.flow.timesteps import make_schedule
+from sara.runtime.inference import InferenceOptions
 from sara.serialization import FORMAT_VERSION, config_from_dict, read_release_config, write_text_atomically
 from sara.text.base import TextEncoder, pad_states
 from sara.text.factory import TextEncoderSpec, build_text_encoder
@@ -41,7 +42,7 @@ class _Conditioning:
     uncond_mask: Tensor
 
 
-class TextToAudio(EditingMixin):
+class TextToAudio(EditingMixin, InferenceOptions):
     """The text-to-audio pipeline (editing and long-form methods: :class:`sara.edit.EditingMixin`).
 
     Args:
@@ -96,8 +97,11 @@ class TextToAudio(EditingMixin):
     # ------------------------------------------------------------------------------------ loading
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> TextToAudio:
+    def from_pretrained(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
+                        dtype: str | torch.dtype | None = None, compile: bool = False) -> TextToAudio:
         """Load a sara release directory (``class == "TextToAudio"``) or an official model directory.
+
+        ``dtype`` / ``compile``: the networks' compute dtype and compilation (:meth:`set_inference`).
 
         Raises:
             CheckpointError: not a known layout, or mismatching parts.
@@ -111,7 +115,7 @@ class TextToAudio(EditingMixin):
         if not (p / "config.json").is_file():
             raise CheckpointError(f"{p}: no config.json (expected a TextToAudio release or an official model dir)")
         pipe = cls._from_official(p) if is_official_dir(p) else cls._from_release(p)
-        return pipe.to(device)
+        return pipe.to(device).set_inference(dtype=dtype, compile=compile)
 
     @classmethod
     def _from_release(cls, p: Path) -> TextToAudio:
@@ -217,6 +221,11 @@ class TextToAudio(EditingMixin):
     @property
     def device(self) -> torch.device:
         return next(self.dit.parameters()).device
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The DiT and the vocoder's generator (what :meth:`set_inference` applies to)."""
+        generator = getattr(self.vocoder, "generator", None)
+        return [self.dit] + ([generator] if isinstance(generator, torch.nn.Module) else [])
 
     # --------------------------------------------------------------------------------- generation
 

@@ -40,6 +40,8 @@ class ServeConfig:
         models: model names (bundled: ``sara-demo``...) or directories; the first is the default model.
         output_dir: the only folder the server writes to (results, uploads); None: a fresh temporary folder.
         device: torch device the models run on.
+        dtype: compute dtype of the models' networks (float32, bfloat16, float16 on GPU).
+        compile: torch.compile the networks (the first request of each shape pays the compilation).
         queue_size: most jobs waiting across all models; beyond it ``POST`` answers 429.
         max_batch: most compatible requests run in one forward pass.
         batch_window: seconds a worker waits after the first queued request for others to batch with it.
@@ -53,6 +55,8 @@ class ServeConfig:
     models: tuple[str, ...] = ("sara-demo",)
     output_dir: Path | None = None
     device: str = "cpu"
+    dtype: str = "float32"
+    compile: bool = False
     queue_size: int = 64
     max_batch: int = 8
     batch_window: float = 0.05

@@ -50,17 +50,20 @@ class ModelRegistry:
     Args:
         models: name -> model directory, or an already built :class:`Backend` (tests, embedding).
         device: torch device for the models loaded from directories.
+        dtype, compile: compute dtype and compilation of their networks (``set_inference``).
     """
 
-    def __init__(self, models: Mapping[str, Path | Backend], device: str = "cpu") -> None:
+    def __init__(self, models: Mapping[str, Path | Backend], device: str = "cpu", *, dtype: str = "float32",
+                 compile: bool = False) -> None:
         if not models:
             raise ConfigError("give at least one model")
-        self.device = device
+        self.device, self.dtype, self.compile = device, dtype, compile
         self._entries = {name: _Entry(src, src if isinstance(src, Backend) else None) for name, src in models.items()}
         self.default = next(iter(self._entries))
 
     @classmethod
-    def from_specs(cls, specs: Sequence[str], device: str = "cpu") -> ModelRegistry:
+    def from_specs(cls, specs: Sequence[str], device: str = "cpu", *, dtype: str = "float32",
+                   compile: bool = False) -> ModelRegistry:
         """Resolve ``--model`` values (names or directories); a repeated name gets ``-2``, ``-3``..."""
         models: dict[str, Path | Backend] = {}
         for spec in specs:
@@ -70,7 +73,7 @@ class ModelRegistry:
                 n += 1
                 name = f"{base}-{n}"
             models[name] = path
-        return cls(models, device)
+        return cls(models, device, dtype=dtype, compile=compile)
 
     @property
     def names(self) -> list[str]:
@@ -100,7 +103,8 @@ class ModelRegistry:
         from sara.pipelines.detect import detect_model_kind, load_pipeline
 
         kind = detect_model_kind(path)
-        return make_backend(load_pipeline(path, device=self.device), kind)
+        pipe = load_pipeline(path, device=self.device, dtype=self.dtype, compile=self.compile)
+        return make_backend(pipe, kind)
 
     def describe(self) -> list[dict[str, Any]]:
         """``GET /v1/models``: name, default, loaded, and for loaded models system, sample rate and defaults."""

@@ -9,6 +9,8 @@ chunked output is not bit-identical to a single pass near the joins; away from t
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -17,20 +19,21 @@ __all__ = ["crossfade_into", "plan_chunks"]
 
 def plan_chunks(num_frames: int, chunk_frames: int, overlap_frames: int) -> list[tuple[int, int]]:
     """``[(start, end), ...]`` latent-frame spans covering ``[0, num_frames)``; consecutive spans share
-    ``overlap_frames`` frames.  One span when the input fits in a chunk.
+    ``overlap_frames`` frames.  One span when the input fits in a chunk; otherwise the fewest spans of at
+    most ``chunk_frames`` frames, of (nearly) equal length, so no short tail chunk is wasted.
 
     Raises:
         ValueError: ``chunk_frames <= overlap_frames`` or a negative overlap.
     """
     if overlap_frames < 0 or chunk_frames <= overlap_frames:
         raise ValueError(f"need chunk_frames > overlap_frames >= 0, got {chunk_frames}, {overlap_frames}")
-    spans, start = [], 0
-    while True:
-        end = min(start + chunk_frames, num_frames)
-        spans.append((start, end))
-        if end == num_frames:
-            return spans
-        start = end - overlap_frames
+    if num_frames <= chunk_frames:
+        return [(0, num_frames)]
+    count = math.ceil((num_frames - overlap_frames) / (chunk_frames - overlap_frames))
+    stride = (num_frames - overlap_frames) / count  # new frames per chunk (fractional; starts are rounded)
+    starts = [round(i * stride) for i in range(count)]
+    ends = starts[1:] + [num_frames - overlap_frames]
+    return [(a, b + overlap_frames) for a, b in zip(starts, ends)]
 
 
 def crossfade_into(out: Tensor, piece: Tensor, start: int, fade: int) -> None:

@@ -8,8 +8,9 @@ Memory: the generator is fully convolutional (no attention), so decode memory gr
 number of latent frames ``N``; batch items are decoded together.  Measured for the paper model on CPU:
 about 7.5 MB per second of audio and item, plus 5 MB/s for the per-block condition projections that are
 cached across Euler steps (~15 % faster for the paper model; skipped above ``max_cache_bytes`` = 1 GiB).  Inputs longer
-than ``chunk_frames`` (60 s) are decoded in sequential overlapping chunks (:mod:`sara.vocoder.chunking`), so
-peak memory stays below ~0.8 GB per item whatever the length.
+than ``chunk_frames`` (250 frames = 10 s) are decoded in sequential chunks overlapping by ``overlap_frames``
+(1 s, cross-faded; :mod:`sara.vocoder.chunking`), so the peak stays at the 10 s peak plus the output buffer
+whatever the length (``benchmarks/bench_memory.py``: paper model, 60 s and 10 min).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 
 from sara.audio.io import check_sample_rate, check_waveform
 from sara.errors import AudioError, CheckpointError, ConfigError
+from sara.runtime.inference import InferenceOptions
 from sara.serialization import (
     config_to_dict,
     is_release_dir,
@@ -71,7 +73,7 @@ def load_encoder(path: str | os.PathLike[str]) -> Any:
     return SemanticEncoder.from_pretrained(path)
 
 
-class SemanticVocoder(nn.Module):
+class SemanticVocoder(nn.Module, InferenceOptions):
     """Flow-matching waveform decoder for semantic latents, with an optional bundled encoder.
 
     Args:
@@ -94,7 +96,7 @@ class SemanticVocoder(nn.Module):
         self.encoder_path: Path | None = None  # weights to load on first use of the encoder
         self.encoder_hint = "pass encoder=... (a sara SemanticEncoder or its path)"
         self.max_cache_bytes = 1 << 30  # per-block condition cache budget (bytes)
-        self.chunk_frames = 1500  # decode longer inputs in overlapping chunks of this many latent frames (60 s)
+        self.chunk_frames = 250  # decode longer inputs in overlapping chunks of this many latent frames (10 s)
         self.overlap_frames = 25  # cross-fade between chunks (1 s)
 
     # -------------------------------------------------------------------------------- properties
@@ -122,6 +124,10 @@ class SemanticVocoder(nn.Module):
     def device(self) -> torch.device:
         """Device of the generator weights."""
         return next(self.generator.parameters()).device
+
+    def networks(self) -> list[nn.Module]:
+        """The generator (what :meth:`set_inference` applies to)."""
+        return [self.generator]
 
     # ------------------------------------------------------------------------------------ decode
     @torch.inference_mode()

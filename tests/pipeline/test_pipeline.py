@@ -116,8 +116,8 @@ def test_train_t2a_flags_with_t5_set_text_width(tiny_t5_dir) -> None:
 
     parser = argparse.ArgumentParser()
     train_t2a.add_arguments(parser)
-    args = parser.parse_args(["--data", "m.jsonl", "--latent-cache", "lat", "--preset", "tiny", "--text-encoder",
-                              "t5", "--t5-path", str(tiny_t5_dir)])
+    args = parser.parse_args(["--data", "m.jsonl", "--latent-cache", "lat", "--latent-dim", "16", "--preset", "tiny",
+                              "--text-encoder", "t5", "--t5-path", str(tiny_t5_dir)])
     task = train_t2a.build_task(args)
     assert task.config.model.text_dim == 16 and task.text_encoder.dim == 16
     assert task.build_model().dit.text_proj.in_features == 16

@@ -105,7 +105,13 @@ def test_plan_chunks_cover_with_overlap() -> None:
 
     assert plan_chunks(10, 20, 5) == [(0, 10)]
     assert plan_chunks(30, 20, 10) == [(0, 20), (10, 30)]
-    assert plan_chunks(21, 10, 2) == [(0, 10), (8, 18), (16, 21)]
+    assert plan_chunks(21, 10, 2) == [(0, 8), (6, 15), (13, 21)]  # balanced: no short tail chunk
+    for frames, chunk, overlap in ((251, 250, 25), (15000, 250, 25), (999, 100, 7)):
+        spans = plan_chunks(frames, chunk, overlap)
+        assert spans[0][0] == 0 and spans[-1][1] == frames
+        assert all(b - a <= chunk for a, b in spans)
+        assert all(a2 == b1 - overlap for (_, b1), (a2, _) in zip(spans, spans[1:]))
+        assert len(spans) == -(-(frames - overlap) // (chunk - overlap))  # the fewest chunks that fit
     with pytest.raises(ValueError):
         plan_chunks(10, 4, 4)
 
