@@ -64,9 +64,31 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--valid-every", type=int, default=500)
     g.add_argument("--sample-every", type=int, default=0, help="0 disables samples")
     g.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    g.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute each block in the backward pass (less activation memory, ~1/3 more compute; "
+                        "DiT and vocoder)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--max-minutes", type=float, default=None, help="stop and checkpoint after this wall time")
     g.add_argument("--export", default=None, metavar="DIR", help="write a release directory when done")
+
+
+def _checkpointing(enabled: bool) -> dict[str, bool]:
+    """The ``gradient_checkpointing`` field of :class:`~sara.train.TrainConfig`, when asked for.
+
+    Raises:
+        ConfigError: the flag was given but this sara's training loop has no such option.
+    """
+    import dataclasses
+
+    from sara.errors import ConfigError
+    from sara.train import TrainConfig
+
+    if not enabled:
+        return {}
+    if "gradient_checkpointing" not in {f.name for f in dataclasses.fields(TrainConfig)}:
+        raise ConfigError("--gradient-checkpointing: this version's training loop (sara.train.TrainConfig) has no "
+                          "gradient checkpointing yet")
+    return {"gradient_checkpointing": True}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         grad_clip=grad_clip, ema_decay=args.ema_decay or None, num_workers=args.num_workers,
         log_every=args.log_every, ckpt_every=args.ckpt_every, valid_every=args.valid_every,
         sample_every=args.sample_every, mixed_precision=args.mixed_precision, seed=args.seed,
-        max_minutes=args.max_minutes,
+        max_minutes=args.max_minutes, **_checkpointing(args.gradient_checkpointing),
     )
     metrics = fit(task, cfg)
     if metrics:

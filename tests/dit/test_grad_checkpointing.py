@@ -83,3 +83,17 @@ def test_bf16_training_with_checkpointing_on_cpu(tmp_path: Path) -> None:
                           log_every=1, valid_every=0, mixed_precision="bf16"))
     losses = [json.loads(line)["loss/total"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses), losses
+
+
+def test_gradient_checkpointing_flag(tmp_path: Path) -> None:
+    """``sara train t2a --gradient-checkpointing`` trains with it once TrainConfig has the field, and is a
+    one-line usage error (exit 2) before that."""
+    from sara.cli.__main__ import main
+    from sara.train import TrainConfig
+
+    manifest, cache = make_corpus(tmp_path)
+    code = main(["train", "t2a", "--run-dir", str(tmp_path / "run"), "--data", str(manifest), "--latent-cache",
+                 str(cache), "--preset", "tiny", "--latent-dim", str(LATENT_DIM), "--segment-seconds", "1",
+                 "--max-steps", "1", "--batch-size", "2", "--valid-every", "0", "--gradient-checkpointing"])
+    supported = "gradient_checkpointing" in {f.name for f in dataclasses.fields(TrainConfig)}
+    assert code == (0 if supported else 2)
