@@ -96,14 +96,15 @@ class DashengEncoder(nn.Module):
         """
         step, p = self.config.tokens_per_chunk, self.config.patch_size[1]
         num_tokens = max(0, (spec.shape[-1] - p) // p + 1)
-        outputs = []
+        out = None  # written chunk by chunk (no list + concatenation: one output-sized buffer for long inputs)
         for start in range(0, num_tokens, step):
             chunk_mask = None if key_mask is None else key_mask[:, start : start + step]
             grid = self.patch_embed(spec[..., start * p : (start + step) * p])
-            outputs.append(self.run_blocks(self.embed_chunk(grid), chunk_mask))
-        if not outputs:
-            return spec.new_zeros(spec.shape[0], 0, self.config.embed_dim)
-        return torch.cat(outputs, dim=1)
+            chunk = self.run_blocks(self.embed_chunk(grid), chunk_mask)
+            if out is None:
+                out = chunk.new_empty(chunk.shape[0], num_tokens, chunk.shape[-1])
+            out[:, start : start + chunk.shape[1]] = chunk
+        return out if out is not None else spec.new_zeros(spec.shape[0], 0, self.config.embed_dim)
 
     def padding_mask(self, lengths: Tensor, num_tokens: int) -> Tensor:
         """``lengths [B]`` in 16 kHz samples -> ``[B, L]`` True at tokens ``>= floor(len / 640)``."""

@@ -160,16 +160,19 @@ class SemanticVocoder(nn.Module, InferenceOptions):
         batch, _, frames = latents.shape
         hop = self.hop_length
         x0 = initial_noise(batch, frames * hop, noise=noise, seed=seed, device=self.device)
-        x0 = (x0 * self.config.init_noise_scale).to(latents.dtype)
         steps = self.config.default_steps if steps is None else check_steps(steps)
         spans = plan_chunks(frames, self.chunk_frames, self.overlap_frames)
         if len(spans) == 1:
-            return self._sample(latents, x0, steps)
+            return self._sample(latents, self._scaled(x0), steps)
         out = torch.empty(batch, frames * hop, device=self.device)
-        for i, (a, b) in enumerate(spans):
-            piece = self._sample(latents[..., a:b], x0[..., a * hop : b * hop], steps)
+        for i, (a, b) in enumerate(spans):  # noise scaled chunk by chunk: no second full-length buffer
+            piece = self._sample(latents[..., a:b], self._scaled(x0[..., a * hop : b * hop]), steps)
             crossfade_into(out, piece, a * hop, self.overlap_frames * hop if i else 0)
         return out
+
+    def _scaled(self, noise: Tensor) -> Tensor:
+        """Standard-normal noise ``[B, L]`` -> the sampler's starting point (``init_noise_scale`` times it)."""
+        return (noise * self.config.init_noise_scale).to(next(self.generator.parameters()).dtype)
 
     def _sample(self, latents: Tensor, x0: Tensor, steps: int) -> Tensor:
         """One pass of the sampler: ``latents [B, D, N]``, scaled noise ``x0 [B, N * hop]`` -> ``[B, N * hop]``."""
