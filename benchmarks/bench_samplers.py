@@ -245,7 +245,7 @@ def _cached(args: argparse.Namespace, key: str, compute: Callable[[], Tensor]) -
         return compute()
     path = Path(args.cache_dir) / f"{key}.pt"
     if path.is_file():
-        return torch.load(path)
+        return torch.load(path, weights_only=True)
     out = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, path)

@@ -72,24 +72,6 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--export", default=None, metavar="DIR", help="write a release directory when done")
 
 
-def _checkpointing(enabled: bool) -> dict[str, bool]:
-    """The ``gradient_checkpointing`` field of :class:`~sara.train.TrainConfig`, when asked for.
-
-    Raises:
-        ConfigError: the flag was given but this sara's training loop has no such option.
-    """
-    import dataclasses
-
-    from sara.errors import ConfigError
-    from sara.train import TrainConfig
-
-    if not enabled:
-        return {}
-    if "gradient_checkpointing" not in {f.name for f in dataclasses.fields(TrainConfig)}:
-        raise ConfigError("--gradient-checkpointing: this version's training loop (sara.train.TrainConfig) has no "
-                          "gradient checkpointing yet")
-    return {"gradient_checkpointing": True}
-
 
 def run(args: argparse.Namespace) -> int:
     """Build the task, train, optionally export."""
@@ -107,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         grad_clip=grad_clip, ema_decay=args.ema_decay or None, num_workers=args.num_workers,
         log_every=args.log_every, ckpt_every=args.ckpt_every, valid_every=args.valid_every,
         sample_every=args.sample_every, mixed_precision=args.mixed_precision, seed=args.seed,
-        max_minutes=args.max_minutes, **_checkpointing(args.gradient_checkpointing),
+        max_minutes=args.max_minutes, gradient_checkpointing=args.gradient_checkpointing,
     )
     metrics = fit(task, cfg)
     if metrics:

@@ -68,7 +68,7 @@ def _model_config(args: argparse.Namespace, model: Any) -> Any:
                  if v is not None}
     if args.dim is not None and model.context_dim == model.dim:
         overrides["context_dim"] = args.dim  # presets keep the context width equal to the model width
-    latent_dim = args.latent_dim if args.latent_dim is not None else _cache_latent_dim(args)
+    latent_dim = args.latent_dim if args.latent_dim is not None else cache_latent_dim(args)
     if latent_dim is not None:
         overrides["latent_dim"] = latent_dim
     if args.pooled_text:
@@ -76,7 +76,7 @@ def _model_config(args: argparse.Namespace, model: Any) -> Any:
     return dataclasses.replace(model, **overrides)
 
 
-def _cache_latent_dim(args: argparse.Namespace) -> int | None:
+def cache_latent_dim(args: argparse.Namespace) -> int | None:
     """Channels ``D`` of the ``--latent-cache`` (either layout), else of the ``--shards``' latents (None if
     unknown)."""
     if args.latent_cache is not None:
@@ -84,10 +84,9 @@ def _cache_latent_dim(args: argparse.Namespace) -> int | None:
 
         return open_latent_cache(args.latent_cache).latent_dim
     if args.shards is not None:
-        from sara.data.shard_source import resolve_shards
+        from sara.data.shard_source import shards_latent_dim
 
-        _, index = resolve_shards(args.shards)
-        return None if index is None else index.latent_dim
+        return shards_latent_dim(args.shards)
     return None
 
 

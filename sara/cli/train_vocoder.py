@@ -145,13 +145,6 @@ def _source_latent_dim(args: argparse.Namespace) -> int | None:
         from sara.vocoder.vocoder import load_encoder
 
         return int(load_encoder(args.encoder).latent_dim)
-    if args.latent_cache is not None:
-        from sara.data.latent_store import open_latent_cache
+    from sara.cli.train_t2a import cache_latent_dim
 
-        return open_latent_cache(args.latent_cache).latent_dim
-    if args.shards is not None:
-        from sara.data.shard_source import resolve_shards
-
-        _, index = resolve_shards(args.shards)
-        return None if index is None else index.latent_dim
-    return None
+    return cache_latent_dim(args)  # the same lookup the DiT trainer uses

@@ -29,7 +29,8 @@ from sara.audio.io import AUDIO_EXTENSIONS
 from sara.data.shards import INDEX_NAME, ShardIndex, parse_index, read_index
 from sara.errors import AudioError, ConfigError, SaraError
 
-__all__ = ["ShardRef", "ShardSample", "count_splits", "iter_samples", "load_sample_audio", "resolve_shards"]
+__all__ = ["ShardRef", "ShardSample", "count_splits", "iter_samples", "load_sample_audio", "resolve_shards",
+           "shards_latent_dim"]
 
 _AUDIO_EXTS = tuple(e.lstrip(".") for e in AUDIO_EXTENSIONS)
 
@@ -226,3 +227,9 @@ def load_sample_audio(sample: ShardSample, *, sample_rate: int | None = None, mo
     wav = torch.from_numpy(np.ascontiguousarray(data.T))
     check_waveform(wav, sr, name=sample.where)
     return prepare_waveform(wav, sr, sample_rate, mono=mono), (sample_rate or sr)
+
+
+def shards_latent_dim(spec: str) -> int | None:
+    """Latent channels recorded in the index of the shards ``spec`` names (None: no index or no latents)."""
+    _, index = resolve_shards(spec)
+    return None if index is None else index.latent_dim
