@@ -34,11 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--codec", default=None, metavar="DIR",
                        help="decode EnCodec token files with this codec (sara release or audiocraft "
                             "compression_state_dict.bin / its dir)")
-    p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="Euler steps (default: the model's, 200 for the paper)")
+    p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="vocoder steps (default: the model's, 200 for the paper)")
     p.add_argument("--seed", type=int, default=0, help="initial-noise seed")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     from sara.cli._runtime import add_runtime_arguments
+    from sara.cli._sampler import add_sampler_arguments
 
+    add_sampler_arguments(p, dit=False)
     add_runtime_arguments(p)
     p.set_defaults(func=run)
 
@@ -87,15 +89,19 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("no .safetensors files found in the inputs")
     check_kinds(files, codec=args.codec is not None)
     if args.codec is not None:
+        from sara.cli._sampler import refuse_sampler
+
+        refuse_sampler(args, "codec")
         return run_decode(args, files, out_dir)
     from sara.cli._runtime import apply_runtime
+    from sara.cli._sampler import vocoder_sampler
 
     voc = apply_runtime(SemanticVocoder.from_pretrained(model_path(args.model), map_location=args.device), args)
     failed, names = 0, UniqueNames("decode")
     for f in files:
         target = out_dir / names.claim(f"{f.stem}.wav", str(f))
         try:
-            wav = voc.decode(read_latents(f).unsqueeze(0), steps=args.steps, seed=args.seed)
+            wav = voc.decode(read_latents(f).unsqueeze(0), steps=args.steps, seed=args.seed, **vocoder_sampler(args))
             save_audio(target, wav[0].cpu(), voc.sample_rate)
         except SaraError as exc:
             msg = str(exc) if str(f) in str(exc) else f"{f}: {exc}"  # every report names its input

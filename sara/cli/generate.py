@@ -65,9 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     from sara.cli._dcldm_generate import add_dcldm_generate_arguments
     from sara.cli._ldm_generate import add_ldm_generate_arguments
     from sara.cli._runtime import add_runtime_arguments
+    from sara.cli._sampler import add_sampler_arguments
 
     add_ldm_generate_arguments(p)
     add_dcldm_generate_arguments(p)
+    add_sampler_arguments(p)
     add_runtime_arguments(p)
     p.set_defaults(func=run)
 
@@ -133,10 +135,19 @@ def official_file_name(audio_id: str, caption: str) -> str:
     return safe_file_name(re.sub(r'[\\/*?:"<>|]', "_", name)[:100])
 
 
-def batch_subdir(guidance_scale: float, steps: int, vocoder_steps: int, latent_dim: int, frames: int) -> str:
-    """Official output sub-directory name for one setting."""
+def batch_subdir(guidance_scale: float, steps: int, vocoder_steps: int, latent_dim: int, frames: int,
+                 solvers: str = "") -> str:
+    """Official output sub-directory name for one setting (``solvers``: a suffix naming non-official
+    solvers, e.g. ``"_solver-heun"``; empty for the official Euler sampler)."""
     return (f"guidance_scale-{guidance_scale}_dit_steps-{steps}_vocoder_steps-{vocoder_steps}"
-            f"_latent_shape-{latent_dim}-{frames}")
+            f"_latent_shape-{latent_dim}-{frames}{solvers}")
+
+
+def solver_suffix(sampling) -> str:  # noqa: ANN001 - SamplerSettings
+    """``_solver-{dit}`` / ``_vocoder-{solver}-{grid}`` for non-official settings ("" when all official)."""
+    dit = "" if sampling.solver == "euler" else f"_solver-{sampling.solver}"
+    official_vocoder = (sampling.vocoder_solver, sampling.vocoder_grid) == ("euler", "uniform")
+    return dit + ("" if official_vocoder else f"_vocoder-{sampling.vocoder_solver}-{sampling.vocoder_grid}")
 
 
 def read_captions(path: str) -> list[tuple[str, str]]:
@@ -177,8 +188,9 @@ def load_pipeline(args: argparse.Namespace):  # noqa: ANN201 - TextToAudio
         raise CheckpointError(f"{path}: no such model directory (the bundled demo model is not installed; "
                               "pass --model DIR)")
     from sara.cli._runtime import apply_runtime
+    from sara.cli._sampler import apply_sampler
 
-    return apply_runtime(TextToAudio.from_pretrained(path, device=args.device), args)
+    return apply_sampler(apply_runtime(TextToAudio.from_pretrained(path, device=args.device), args), args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -192,11 +204,11 @@ def run(args: argparse.Namespace) -> int:
     for flag, attr in (("--sampler", "sampler"), ("--acoustic-from", "acoustic_from")):
         if getattr(args, attr, None) is not None:
             raise ConfigError(f"{flag} does not apply to SARA (semantic-latent) models")
-    if args.steps is None:
-        args.steps = DEFAULT_DIT_STEPS
     pipe = load_pipeline(args)
+    if args.steps is None:
+        args.steps = pipe.sampling.steps
     if args.vocoder_steps is None and pipe.vocoder is not None:
-        args.vocoder_steps = int(pipe.vocoder.config.default_steps)
+        args.vocoder_steps = pipe.vocoder_steps()
     if args.duration is None:
         args.duration = pipe.default_duration
     if args.cfg is None:
@@ -229,7 +241,10 @@ def _run_other_system(args: argparse.Namespace) -> int | None:
 
     kind = detect_model_kind(args.model)
     if kind not in ("sara-t2a", "sara-official"):
+        from sara.cli._sampler import refuse_sampler
+
         _refuse_long_form(args, kind)
+        refuse_sampler(args, kind)
     if kind == "sara-dcldm":
         from sara.cli._dcldm_generate import load_dcldm, run_dcldm
 
@@ -278,7 +293,8 @@ def _run_batch(args: argparse.Namespace, pipe, frames: int) -> int:  # noqa: ANN
     from sara.cli._output import UniqueNames
 
     items = read_captions(args.captions)
-    sub = batch_subdir(args.cfg, args.steps, args.vocoder_steps, pipe.dit.config.latent_dim, frames)
+    sub = batch_subdir(args.cfg, args.steps, args.vocoder_steps, pipe.dit.config.latent_dim, frames,
+                       solver_suffix(pipe.sampling))
     out_dir = Path(args.output_dir) / sub
     torch.manual_seed(args.seed)  # once, like the official script
     written = skipped = 0

@@ -24,11 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="vocoder release dir, official checkpoint dir, or .pt file "
                                                  "(default: the bundled sara-demo vocoder)")
     p.add_argument("--encoder", default=None, help="semantic encoder (default: bundled / next to the checkpoint)")
-    p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="Euler steps (default: the model's, 200 for the paper)")
+    p.add_argument("--steps", type=int_range(1, 10_000), default=None, help="vocoder steps (default: the model's, 200 for the paper)")
     p.add_argument("--seed", type=int, default=0, help="initial-noise seed")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     from sara.cli._runtime import add_runtime_arguments
+    from sara.cli._sampler import add_sampler_arguments
 
+    add_sampler_arguments(p, dit=False)
     add_runtime_arguments(p)
     p.set_defaults(func=run)
 
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise ConfigError("no audio files found in the inputs")
     from sara.cli._runtime import apply_runtime
+    from sara.cli._sampler import vocoder_sampler
 
     voc = SemanticVocoder.from_pretrained(model_path(args.model), encoder=args.encoder, map_location=args.device)
     apply_runtime(voc, args)
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         target = out_dir / names.claim(f"{f.stem}.wav", str(f))
         try:
             wav, sr = load_audio(f)
-            out = voc.reconstruct(wav.unsqueeze(0), sr, steps=args.steps, seed=args.seed)
+            out = voc.reconstruct(wav.unsqueeze(0), sr, steps=args.steps, seed=args.seed, **vocoder_sampler(args))
             save_audio(target, out[0].cpu(), voc.sample_rate)
         except SaraError as exc:
             msg = str(exc) if str(f) in str(exc) else f"{f}: {exc}"  # every report names its input

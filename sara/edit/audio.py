@@ -20,7 +20,7 @@ __all__ = ["as_batch", "decode_chunked", "fade_weights", "splice"]
 
 
 def decode_chunked(vocoder: Any, latents: Tensor, noise: Tensor, steps: int, *, chunk: int = 250,
-                   overlap: int = 25) -> Tensor:
+                   overlap: int = 25, sampler: dict[str, str] | None = None) -> Tensor:
     """Decode ``latents [1, C, F]`` with the vocoder, ``chunk`` frames at a time.
 
     Args:
@@ -29,6 +29,7 @@ def decode_chunked(vocoder: Any, latents: Tensor, noise: Tensor, steps: int, *, 
         noise: ``[B, F * hop]`` standard-normal vocoder noise (global; each chunk takes its slice).
         steps: vocoder Euler steps.
         chunk, overlap: chunk and cross-fade lengths in frames (defaults 10 s and 1 s).
+        sampler: extra ``vocoder.decode`` keywords (``solver`` / ``grid``; none for the official sampler).
 
     Returns:
         ``[B, F * hop]`` float32 waveform; one vocoder call (identical to ``vocoder.decode``) when
@@ -37,10 +38,11 @@ def decode_chunked(vocoder: Any, latents: Tensor, noise: Tensor, steps: int, *, 
     hop, frames = int(vocoder.hop_length), latents.shape[-1]
     spans = plan_chunks(frames, chunk, overlap)
     if len(spans) == 1:
-        return vocoder.decode(latents, steps=steps, noise=noise).float()
+        return vocoder.decode(latents, steps=steps, noise=noise, **(sampler or {})).float()
     out = torch.empty(latents.shape[0], frames * hop)
     for i, (a, b) in enumerate(spans):
-        piece = vocoder.decode(latents[..., a:b], steps=steps, noise=noise[..., a * hop : b * hop]).float()
+        piece = vocoder.decode(latents[..., a:b], steps=steps, noise=noise[..., a * hop : b * hop],
+                               **(sampler or {})).float()
         crossfade_into(out, piece.cpu(), a * hop, overlap * hop if i else 0)
     return out
 

@@ -82,7 +82,7 @@ class EditingMixin(EditingBase):
 
     @torch.no_grad()
     def variation(self, waveform: Tensor, sample_rate: int, prompt: str, strength: float = 0.5, *,
-                  steps: int = 100, guidance_scale: float | None = None, seed: int | None = None,
+                  steps: int | None = None, guidance_scale: float | None = None, seed: int | None = None,
                   negative_prompt: str | None = None, vocoder_steps: int | None = None,
                   window: float | None = None, overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND,
                   progress: bool = False, callback: StepCallback | None = None) -> Tensor:
@@ -115,7 +115,7 @@ class EditingMixin(EditingBase):
 
     @torch.no_grad()
     def inpaint(self, waveform: Tensor, sample_rate: int, prompt: str, start: float, end: float, *,
-                fade: float = 0.1, keep: str = "reconstruction", steps: int = 100,
+                fade: float = 0.1, keep: str = "reconstruction", steps: int | None = None,
                 guidance_scale: float | None = None, seed: int | None = None, negative_prompt: str | None = None,
                 vocoder_steps: int | None = None, window: float | None = None,
                 overlap: float | None = DEFAULT_OVERLAP, callback: StepCallback | None = None) -> Tensor:
@@ -152,7 +152,7 @@ class EditingMixin(EditingBase):
 
     @torch.no_grad()
     def extend(self, waveform: Tensor, sample_rate: int, seconds: float, prompt: str | None = None, *,
-               before: bool = False, fade: float = 0.1, keep: str = "reconstruction", steps: int = 100,
+               before: bool = False, fade: float = 0.1, keep: str = "reconstruction", steps: int | None = None,
                guidance_scale: float | None = None, seed: int | None = None, negative_prompt: str | None = None,
                vocoder_steps: int | None = None, window: float | None = None,
                overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, progress: bool = False,
@@ -193,7 +193,7 @@ class EditingMixin(EditingBase):
         return splice(out, piece, s0 * hop, join - fade_s, total, fade_s, 0)
 
     @torch.no_grad()
-    def generate(self, prompt: object, duration: float | None = None, *, steps: int = 100,
+    def generate(self, prompt: object, duration: float | None = None, *, steps: int | None = None,
                  guidance_scale: float | None = None, seed: int | None = None, negative_prompt: str | None = None,
                  vocoder_steps: int | None = None, window: float | None = None,
                  overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, end_silence: bool = True,
@@ -220,7 +220,7 @@ class EditingMixin(EditingBase):
         return out[..., :samples]
 
     @torch.no_grad()
-    def generate_windows(self, prompt: object, duration: float | None = None, *, steps: int = 100,
+    def generate_windows(self, prompt: object, duration: float | None = None, *, steps: int | None = None,
                          guidance_scale: float | None = None, seed: int | None = None,
                          negative_prompt: str | None = None, window: float | None = None,
                          overlap: float | None = DEFAULT_OVERLAP, blend: float = DEFAULT_BLEND, end_silence: bool = True,

@@ -42,12 +42,15 @@ class EditingBase:
     decode_overlap_seconds: float = 1.0  # cross-fade between vocoder chunks
 
     # ------------------------------------------------------------------------------ settings
-    def _settings(self, steps: int, guidance_scale: float | None, negative_prompt: str | None,
+    def _settings(self, steps: int | None, guidance_scale: float | None, negative_prompt: str | None,
                   vocoder_steps: int | None, window: float | None, overlap: float | None,
                   blend: float) -> EditSettings:
-        """Check and resolve the common sampling arguments (ConfigError on bad values)."""
+        """Check and resolve the common sampling arguments (ConfigError on bad values); steps, solvers and
+        the vocoder grid default to the pipeline's ``sampling``."""
         from sara.pipelines.text_to_audio import _check_sampling_args
 
+        sampling = self.sampling
+        steps = sampling.steps if steps is None else steps
         guidance = self.default_guidance if guidance_scale is None else guidance_scale
         _check_sampling_args(steps, guidance)
         if negative_prompt is not None and (not isinstance(negative_prompt, str) or not negative_prompt.strip()):
@@ -55,7 +58,7 @@ class EditingBase:
         if self.vocoder is None:
             raise SaraError("this pipeline has no vocoder")
         if vocoder_steps is None:
-            vocoder_steps = int(getattr(getattr(self.vocoder, "config", None), "default_steps", 200))
+            vocoder_steps = self.vocoder_steps()
         from sara.vocoder.vocoder import check_steps
 
         frames = self.num_frames(self.default_duration if window is None else window)
@@ -63,7 +66,9 @@ class EditingBase:
         bl = seconds_to_frames(blend, "blend")
         check_window(frames, ov, bl)
         return EditSettings(steps=int(steps), guidance_scale=float(guidance), negative_prompt=negative_prompt,
-                            vocoder_steps=check_steps(vocoder_steps), window=frames, overlap=ov, blend=bl)
+                            vocoder_steps=check_steps(vocoder_steps), window=frames, overlap=ov, blend=bl,
+                            solver=sampling.solver, vocoder_solver=sampling.vocoder_solver,
+                            vocoder_grid=sampling.vocoder_grid)
 
     @property
     def hop_length(self) -> int:
@@ -121,12 +126,15 @@ class EditingBase:
         :attr:`decode_chunk_seconds` (noise ``[1, F * hop]`` drawn from ``generator`` first)."""
         if self.vocoder is None:
             raise SaraError("this pipeline has no vocoder")
-        steps = vocoder_steps or int(getattr(getattr(self.vocoder, "config", None), "default_steps", 200))
+        from sara.pipelines.sampling import vocoder_sampler_kwargs
+
+        steps = vocoder_steps or self.vocoder_steps()
         noise = torch.randn(latents.shape[0], latents.shape[-1] * self.hop_length, generator=generator)
         chunk = max(2, round(self.decode_chunk_seconds * FRAME_RATE))
         overlap = min(chunk - 1, round(self.decode_overlap_seconds * FRAME_RATE))
+        sampler = vocoder_sampler_kwargs(self.sampling.vocoder_solver, self.sampling.vocoder_grid)
         return decode_chunked(self.vocoder, latents.to(self.device), noise.to(self.device), steps,
-                              chunk=chunk, overlap=overlap).cpu()
+                              chunk=chunk, overlap=overlap, sampler=sampler).cpu()
 
     def _kept_audio(self, wav: Tensor, sample_rate: int, keep: str, seed: int | None,
                     vocoder_steps: int) -> Tensor:
@@ -159,10 +167,10 @@ class EditingBase:
         if prompt is None:
             text = self.encode_text(["sound"])
             text = dataclasses.replace(text, cond=torch.zeros_like(text.cond))
-            return self._velocity(text, 1.0)
+            return self._velocity(text, 1.0, continuous_t=settings.solver != "euler")
         g = settings.guidance_scale
         text = self.encode_text([prompt], settings.negative_prompt if g > 1 else None)
-        return self._velocity(text, g)
+        return self._velocity(text, g, continuous_t=settings.solver != "euler")
 
     @torch.no_grad()
     def _sample(self, job: WindowJob, prompts: PromptSchedule | None, settings: EditSettings,
@@ -183,7 +191,7 @@ class EditingBase:
 
         try:
             return sample_windows(job, schedule, self._velocity_for(prompts, settings), noise_fn,
-                                  channels=channels, callback=callback)
+                                  channels=channels, callback=callback, solver=settings.solver)
         finally:
             if bar is not None:
                 bar.close()

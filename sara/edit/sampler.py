@@ -22,7 +22,7 @@ from torch import Tensor
 from sara.flow.sampling import VelocityFn
 from sara.flow.timesteps import Schedule, make_schedule
 
-__all__ = ["StepCallback", "masked_euler_sample", "noisy", "partial_schedule"]
+__all__ = ["StepCallback", "masked_euler_sample", "masked_sample", "noisy", "partial_schedule"]
 
 StepCallback = Callable[[int, Tensor], None]  # (step index, latents the model sees at that step [B, C, T])
 
@@ -77,6 +77,31 @@ def masked_euler_sample(velocity: VelocityFn, noise: Tensor, schedule: Schedule,
             callback(i, x)
         if not (skip_noop and dt == 0):
             x = x + dt.to(x.device) * velocity(x.to(noise.dtype), t).float()
+    if hold is not None:
+        x = hold(x, sigmas[-1])
+    return x.to(noise.dtype)
+
+
+def masked_sample(velocity: VelocityFn, noise: Tensor, schedule: Schedule, *, solver: str = "euler",
+                  init: Tensor | None = None, known: Tensor | None = None, mask: Tensor | None = None,
+                  callback: StepCallback | None = None) -> Tensor:
+    """:func:`masked_euler_sample` with any solver of :mod:`sara.flow.solvers` (held frames reset to their
+    noisy known values at the start of every step and set to the known latents at the end).
+
+    ``solver="euler"`` is exactly :func:`masked_euler_sample`.  For the other solvers ``callback(i, x)``
+    sees the state after step ``i``.
+
+    Returns:
+        ``[B, C, T]`` clean latents in ``noise``'s dtype.
+    """
+    from sara.flow.solvers import check_solver, integrate, velocity_field
+
+    if check_solver(solver) == "euler":
+        return masked_euler_sample(velocity, noise, schedule, init=init, known=known, mask=mask, callback=callback)
+    sigmas = schedule.sigmas.to(torch.float32)
+    x = noise.float() if init is None else noisy(init, noise, sigmas[0])
+    hold = None if mask is None else _holder(known, noise, mask.to(x.device, torch.float32))
+    x = integrate(velocity_field(velocity, noise.dtype), x, sigmas.tolist(), solver, callback=callback, hold=hold)
     if hold is not None:
         x = hold(x, sigmas[-1])
     return x.to(noise.dtype)

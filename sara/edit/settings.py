@@ -25,6 +25,8 @@ class EditSettings:
         overlap: frames each window shares with the previous one.
         blend: held frames of the previous window partly regenerated at each join.
         schedule: sigma schedule name ('sway', 'linear', 'shifted').
+        solver: DiT ODE solver (:data:`sara.flow.solvers.SOLVERS`; 'euler' is the official sampler).
+        vocoder_solver, vocoder_grid: the vocoder's solver and time grid (:mod:`sara.vocoder.solvers`).
     """
 
     steps: int
@@ -35,6 +37,9 @@ class EditSettings:
     overlap: int
     blend: int
     schedule: str = "sway"
+    solver: str = "euler"
+    vocoder_solver: str = "euler"
+    vocoder_grid: str = "uniform"
 
 
 def seconds_to_frames(seconds: float, name: str) -> int:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from sara.edit.masks import ramp_out
-from sara.edit.sampler import StepCallback, masked_euler_sample
+from sara.edit.sampler import StepCallback, masked_sample
 from sara.flow.sampling import VelocityFn
 from sara.flow.timesteps import Schedule
 
@@ -88,7 +88,7 @@ class WindowResult:
 
 
 def sample_windows(job: WindowJob, schedule: Schedule, velocity_for: VelocityFor, noise_fn: NoiseFn, *,
-                   channels: int, callback: StepCallback | None = None) -> WindowResult:
+                   channels: int, callback: StepCallback | None = None, solver: str = "euler") -> WindowResult:
     """Sample every window of ``job`` as a continuation of the frames already final.
 
     Args:
@@ -98,6 +98,7 @@ def sample_windows(job: WindowJob, schedule: Schedule, velocity_for: VelocityFor
         noise_fn: draws ``[1, C, n]`` noise for a window of ``n`` frames (in window order: reproducible).
         channels: latent channels ``C``.
         callback: per-step hook ``(i, x)`` (tests: what the model sees).
+        solver: the DiT ODE solver (:func:`sara.edit.sampler.masked_sample`).
     """
     frames = max(job.hold.shape[0], max(e for _, e in job.spans))
     out = torch.zeros(1, channels, frames)
@@ -113,10 +114,10 @@ def sample_windows(job: WindowJob, schedule: Schedule, velocity_for: VelocityFor
         if free.numel() and done[s:e].any():
             joins.append(first_new)
         noise = noise_fn(e - s)
-        x = masked_euler_sample(velocity_for(first_new), noise, schedule,
-                                init=None if job.base is None else out[..., s:e].to(noise),
-                                known=out[..., s:e].to(noise), mask=mask if bool(mask.any()) else None,
-                                callback=callback)
+        x = masked_sample(velocity_for(first_new), noise, schedule, solver=solver,
+                          init=None if job.base is None else out[..., s:e].to(noise),
+                          known=out[..., s:e].to(noise), mask=mask if bool(mask.any()) else None,
+                          callback=callback)
         out[..., s:e] = x.float().cpu()
         done[s:e] = True
     return WindowResult(latents=out, joins=joins)

@@ -43,7 +43,7 @@ from sara.errors import ConfigError
 from sara.flow.sampling import VelocityFn, euler_sample
 from sara.flow.timesteps import NUM_TRAIN_TIMESTEPS, Schedule
 
-__all__ = ["SOLVERS", "SigmaField", "SolverName", "count_calls", "integrate", "num_calls", "sample",
+__all__ = ["SOLVERS", "HoldFn", "SigmaField", "SolverName", "count_calls", "integrate", "num_calls", "sample",
            "steps_for_calls", "velocity_field"]
 
 SolverName = Literal["euler", "heun", "midpoint", "dpm2m", "ab2"]
@@ -57,6 +57,8 @@ SOLVERS: tuple[str, ...] = ("euler", "heun", "midpoint", "dpm2m", "ab2")
 # field(x [B, ...] float32, sigma) -> dx/dsigma [B, ...] float32
 SigmaField = Callable[[Tensor, float], Tensor]
 StepCallback = Callable[[int, Tensor], None]
+# hold(x [B, ...] float32, sigma) -> x with its held (known) entries reset to sigma's noise level
+HoldFn = Callable[[Tensor, float], Tensor]
 
 
 def check_solver(solver: object) -> SolverName:
@@ -69,7 +71,7 @@ def check_solver(solver: object) -> SolverName:
 # ---------------------------------------------------------------------------------------------- core
 
 def integrate(field: SigmaField, x: Tensor, sigmas: Sequence[float], solver: SolverName, *,
-              callback: StepCallback | None = None) -> Tensor:
+              callback: StepCallback | None = None, hold: HoldFn | None = None) -> Tensor:
     """Integrate ``dx/dsigma = field(x, sigma)`` along the descending ``sigmas`` with ``solver``.
 
     Args:
@@ -78,12 +80,18 @@ def integrate(field: SigmaField, x: Tensor, sigmas: Sequence[float], solver: Sol
         sigmas: ``K + 1`` non-increasing noise levels in [0, 1] (``K`` steps; equal neighbours are skipped).
         solver: one of :data:`SOLVERS` (see the module docstring for the formulas).
         callback: ``callback(i, x)`` after step ``i`` (also for skipped zero-length steps).
+        hold: applied to the state at the start of every step (``x <- hold(x, s)``: the replace-known-region
+            scheme of editing, :mod:`sara.edit.sampler`); None holds nothing.
 
     Returns:
         ``[B, ...]`` float32 state at ``sigmas[-1]``.
     """
     stepper = _STEPPERS[check_solver(solver)]
-    return stepper(field, x.float(), [float(s) for s in sigmas], callback)
+    return stepper(field, x.float(), [float(s) for s in sigmas], callback, hold or _no_hold)
+
+
+def _no_hold(x: Tensor, _sigma: float) -> Tensor:
+    return x
 
 
 def count_calls(solver: SolverName, sigmas: Sequence[float]) -> int:
@@ -103,20 +111,23 @@ def _notify(callback: StepCallback | None, i: int, x: Tensor) -> None:
         callback(i, x)
 
 
-def _euler(field: SigmaField, x: Tensor, sigmas: list[float], callback: StepCallback | None) -> Tensor:
+def _euler(field: SigmaField, x: Tensor, sigmas: list[float], callback: StepCallback | None,
+           hold: HoldFn) -> Tensor:
     """``x' = x + h v(x, s)``."""
     for i, (s, s_next) in enumerate(_pairs(sigmas)):
         if s_next != s:
+            x = hold(x, s)
             x = x + (s_next - s) * field(x, s)
         _notify(callback, i, x)
     return x
 
 
-def _heun(field: SigmaField, x: Tensor, sigmas: list[float], callback: StepCallback | None) -> Tensor:
+def _heun(field: SigmaField, x: Tensor, sigmas: list[float], callback: StepCallback | None,
+          hold: HoldFn) -> Tensor:
     """Trapezoidal predictor-corrector; a plain Euler step into ``sigma = 0``."""
     for i, (s, s_next) in enumerate(_pairs(sigmas)):
         if s_next != s:
-            h = s_next - s
+            h, x = s_next - s, hold(x, s)
             v = field(x, s)
             x_euler = x + h * v
             x = x_euler if s_next == 0 else x + (0.5 * h) * (v + field(x_euler, s_next))
@@ -124,11 +135,12 @@ def _heun(field: SigmaField, x: Tensor, sigmas: list[float], callback: StepCallb
     return x
 
 
-def _midpoint(field: SigmaField, x: Tensor, sigmas: list[float], callback: StepCallback | None) -> Tensor:
+def _midpoint(field: SigmaField, x: Tensor, sigmas: list[float], callback: StepCallback | None,
+              hold: HoldFn) -> Tensor:
     """Explicit midpoint rule: slope at ``s + h/2`` from a half Euler step."""
     for i, (s, s_next) in enumerate(_pairs(sigmas)):
         if s_next != s:
-            h = s_next - s
+            h, x = s_next - s, hold(x, s)
             x_half = x + (0.5 * h) * field(x, s)
             x = x + h * field(x_half, s + 0.5 * h)
         _notify(callback, i, x)
@@ -166,10 +178,12 @@ def _ab2_step(x: Tensor, d: Tensor, s: float, s_next: float, prev: tuple[float, 
 def _multistep(step: Callable[..., Tensor]) -> Callable[..., Tensor]:
     """A two-step data-prediction solver from its step rule (one call per step, history of one ``D``)."""
 
-    def run(field: SigmaField, x: Tensor, sigmas: list[float], callback: StepCallback | None) -> Tensor:
+    def run(field: SigmaField, x: Tensor, sigmas: list[float], callback: StepCallback | None,
+            hold: HoldFn) -> Tensor:
         prev: tuple[float, Tensor] | None = None
         for i, (s, s_next) in enumerate(_pairs(sigmas)):
             if s_next != s:
+                x = hold(x, s)
                 d = x - s * field(x, s)
                 x = step(x, d, s, s_next, prev)
                 prev = (s, d)

@@ -19,8 +19,11 @@ from sara.dit.config import FRAME_RATE
 from sara.dit.model import LatentDiT, TextContext
 from sara.edit.methods import EditingMixin
 from sara.errors import CheckpointError, ConfigError, SaraError
-from sara.flow.sampling import cfg_velocity, euler_sample
+from sara.flow.sampling import cfg_velocity
+from sara.flow.solvers import num_calls
+from sara.flow.solvers import sample as solver_sample
 from sara.flow.timesteps import make_schedule
+from sara.pipelines.sampling import SamplerSettings, vocoder_sampler_kwargs
 from sara.runtime.inference import InferenceOptions
 from sara.serialization import FORMAT_VERSION, config_from_dict, read_release_config, write_text_atomically
 from sara.text.base import TextEncoder, pad_states
@@ -56,11 +59,13 @@ class TextToAudio(EditingMixin, InferenceOptions):
             None: 10 s (the official length) or the DiT's maximum if shorter.
         default_guidance: CFG scale used when none is given (stored by :meth:`save_pretrained`);
             None: 3.5, the official default.
+        sampling: default steps and solvers (stored by :meth:`save_pretrained`; :meth:`set_sampler`);
+            None: the official sampler (:meth:`SamplerSettings.official`).
     """
 
     def __init__(self, dit: LatentDiT, text_encoder: TextEncoder, vocoder: Any | None, encoder: Any | None = None,
                  text_encoder_spec: TextEncoderSpec | None = None, default_duration: float | None = None,
-                 default_guidance: float | None = None) -> None:
+                 default_guidance: float | None = None, sampling: SamplerSettings | None = None) -> None:
         if dit.config.text_dim is not None and dit.config.text_dim != text_encoder.dim:
             raise CheckpointError(f"text encoder width {text_encoder.dim} != DiT text_dim {dit.config.text_dim}")
         if vocoder is not None and getattr(vocoder, "latent_dim", dit.config.latent_dim) != dit.config.latent_dim:
@@ -83,6 +88,18 @@ class TextToAudio(EditingMixin, InferenceOptions):
                 and default_guidance >= 0):
             raise CheckpointError(f"default_guidance must be a finite number >= 0, got {default_guidance!r}")
         self.default_guidance = float(default_guidance)
+        self.sampling = SamplerSettings.official() if sampling is None else sampling
+
+    def set_sampler(self, *, steps: int | None = None, solver: str | None = None, vocoder_steps: int | None = None,
+                    vocoder_solver: str | None = None, vocoder_grid: str | None = None) -> TextToAudio:
+        """Change the default sampler of every generating / editing method (None keeps a setting); ``self``.
+
+        Raises:
+            ConfigError: an unknown solver or grid, or steps outside [1, 10000].
+        """
+        self.sampling = self.sampling.updated(steps=steps, solver=solver, vocoder_steps=vocoder_steps,
+                                              vocoder_solver=vocoder_solver, vocoder_grid=vocoder_grid)
+        return self
 
     @property
     def sample_rate(self) -> int:
@@ -139,7 +156,8 @@ class TextToAudio(EditingMixin, InferenceOptions):
         text_encoder = build_text_encoder(spec, base_dir=p)
         return cls(dit, text_encoder, vocoder, encoder, text_encoder_spec=spec,
                    default_duration=payload["config"].get("default_duration"),
-                   default_guidance=payload["config"].get("default_guidance"))
+                   default_guidance=payload["config"].get("default_guidance"),
+                   sampling=SamplerSettings.from_dict(payload["config"].get("sampling")))
 
     @staticmethod
     def set_default_guidance(directory: str | os.PathLike[str], scale: float) -> None:
@@ -191,7 +209,8 @@ class TextToAudio(EditingMixin, InferenceOptions):
         payload = {"format_version": FORMAT_VERSION, "class": "TextToAudio",
                    "config": {"text_encoder": {"kind": spec.kind, "path": spec.path},
                               "default_duration": self.default_duration,
-                              "default_guidance": self.default_guidance}}
+                              "default_guidance": self.default_guidance,
+                              "sampling": self.sampling.to_dict()}}
         write_text_atomically(out / "config.json", json.dumps(payload, indent=2) + "\n")
         return out
 
@@ -265,7 +284,7 @@ class TextToAudio(EditingMixin, InferenceOptions):
         self,
         prompts: list[str],
         duration: float | None = None,
-        steps: int = 100,
+        steps: int | None = None,
         guidance_scale: float | None = None,
         *,
         generator: torch.Generator | None = None,
@@ -273,70 +292,96 @@ class TextToAudio(EditingMixin, InferenceOptions):
         schedule: Literal["sway", "linear", "shifted"] = "sway",
         skip_noop: bool = True,
         progress: bool = False,
+        solver: str | None = None,
     ) -> Tensor:
-        """Sample latents ``[B, C, 25 * duration]`` by Euler integration of the guided flow.
+        """Sample latents ``[B, C, 25 * duration]`` by integrating the guided flow.
 
         Args:
             prompts: ``B`` captions.
             duration: seconds (None: :attr:`default_duration`).
-            steps: sampling steps N (the official sway schedule evaluates the model N + 1 times, the last a
-                no-op; ``skip_noop`` saves that evaluation without changing the result).
+            steps: sampling steps N (None: ``self.sampling.steps``, 100 officially).  The official sway
+                schedule evaluates the model N + 1 times, the last a no-op; ``skip_noop`` saves that
+                evaluation without changing the result.
             guidance_scale: CFG scale; CFG is on iff ``> 1`` (None: :attr:`default_guidance`).
             generator: RNG for the initial noise (global RNG when None).
             negative_prompt: replaces the zero unconditional embedding.
             schedule: 'sway' (official), 'linear' or 'shifted'.
-            progress: show a progress bar over steps.
+            progress: show a progress bar over network calls.
+            solver: ODE solver (None: ``self.sampling.solver``); ``"euler"`` is the official sampler, with
+                the official integer timesteps; the others (:mod:`sara.flow.solvers`) feed the exact
+                continuous timesteps.
         """
         prompts = _check_prompts(prompts)
         guidance_scale = self.default_guidance if guidance_scale is None else guidance_scale
+        steps = self.sampling.steps if steps is None else steps
+        solver = self.sampling.solver if solver is None else solver
         _check_sampling_args(steps, guidance_scale)
         frames = self.num_frames(self.default_duration if duration is None else duration)
         text = self.encode_text(prompts, negative_prompt if guidance_scale > 1 else None)
         x = torch.randn(len(prompts), self.dit.config.latent_dim, frames, generator=generator,
                         device="cpu").to(self.device)
         x = self.dit.drop_unseen(x)  # no-op for full-rank DiTs; see LatentDiT.drop_unseen
-        velocity = self._velocity(text, guidance_scale)
+        velocity = self._velocity(text, guidance_scale, continuous_t=solver != "euler")
         sched = make_schedule(schedule, int(steps))
         bar = _progress_bar(sched.num_evals, progress)
         callback = None if bar is None else (lambda _i: bar.update(1))
-        out = euler_sample(velocity, x, sched, skip_noop=skip_noop, callback=callback)
+        out = solver_sample(velocity, x, sched, solver, skip_noop=skip_noop, callback=callback)  # type: ignore[arg-type]
         if bar is not None:
             bar.close()
         return out
 
-    def _velocity(self, text: _Conditioning, guidance_scale: float):  # noqa: ANN202 - VelocityFn
-        """Velocity function with the text keys/values prepared once (batched [uncond; cond] for CFG)."""
+    def dit_calls(self, steps: int | None = None, solver: str | None = None) -> int:
+        """DiT network calls of one generation (each on the doubled CFG batch when guidance is on)."""
+        steps = self.sampling.steps if steps is None else steps
+        solver = self.sampling.solver if solver is None else solver
+        return num_calls(solver, make_schedule("sway", int(steps)))  # type: ignore[arg-type]
+
+    def _velocity(self, text: _Conditioning, guidance_scale: float, *,
+                  continuous_t: bool = False):  # noqa: ANN202 - VelocityFn
+        """Velocity function with the text keys/values prepared once (batched [uncond; cond] for CFG).
+
+        ``continuous_t``: feed the exact float timesteps ``[B]`` instead of the official truncation of the
+        0-dim timestep to an integer (the higher-order solvers evaluate between the schedule's points).
+        """
+        def timesteps(x: Tensor, t: Tensor) -> Tensor:
+            return t.expand(x.shape[0]).float() if continuous_t else t
+
         if guidance_scale > 1:
             both = self.dit.prepare_context(torch.cat([text.uncond, text.cond]),
                                             torch.cat([text.uncond_mask, text.cond_mask]))
-            return cfg_velocity(lambda x, t: self.dit(x, t, text=both), guidance_scale)
+            return cfg_velocity(lambda x, t: self.dit(x, timesteps(x, t), text=both), guidance_scale)
         ctx: TextContext = self.dit.prepare_context(text.cond, text.cond_mask)
-        return lambda x, t: self.dit(x, t, text=ctx)
+        return lambda x, t: self.dit(x, timesteps(x, t), text=ctx)
 
     @torch.no_grad()
     def __call__(
         self,
         prompts: str | list[str],
         duration: float | None = None,
-        steps: int = 100,
+        steps: int | None = None,
         guidance_scale: float | None = None,
         vocoder_steps: int | None = None,
         seed: int | None = None,
         negative_prompt: str | list[str] | None = None,
         *,
         progress: bool = False,
+        solver: str | None = None,
+        vocoder_solver: str | None = None,
+        vocoder_grid: str | None = None,
     ) -> Tensor:
         """Generate audio.
 
         Args:
             prompts: a caption or ``B`` captions.
             duration: seconds (latent length ``25 * duration`` frames); None: :attr:`default_duration`.
-            steps: DiT sampling steps.
+            steps: DiT sampling steps (None: ``self.sampling.steps``).
             guidance_scale: CFG scale (active iff > 1); None: :attr:`default_guidance`.
-            vocoder_steps: vocoder Euler steps; None = the vocoder's ``default_steps`` (200 for the paper's
-                flow-matching vocoder, ``k`` for a ``k``-step GAN-fine-tuned one).
+            vocoder_steps: vocoder steps; None: ``self.sampling.vocoder_steps`` or else the vocoder's
+                ``default_steps`` (200 for the paper's flow-matching vocoder, ``k`` for a ``k``-step
+                GAN-fine-tuned one).
             seed: seeds a private generator (DiT noise first, then vocoder noise); None uses the global RNG.
             negative_prompt: optional caption(s) for the unconditional branch.
+            solver, vocoder_solver, vocoder_grid: the DiT and vocoder samplers (None: ``self.sampling``'s).
 
         Returns:
             ``[B, frames * 960]`` float32 waveforms at :attr:`sample_rate` (24 kHz).
@@ -345,8 +390,8 @@ class TextToAudio(EditingMixin, InferenceOptions):
             prompts = [prompts]
         if self.vocoder is None:
             raise SaraError("this pipeline has no vocoder; use generate_latents()")
-        if vocoder_steps is None:
-            vocoder_steps = int(getattr(getattr(self.vocoder, "config", None), "default_steps", 200))
+        settings = self.sampling.updated(vocoder_solver=vocoder_solver, vocoder_grid=vocoder_grid)
+        vocoder_steps = self.vocoder_steps() if vocoder_steps is None else vocoder_steps
         if isinstance(vocoder_steps, bool) or not isinstance(vocoder_steps, (int, float)) \
                 or int(vocoder_steps) != vocoder_steps or vocoder_steps < 1 or vocoder_steps > MAX_STEPS:
             raise ConfigError(f"vocoder_steps must be an integer in [1, {MAX_STEPS}], got {vocoder_steps!r}")
@@ -354,10 +399,17 @@ class TextToAudio(EditingMixin, InferenceOptions):
             raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
         gen = None if seed is None else torch.Generator().manual_seed(int(seed))
         latents = self.generate_latents(prompts, duration, steps, guidance_scale, generator=gen,
-                                        negative_prompt=negative_prompt, progress=progress)
+                                        negative_prompt=negative_prompt, progress=progress, solver=solver)
         hop = int(getattr(self.vocoder, "hop_length", 960))
         noise = torch.randn(latents.shape[0], latents.shape[-1] * hop, generator=gen).to(self.device)
-        return self.vocoder.decode(latents, steps=int(vocoder_steps), noise=noise).float()
+        return self.vocoder.decode(latents, steps=int(vocoder_steps), noise=noise,
+                                   **vocoder_sampler_kwargs(settings.vocoder_solver, settings.vocoder_grid)).float()
+
+    def vocoder_steps(self) -> int:
+        """Default vocoder steps: ``self.sampling.vocoder_steps``, else the vocoder's ``default_steps`` (200)."""
+        if self.sampling.vocoder_steps is not None:
+            return int(self.sampling.vocoder_steps)
+        return int(getattr(getattr(self.vocoder, "config", None), "default_steps", 200))
 
 
 def _text_encoder_spec(config: dict[str, Any], directory: Path) -> TextEncoderSpec:

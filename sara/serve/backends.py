@@ -134,9 +134,11 @@ class SaraBackend(Backend):
     per_row_seeds = True
 
     def defaults(self) -> dict[str, Any]:
-        voc = getattr(getattr(self.pipe, "vocoder", None), "config", None)
-        return {"duration": self.pipe.default_duration, "steps": DEFAULT_DIT_STEPS,
-                "guidance": self.pipe.default_guidance, "vocoder_steps": getattr(voc, "default_steps", None)}
+        sampling = getattr(self.pipe, "sampling", None)
+        steps = DEFAULT_DIT_STEPS if sampling is None else sampling.steps
+        vocoder_steps = self.pipe.vocoder_steps() if getattr(self.pipe, "vocoder", None) is not None else None
+        return {"duration": self.pipe.default_duration, "steps": steps, "guidance": self.pipe.default_guidance,
+                "vocoder_steps": vocoder_steps}
 
     def check(self, params: GenerateParams) -> None:
         if self.pipe.vocoder is None:
@@ -144,8 +146,9 @@ class SaraBackend(Backend):
         self.pipe.num_frames(params.duration)  # ConfigError beyond the model's maximum duration
 
     def generate(self, batch: list[GenerateParams], progress: Progress) -> list[Tensor]:
-        from sara.flow.sampling import euler_sample
+        from sara.flow.solvers import sample
         from sara.flow.timesteps import make_schedule
+        from sara.pipelines.sampling import vocoder_sampler_kwargs
 
         pipe, first = self.pipe, batch[0]
         frames = pipe.num_frames(first.duration)
@@ -157,14 +160,16 @@ class SaraBackend(Backend):
             text = pipe.encode_text([p.prompt for p in batch], negatives)
             # the pipeline's own guided velocity (TextToAudio.generate_latents draws its noise from one
             # generator for the whole batch, so the sampling loop is repeated here with per-row noise)
-            velocity = pipe._velocity(text, first.guidance)
+            sampling = pipe.sampling
+            velocity = pipe._velocity(text, first.guidance, continuous_t=sampling.solver != "euler")
             sched = make_schedule("sway", int(first.steps))
             total = len(sched.timesteps)
-            latents = euler_sample(velocity, x, sched, skip_noop=True,
-                                   callback=lambda i: progress(0.9 * (i + 1) / total))
+            latents = sample(velocity, x, sched, sampling.solver, skip_noop=True,  # type: ignore[arg-type]
+                             callback=lambda i: progress(0.9 * (i + 1) / total))
             hop = int(getattr(pipe.vocoder, "hop_length", 960))
             noise = _row_noise(gens, (latents.shape[-1] * hop,)).to(pipe.device)
-            wav = pipe.vocoder.decode(latents, steps=int(first.vocoder_steps), noise=noise).float()
+            wav = pipe.vocoder.decode(latents, steps=int(first.vocoder_steps), noise=noise,
+                                      **vocoder_sampler_kwargs(sampling.vocoder_solver, sampling.vocoder_grid)).float()
         keep = round(first.duration * self.sample_rate)
         return [row[:keep].cpu() for row in wav]
 

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from sara.audio.io import check_sample_rate, check_waveform
 from sara.errors import AudioError, CheckpointError, ConfigError
+from sara.flow.solvers import check_solver
 from sara.runtime.inference import InferenceOptions
 from sara.serialization import (
     config_to_dict,
@@ -37,7 +38,9 @@ from sara.vocoder.chunking import crossfade_into, plan_chunks
 from sara.vocoder.config import VocoderConfig
 from sara.vocoder.loading import drop_rebuilt_buffers, find_encoder_weights, read_official
 from sara.vocoder.model import VocoderGenerator, fix_length
-from sara.vocoder.sampler import euler_sample, initial_noise
+from sara.vocoder.sampler import initial_noise
+from sara.vocoder.solvers import make_grid
+from sara.vocoder.solvers import sample as solver_sample
 
 __all__ = ["LatentEncoder", "SemanticVocoder"]
 
@@ -137,14 +140,19 @@ class SemanticVocoder(nn.Module, InferenceOptions):
         steps: int | None = None,
         noise: Tensor | None = None,
         seed: int | None = None,
+        *,
+        solver: str = "euler",
+        grid: str = "uniform",
     ) -> Tensor:
         """Generate waveforms from semantic latents.
 
         Args:
             latents: ``[B, D, N]`` (or ``[D, N]``) at 25 Hz.
-            steps: Euler steps (network evaluations); ``config.default_steps`` (200) when None.
+            steps: sampler steps; ``config.default_steps`` (200) when None.
             noise: standard-normal ``[B, N * 960]`` initial noise (scaled by ``init_noise_scale`` here).
             seed: seed for the initial noise when ``noise`` is None.
+            solver, grid: ODE solver and time grid (:mod:`sara.vocoder.solvers`); the default
+                ``"euler"`` / ``"uniform"`` is the official sampler (one network call per step).
 
         Returns:
             ``[B, N * hop_length]`` float32 waveforms at ``sample_rate``, clamped to [-1, 1].
@@ -152,21 +160,24 @@ class SemanticVocoder(nn.Module, InferenceOptions):
         was_training = self.generator.training
         self.generator.eval()  # no branch dropout while sampling, whatever mode the module is in
         try:
-            return self._decode(self._check_latents(latents), steps, noise, seed)
+            return self._decode(self._check_latents(latents), steps, noise, seed, (solver, grid))
         finally:
             self.generator.train(was_training)
 
-    def _decode(self, latents: Tensor, steps: int | None, noise: Tensor | None, seed: int | None) -> Tensor:
+    def _decode(self, latents: Tensor, steps: int | None, noise: Tensor | None, seed: int | None,
+                sampler: tuple[str, str]) -> Tensor:
         batch, _, frames = latents.shape
         hop = self.hop_length
+        check_solver(sampler[0])
+        make_grid(1, sampler[1])  # ConfigError for an unknown grid, before any work
         x0 = initial_noise(batch, frames * hop, noise=noise, seed=seed, device=self.device)
         steps = self.config.default_steps if steps is None else check_steps(steps)
         spans = plan_chunks(frames, self.chunk_frames, self.overlap_frames)
         if len(spans) == 1:
-            return self._sample(latents, self._scaled(x0), steps)
+            return self._sample(latents, self._scaled(x0), steps, sampler)
         out = torch.empty(batch, frames * hop, device=self.device)
         for i, (a, b) in enumerate(spans):  # noise scaled chunk by chunk: no second full-length buffer
-            piece = self._sample(latents[..., a:b], self._scaled(x0[..., a * hop : b * hop]), steps)
+            piece = self._sample(latents[..., a:b], self._scaled(x0[..., a * hop : b * hop]), steps, sampler)
             crossfade_into(out, piece, a * hop, self.overlap_frames * hop if i else 0)
         return out
 
@@ -174,11 +185,12 @@ class SemanticVocoder(nn.Module, InferenceOptions):
         """Standard-normal noise ``[B, L]`` -> the sampler's starting point (``init_noise_scale`` times it)."""
         return (noise * self.config.init_noise_scale).to(next(self.generator.parameters()).dtype)
 
-    def _sample(self, latents: Tensor, x0: Tensor, steps: int) -> Tensor:
+    def _sample(self, latents: Tensor, x0: Tensor, steps: int, sampler: tuple[str, str] = ("euler", "uniform")
+                ) -> Tensor:
         """One pass of the sampler: ``latents [B, D, N]``, scaled noise ``x0 [B, N * hop]`` -> ``[B, N * hop]``."""
         cond = self.generator.prepare_condition(latents, x0.shape[-1], self._cache_blocks(*x0.shape))
-        return euler_sample(lambda x, t: self.generator(x, t, condition=cond), x0, steps,
-                            pred_x1=self.config.pred_x1, clamp=self.config.clamp).float()
+        return solver_sample(lambda x, t: self.generator(x, t, condition=cond), x0, steps, solver=sampler[0],
+                             grid=sampler[1], pred_x1=self.config.pred_x1, clamp=self.config.clamp).float()
 
     def _check_latents(self, latents: Tensor) -> Tensor:
         if not isinstance(latents, Tensor):
@@ -216,14 +228,15 @@ class SemanticVocoder(nn.Module, InferenceOptions):
         self.encoder = encoder.to(self.device) if isinstance(encoder, nn.Module) else encoder
 
     @torch.inference_mode()
-    def reconstruct(self, waveform: Tensor, sample_rate: int, steps: int | None = None, seed: int | None = None) -> Tensor:
+    def reconstruct(self, waveform: Tensor, sample_rate: int, steps: int | None = None, seed: int | None = None, *,
+                    solver: str = "euler", grid: str = "uniform") -> Tensor:
         """Encode ``waveform`` with the semantic encoder and decode it again.
 
         Args:
             waveform: ``[T]``, ``[B, T]`` or ``[B, C, T]`` at ``sample_rate`` Hz (channels are mixed by
                 the encoder).
             sample_rate: input rate in Hz (any).
-            steps, seed: as in :meth:`decode`.
+            steps, seed, solver, grid: as in :meth:`decode`.
 
         Returns:
             ``[B, round(T * 24000 / sample_rate)]`` waveforms at :attr:`sample_rate` (same duration).
@@ -240,7 +253,7 @@ class SemanticVocoder(nn.Module, InferenceOptions):
             latents = torch.stack([encoder.encode_long(item, sample_rate) for item in wav])  # bounded memory
         else:
             latents = encoder.encode(wav, sample_rate)
-        out = self.decode(latents, steps=steps, seed=seed)
+        out = self.decode(latents, steps=steps, seed=seed, solver=solver, grid=grid)
         return fix_length(out, round(wav.shape[-1] * self.sample_rate / sample_rate))
 
     # -------------------------------------------------------------------------------- (de)serialise

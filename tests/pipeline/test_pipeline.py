@@ -156,7 +156,8 @@ def test_default_guidance_is_stored_and_used(tiny_pipe: TextToAudio, tmp_path, m
         TextToAudio.set_default_guidance(tmp_path / "g7" / "dit", 5.0)
     seen: list[float] = []
     real_velocity = TextToAudio._velocity
-    monkeypatch.setattr(TextToAudio, "_velocity", lambda self, text, g: seen.append(g) or real_velocity(self, text, g))
+    monkeypatch.setattr(TextToAudio, "_velocity",
+                        lambda self, text, g, **kw: seen.append(g) or real_velocity(self, text, g, **kw))
     loaded(["rain"], duration=0.2, steps=1, vocoder_steps=1, seed=0)
     loaded(["rain"], duration=0.2, steps=1, vocoder_steps=1, seed=0, guidance_scale=1.0)
     assert seen == [7.0, 1.0]
