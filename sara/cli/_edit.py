@@ -23,10 +23,11 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="input audio file (wav, flac, ogg, mp3, ...)")
     p.add_argument("-o", "--output", required=True, help="output audio file (.wav, .flac, ...)")
     p.add_argument("--model", default=None, help="SARA release or official directory (default: the bundled sara-demo)")
-    p.add_argument("--steps", type=int_range(1, MAX_STEPS), default=100, help="DiT steps at full strength (default 100)")
+    p.add_argument("--steps", type=int_range(1, MAX_STEPS), default=None,
+                   help="DiT steps at full strength (default: the model's, 100 for the official models)")
     p.add_argument("--cfg", type=float_range(0.0, 100.0), default=None, help="guidance scale (default: the model's)")
     p.add_argument("--vocoder-steps", type=int_range(1, MAX_STEPS), default=None,
-                   help="vocoder Euler steps (default: the vocoder's)")
+                   help="vocoder steps (default: the model's)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--negative-prompt", default=None, help="caption for the unconditional branch")
     p.add_argument("--window", type=float_range(0.0, 600.0, low_open=True), default=None,
@@ -35,7 +36,9 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds each window re-reads from the previous one (default 1, at most a quarter window)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     from sara.cli._runtime import add_runtime_arguments
+    from sara.cli._sampler import add_sampler_arguments
 
+    add_sampler_arguments(p)
     add_runtime_arguments(p)
 
 

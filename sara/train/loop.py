@@ -156,8 +156,10 @@ def _setup(task: TrainTask, cfg: TrainConfig) -> _Run:
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     ddp = DistributedDataParallelKwargs(find_unused_parameters=task.ddp_find_unused_parameters)
+    # step_scheduler_with_optimizer=False: sara's schedules count optimizer steps, so the scheduler steps once per
+    # optimizer step whatever the number of processes (accelerate's default steps it num_processes times)
     accel = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
-                        cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
+                        cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp], step_scheduler_with_optimizer=False)
     set_seed(cfg.seed)
     run_dir = Path(cfg.run_dir)
     # Data problems (bad manifests, missing audio, too few items) are reported before the run directory exists.
