@@ -80,14 +80,17 @@ def counted(fn: Callable[..., Tensor], counter: list[int]) -> Callable[..., Tens
 
 # ------------------------------------------------------------------------------------------------ DiT
 
-def dit_sampler(velocity: Callable[[Tensor, Tensor], Tensor], x: Tensor) -> Callable[[Run], Tensor]:
-    """A function that runs one :class:`Run` of the DiT sampler from noise ``x`` (fills calls / seconds)."""
+def dit_sampler(velocity: Callable[[Tensor, Tensor], Tensor], x: Tensor,
+                euler_velocity: Callable[[Tensor, Tensor], Tensor] | None = None) -> Callable[[Run], Tensor]:
+    """A function that runs one :class:`Run` of the DiT sampler from noise ``x`` (fills calls / seconds);
+    ``euler_velocity`` (if given) replaces ``velocity`` for Euler runs."""
 
     def run(r: Run) -> Tensor:
         counter = [0]
         start = time.perf_counter()
+        field = euler_velocity if euler_velocity is not None and r.solver == "euler" else velocity
         with torch.no_grad():
-            out = sample(counted(velocity, counter), x, make_schedule(r.schedule, r.steps), r.solver)
+            out = sample(counted(field, counter), x, make_schedule(r.schedule, r.steps), r.solver)
         r.calls, r.seconds = counter[0], time.perf_counter() - start
         return out
 
@@ -133,8 +136,8 @@ def demo_dit_study(args: argparse.Namespace) -> tuple[list[Run], Run]:
     prompts = list(PROMPTS[: args.prompts])
     text = pipe.encode_text(prompts)
     both = pipe.dit.prepare_context(torch.cat([text.uncond, text.cond]), torch.cat([text.uncond_mask, text.cond_mask]))
-    net = _dit_net(pipe.dit, both, args.continuous_t)
-    velocity = cfg_velocity(net, pipe.default_guidance)
+    velocity = cfg_velocity(_dit_net(pipe.dit, both, args.continuous_t or args.pipeline_t), pipe.default_guidance)
+    official = cfg_velocity(_dit_net(pipe.dit, both, False), pipe.default_guidance) if args.pipeline_t else None
     gen = torch.Generator().manual_seed(args.seed)
     x = pipe.dit.drop_unseen(torch.randn(len(prompts), pipe.dit.config.latent_dim, pipe.num_frames(4.0), generator=gen))
     noise = torch.randn(len(prompts), x.shape[-1] * pipe.vocoder.hop_length, generator=gen)
@@ -143,8 +146,9 @@ def demo_dit_study(args: argparse.Namespace) -> tuple[list[Run], Run]:
         return pipe.vocoder.decode(latents, noise=noise)
 
     plan = DiTPlan(args.solvers, args.demo_calls, args.dit_variants, args.demo_variant_calls, args.dit_reference,
-                   args.dit_reference_checks, f"demo-dit-{args.seed}-{args.prompts}-{args.continuous_t}", args)
-    return _dit_study(plan, dit_sampler(velocity, x), audio, pipe.vocoder.sample_rate)
+                   args.dit_reference_checks, f"demo-dit-{args.seed}-{args.prompts}-{args.continuous_t or args.pipeline_t}",
+                   args)
+    return _dit_study(plan, dit_sampler(velocity, x, official), audio, pipe.vocoder.sample_rate)
 
 
 def _dit_net(dit: Any, text: Any, continuous_t: bool) -> Callable[[Tensor, Tensor], Tensor]:
@@ -188,11 +192,12 @@ def paper_dit_study(args: argparse.Namespace) -> tuple[list[Run], Run]:
     mask = torch.ones(2, 24, dtype=torch.bool)
     with torch.no_grad():
         both = model.prepare_context(torch.cat([torch.zeros_like(cond), cond]), mask)
-    velocity = cfg_velocity(_dit_net(model, both, args.continuous_t), 3.5)
+    velocity = cfg_velocity(_dit_net(model, both, args.continuous_t or args.pipeline_t), 3.5)
+    official = cfg_velocity(_dit_net(model, both, False), 3.5) if args.pipeline_t else None
     plan = DiTPlan(args.paper_dit_solvers, args.paper_dit_calls, args.dit_variants if args.paper_dit_variant_calls
                    else [], args.paper_dit_variant_calls, args.paper_dit_reference, args.paper_dit_reference_checks,
-                   f"paper-dit-{args.seed}-{frames}-{args.continuous_t}", args)
-    return _dit_study(plan, dit_sampler(velocity, x), None, 0)
+                   f"paper-dit-{args.seed}-{frames}-{args.continuous_t or args.pipeline_t}", args)
+    return _dit_study(plan, dit_sampler(velocity, x, official), None, 0)
 
 
 # -------------------------------------------------------------------------------------------- vocoder
@@ -331,6 +336,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="also write every measurement to this file")
     p.add_argument("--cache-dir", default=None, help="keep the (expensive) references here between runs")
+    p.add_argument("--pipeline-t", action="store_true",
+                   help="as TextToAudio samples: Euler with the official integer timesteps, the other solvers (and "
+                        "the reference) with continuous ones")
     p.add_argument("--continuous-t", action="store_true",
                    help="DiT: pass float times (the default 0-dim path truncates sigma * 1000 to integers)")
     p.add_argument("--dit-reference", default="heun:500", help="solver:steps of the DiT reference (sway)")

@@ -21,7 +21,7 @@ from torch import Tensor
 from sara.audio import dsp
 from sara.audio.io import check_sample_rate, check_waveform
 from sara.encoder.config import EncoderConfig
-from sara.encoder.frontend import DbScope, power_mel_blockwise
+from sara.encoder.frontend import DbScope, db_with_floor, power_mel_frames
 from sara.encoder.hf_layout import HF_WEIGHT_NAMES, is_hf_dasheng_dir, load_hf_dasheng
 from sara.encoder.loading import (
     config_from_official,
@@ -166,7 +166,7 @@ class SemanticEncoder(PretrainedMixin, DashengEncoder):
         if waveform.shape[-1] < self.config.min_samples:
             raise AudioError(f"audio too short to encode: {waveform.shape[-1]} samples at {self.sample_rate} Hz "
                              f"(need >= {self.config.min_samples})")
-        return waveform.mean(dim=1)
+        return waveform[:, 0] if waveform.shape[1] == 1 else waveform.mean(dim=1)  # mono: no copy
 
     @torch.no_grad()
     def encode(
@@ -197,27 +197,39 @@ class SemanticEncoder(PretrainedMixin, DashengEncoder):
 
     @torch.no_grad()
     def encode_long(self, waveform: Tensor, sample_rate: int, *, block_seconds: float = 60.0) -> Tensor:
-        """One long clip -> latents, computing the spectrogram block-wise to bound memory.
+        """One long clip -> latents in bounded memory: spectrogram and transformer run one token chunk at a time.
 
-        Equal (to float round-off) to ``encode(waveform[None], sample_rate)[0]``: the dB floor still uses the
-        whole clip's peak and transformer chunks are independent anyway.
+        Equal (to float round-off) to ``encode(waveform[None], sample_rate)[0]``: a first pass finds the whole
+        clip's peak power for the dB floor, and the transformer's chunks are independent anyway.  Besides the
+        input and the output, memory stays that of one chunk (about 10 s).
 
         Args:
             waveform: ``[T]`` or ``[C, T]`` at ``sample_rate`` Hz.
             sample_rate: input rate in Hz.
-            block_seconds: spectrogram block length in seconds.
+            block_seconds: frames of the first (peak) pass per block, in seconds (STFT memory only).
 
         Returns:
             ``[D, N]`` latents at 25 Hz.
         """
         wav = self.to_model_rate(waveform.reshape(1, -1, waveform.shape[-1]), sample_rate)[0]
         wav = wav.to(self.norm.weight.device)
-        block = max(1, math.ceil(block_seconds * self.sample_rate / self.config.hop_length))
-        power = power_mel_blockwise(self.front_end[0], wav, block)
-        spec = self.normalize_spec(self.front_end[1](power[None]))
-        return self.forward_spectrogram(spec)[0].transpose(0, 1)
+        mel, hop = self.front_end[0], self.config.hop_length
+        num_frames = 1 + wav.shape[-1] // hop
+        block = max(1, math.ceil(block_seconds * self.sample_rate / hop))
+        peak = max(float(power_mel_frames(mel, wav, a, min(a + block, num_frames)).max())
+                   for a in range(0, num_frames, block))
+        p = self.config.patch_size[1]
+        step = self.config.tokens_per_chunk * p  # frames of one transformer chunk
+        out = wav.new_empty(max(0, (num_frames - p) // p + 1), self.config.embed_dim)
+        for a in range(0, num_frames, step):
+            part = self._encode_frames(wav, a, min(a + step, num_frames), peak)
+            out[a // p : a // p + part.shape[0]] = part
+        return out.transpose(0, 1)
 
-
+    def _encode_frames(self, wav: Tensor, start: int, stop: int, peak: float) -> Tensor:
+        """Spectrogram frames ``[start, stop)`` of ``wav [T]`` (dB floor from ``peak``) -> latents ``[L, D]``."""
+        db = db_with_floor(power_mel_frames(self.front_end[0], wav, start, stop), peak, self.front_end[1].top_db)
+        return self.forward_spectrogram(self.normalize_spec(db[None]))[0]
 def _is_hf_weight_file(path: Path) -> bool:
     """True for ``model.safetensors`` / ``pytorch_model.bin`` (or a shard) inside a transformers dasheng dir."""
     return (path.is_file() and path.name.startswith(("model", "pytorch_model")) and is_hf_dasheng_dir(path.parent)

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from sara.audio import dsp
 from sara.encoder.config import EncoderConfig
 
-__all__ = ["AmplitudeToDB", "MelSpectrogram", "build_front_end", "build_init_bn", "power_mel_blockwise"]
+__all__ = ["AmplitudeToDB", "MelSpectrogram", "build_front_end", "build_init_bn", "db_with_floor", "power_mel_blockwise",
+           "power_mel_frames"]
 
 DbScope = Literal["batch", "item"]
 
@@ -96,8 +97,8 @@ def build_init_bn(cfg: EncoderConfig) -> nn.Sequential:
 def power_mel_blockwise(mel: MelSpectrogram, wav: Tensor, block_frames: int = 6000) -> Tensor:
     """Power mel of one long waveform computed ``block_frames`` frames at a time.
 
-    Gives the same frames as ``mel(wav[None])[0]`` (the signal is reflect-padded once, then each block
-    takes exactly the samples its frames cover) while the complex STFT never exceeds one block.
+    Gives the same frames as ``mel(wav[None])[0]`` (each block takes exactly the samples its frames cover of
+    the reflect-padded signal, :func:`power_mel_frames`) while the complex STFT never exceeds one block.
 
     Args:
         mel: the front end's mel module.
@@ -107,13 +108,44 @@ def power_mel_blockwise(mel: MelSpectrogram, wav: Tensor, block_frames: int = 60
     Returns:
         ``[F, 1 + T // hop]`` power mel.
     """
+    num_frames = 1 + wav.shape[-1] // mel.hop_length
+    return torch.cat([power_mel_frames(mel, wav, start, min(start + block_frames, num_frames))
+                      for start in range(0, num_frames, block_frames)], dim=-1)
+
+
+def power_mel_frames(mel: MelSpectrogram, wav: Tensor, start: int, stop: int) -> Tensor:
+    """Frames ``[start, stop)`` of ``mel(wav[None])[0]`` without padding (or copying) the whole signal.
+
+    Args:
+        mel: the front end's mel module (centred, reflect-padded STFT).
+        wav: ``[T]`` samples (``T > n_fft // 2``, as reflect padding needs).
+        start, stop: frame range, ``0 <= start < stop <= 1 + T // hop``.
+
+    Returns:
+        ``[F, stop - start]`` power mel.
+    """
     n_fft, hop = mel.n_fft, mel.hop_length
-    padded = F.pad(wav.view(1, 1, -1), (n_fft // 2, n_fft // 2), mode="reflect").view(-1)
-    num_frames = 1 + wav.shape[-1] // hop
-    blocks = []
-    for start in range(0, num_frames, block_frames):
-        stop = min(start + block_frames, num_frames)
-        seg = padded[start * hop : (stop - 1) * hop + n_fft]
-        spec = dsp.spectrogram(seg, n_fft, hop, mel.spectrogram.window, power=2.0, center=False)
-        blocks.append(torch.matmul(spec.transpose(-1, -2), mel.mel_scale.fb).transpose(-1, -2))
-    return torch.cat(blocks, dim=-1)
+    lo = start * hop - n_fft // 2  # sample range in the unpadded signal's coordinates
+    seg = _reflect_slice(wav, lo, lo + (stop - start - 1) * hop + n_fft)
+    spec = dsp.spectrogram(seg, n_fft, hop, mel.spectrogram.window, power=2.0, center=False)
+    return torch.matmul(spec.transpose(-1, -2), mel.mel_scale.fb).transpose(-1, -2)
+
+
+def _reflect_slice(wav: Tensor, lo: int, hi: int) -> Tensor:
+    """Samples ``lo .. hi - 1`` of ``wav [T]`` reflect-padded at both ends (``F.pad(mode="reflect")``)."""
+    length = wav.shape[-1]
+    parts = [wav[1 : 1 - lo].flip(0)] if lo < 0 else []
+    parts.append(wav[max(lo, 0) : min(hi, length)])
+    if hi > length:
+        parts.append(wav[2 * length - 1 - hi : length - 1].flip(0))
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def db_with_floor(power: Tensor, peak_power: float, top_db: float | None) -> Tensor:
+    """Power -> dB like :class:`AmplitudeToDB` (amin 1e-10, ref 1) with the floor taken from ``peak_power``
+    (the largest power of the whole clip, so that a clip converted block by block gets one floor)."""
+    db = dsp.amplitude_to_db(power, 10.0, 1e-10, 1.0, None)
+    if top_db is None:
+        return db
+    peak_db = 10.0 * torch.log10(torch.clamp(torch.tensor(peak_power, dtype=db.dtype), min=1e-10))
+    return torch.maximum(db, peak_db - top_db)

@@ -70,3 +70,18 @@ def test_blockwise_power_mel_equals_full(encoder: SemanticEncoder) -> None:
     blocks = power_mel_blockwise(encoder.front_end[0], wav, block_frames=37)
     assert blocks.shape == full.shape
     torch.testing.assert_close(blocks, full, rtol=1e-5, atol=1e-6)
+
+
+def test_power_mel_frames_equal_any_slice_of_the_full_spectrogram(encoder: SemanticEncoder) -> None:
+    """Frame ranges touching either reflect-padded edge, or neither, equal that slice of the centred mel."""
+    from sara.encoder.frontend import db_with_floor, power_mel_frames
+
+    mel = encoder.front_end[0]
+    wav = torch.randn(16000 + 77, generator=torch.Generator().manual_seed(5))
+    full = mel(wav[None])[0]
+    n = full.shape[-1]
+    for start, stop in ((0, 1), (0, 7), (3, 50), (n - 5, n), (0, n), (n - 1, n)):
+        torch.testing.assert_close(power_mel_frames(mel, wav, start, stop), full[:, start:stop], atol=1e-6, rtol=1e-5)
+    db_full = encoder.front_end[1](full[None])[0]  # one floor from the whole clip's peak
+    halves = [db_with_floor(full[:, a:b], float(full.max()), encoder.front_end[1].top_db) for a, b in ((0, 40), (40, n))]
+    torch.testing.assert_close(torch.cat(halves, dim=-1), db_full)
