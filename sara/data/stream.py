@@ -40,6 +40,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from sara.data.shard_source import ShardSample, count_splits, iter_samples, resolve_shards
 from sara.errors import ConfigError, SaraError
+from sara.train.item_noise import add_noise_seed
 from sara.train.resume import fork_rng, item_seed
 
 __all__ = ["ShardStream", "buffer_order", "has_split", "stream_head"]
@@ -203,7 +204,8 @@ class ShardStream(IterableDataset):
     def _decode(self, sample: ShardSample, position: int) -> tuple[Any, int]:
         seed = item_seed(self.seed, self.epoch, position)
         with fork_rng(seed):
-            return self.decode(sample, position), seed
+            item = self.decode(sample, position)
+        return add_noise_seed(item, seed, position), seed  # per-item loss noise, as for map-style datasets
 
     def _iter_eval(self) -> Iterator[Any]:
         """The evaluation stream: every clip of the split, in stored order."""

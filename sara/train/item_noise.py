@@ -14,7 +14,8 @@ item's noise from a ``torch.Generator`` seeded with it (:func:`item_generators`,
 GPU runs draw the same numbers).  An item's noise is then the same whichever process reads it, in
 whichever batch, and on resume.
 
-Batches without seeds (validation, streams that do not add them) fall back to seeds drawn from the
+Shard streams add the same seeds from their own item seeds (``(run seed, epoch, position in the
+stream)``).  Batches without seeds (validation) fall back to seeds drawn from the
 process RNG and mixed with the process rank (:func:`batch_noise_seeds`), so processes still differ.
 """
 
@@ -29,7 +30,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from sara.train.resume import item_seed
 
-__all__ = ["NOISE_SEED", "NoiseSeededDataset", "batch_noise_seeds", "item_generators", "per_item",
+__all__ = ["NOISE_SEED", "NoiseSeededDataset", "add_noise_seed", "batch_noise_seeds", "item_generators", "per_item",
            "split_noise_seeds", "with_noise_seeds"]
 
 NOISE_SEED = "noise_seed"  # batch key: ``[B]`` int64 per-item noise seeds
@@ -53,13 +54,23 @@ class NoiseSeededDataset(Dataset):
         item = dict(self.dataset[index])
         # the loop seeded the global RNG with this item's seed (SeededDataset); index separates items of a
         # dataset read outside the loop, where every item would see the same initial seed
-        item[NOISE_SEED] = torch.tensor(item_seed(torch.initial_seed(), _SALT, index) & _MASK)
-        return item
+        return add_noise_seed(item, torch.initial_seed(), index)
 
     def __getattr__(self, name: str) -> Any:
         if name == "dataset":  # not set yet (unpickling in a loader worker)
             raise AttributeError(name)
         return getattr(self.dataset, name)
+
+
+def add_noise_seed(item: Any, seed: int, index: int) -> Any:
+    """``item`` (a dict) with its ``NOISE_SEED`` from its item ``seed`` and ``index``; other items unchanged.
+
+    Map-style datasets (:class:`NoiseSeededDataset`) and shard streams (:mod:`sara.data.stream`) both use it,
+    so an item's loss noise follows the item whichever process, worker or batch reads it.
+    """
+    if not isinstance(item, dict):
+        return item
+    return {**item, NOISE_SEED: torch.tensor(item_seed(int(seed), _SALT, int(index)) & _MASK)}
 
 
 def with_noise_seeds(dataset: Dataset) -> Dataset:

@@ -98,6 +98,26 @@ def test_item_randomness_follows_the_item_not_the_reader(data: Prepared) -> None
     assert many and all(one[seed] == item for seed, item in many.items())  # same (id, draw) for the same seed
 
 
+class DictDecoder:
+    """Dict items, as the trainers' decoders make: the stream adds each one's loss-noise seed."""
+
+    def __call__(self, sample, position: int):  # noqa: ANN001, ANN204
+        return {"id": sample.meta["id"]}
+
+
+def test_stream_items_carry_noise_seeds_that_follow_the_item(data: Prepared) -> None:
+    from sara.train.item_noise import NOISE_SEED
+
+    stream = ShardStream(str(data.shards), DictDecoder(), shuffle_buffer=3)
+    stream.bind(seed=7, batch_size=1)
+    one = {item["id"]: int(item[NOISE_SEED]) for item, _ in stream.reader(0, 1)}
+    many = {item["id"]: int(item[NOISE_SEED]) for items in _epoch(stream, 2, 1).values() for item, _ in items}
+    assert many and all(one[i] == s for i, s in many.items())  # the same noise seed whichever reader
+    assert len(set(one.values())) == len(one)  # and a different one per item
+    stream.set_epoch(1)
+    assert {item["id"]: int(item[NOISE_SEED]) for item, _ in stream.reader(0, 1)} != one  # new epoch, new noise
+
+
 def test_resume_skips_exactly_the_consumed_batches(data: Prepared) -> None:
     stream = _stream(data.shards, shuffle_buffer=3)
     stream.bind(seed=1, batch_size=2, num_workers=2)
