@@ -9,7 +9,7 @@ prediction.  Three modes, each writing ``<out>/<name>.json`` and ``<name>.md``:
   prompt is *recognised* when at least half of its clips are predicted as its group.  Prompts have no fine
   class, so fine-class relevance does not apply here.  Clip ``k`` of a prompt is row ``k`` of one batch of
   ``--clips`` generated with seed ``--seed + crc32(prompt)`` (independent of the file's order).  Duration,
-  steps and guidance are the model's own defaults unless given (SARA: 100 DiT steps, as ``sara generate``).
+  steps and guidance are the model's own defaults unless given (SARA: the release's stored sampler, as ``sara generate``).
 * ``--test-captions``: the model card's fine relevance (``sara eval relevance``'s protocol and RNG stream: test
   captions, ``--per-class`` each, ``--samples-per-prompt`` clips, 4 s, SARA 50 DiT steps) plus coarse
   accuracy against each caption's class group, for generated and real clips.  ``--every N`` scores a subset.
@@ -49,7 +49,6 @@ DEFAULT_PROMPTS = REPO / "recipes" / "everyday_prompts.csv"
 TARGET_GROUP_ACCURACY = 0.5  # issue 20: every group recognised in >= 50 % of generated clips
 TARGET_VOCODER_RATIO = 0.7  # issue 20: reconstructions keep >= 70 % of the real clips' coarse accuracy
 RULE = "a prompt is recognised when at least half of its clips are predicted as its group"
-SARA_DIT_STEPS = 100  # SARA models: DiT steps when --steps is not given (sara generate / sara demo)
 AUDIOGEN_SECONDS = 4.0  # AudioGen has no default duration: sara demo's clip length
 Generate = Callable[[list[str], int], Tensor]  # (prompts, seed) -> [B, N] at the pipeline's rate
 Classify = Callable[[Tensor, int], CoarsePrediction]
@@ -64,9 +63,9 @@ def make_generator(pipe: Any, *, duration: float | None, steps: int | None, cfg:
 
     if isinstance(pipe, TextToAudio):
         settings = {"system": "sara", "duration": pipe.default_duration if duration is None else duration,
-                    "steps": SARA_DIT_STEPS if steps is None else steps,
+                    "steps": pipe.sampling.steps if steps is None else steps, "solver": pipe.sampling.solver,
                     "cfg": pipe.default_guidance if cfg is None else cfg,
-                    "vocoder_steps": vocoder_steps or int(pipe.vocoder.config.default_steps)}
+                    "vocoder_steps": vocoder_steps or pipe.vocoder_steps()}
         kwargs = {"duration": settings["duration"], "steps": settings["steps"], "guidance_scale": settings["cfg"],
                   "vocoder_steps": settings["vocoder_steps"]}
     elif hasattr(pipe, "defaults") and hasattr(pipe, "generate_latents"):

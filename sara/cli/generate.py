@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompts-at", default=None, metavar="SCHEDULE",
                    help='SARA long-form prompt schedule instead of a prompt, e.g. "0:rain;60:thunder storm"')
     p.add_argument("--steps", type=int_range(1, MAX_STEPS), default=None,
-                   help="sampling steps (default: the model's; 100 DiT steps for SARA models, 200 DDPM steps for "
+                   help="sampling steps (default: the model's; for SARA models the release's stored steps, else 100; 200 DDPM steps for "
                         "Tango)")
     p.add_argument("--cfg", type=float_range(0.0, 100.0), default=None,
                    help="classifier-free guidance scale, on iff > 1 (default: the model's, 3.5 for official models)")

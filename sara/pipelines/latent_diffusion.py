@@ -53,7 +53,7 @@ class LDMDefaults:
         steps: sampler steps.
         guidance_scale: CFG scale ``w`` (guided iff > 1).
         duration: seconds.
-        sampler: ``"ddpm"`` (Tango), ``"ddim"``, ``"dpmsolver++"`` or ``"unipc"``.
+        sampler: ``"ddpm"`` (Tango), ``"ddim"``, ``"dpmsolver++"``, ``"dpmsolver++karras"`` or ``"unipc"``.
     """
 
     steps: int = 200
@@ -320,7 +320,8 @@ class LatentDiffusion(InferenceOptions):
             latents: initial noise ``[B, C, H, W]`` (None: drawn from ``seed``; its ``H`` then fixes the length).
             step_noise: DDPM only: ``[steps, B, C, H, W]`` per-step variance noise (None: drawn from ``seed``).
             seed: seeds one CPU generator (initial noise first, then step noise); None uses the global RNG.
-            sampler: ``"ddpm"``, ``"ddim"``, ``"dpmsolver++"`` or ``"unipc"`` (None: ``defaults.sampler``).
+            sampler: ``"ddpm"``, ``"ddim"``, ``"dpmsolver++"``, ``"dpmsolver++karras"`` or ``"unipc"`` (None:
+                ``defaults.sampler``).
             duration: seconds (None: ``defaults.duration``, or the length of ``latents``).
             progress: show a progress bar.
 

@@ -48,6 +48,16 @@ def test_other_samplers_share_the_schedule(name: str, cls: type) -> None:
         assert make_scheduler(name, karras_sigmas=True).config.use_karras_sigmas
 
 
+def test_dpmsolver_karras_is_a_sampler_name() -> None:
+    named = make_scheduler("dpmsolver++karras")
+    assert type(named) is diffusers.DPMSolverMultistepScheduler and named.config.use_karras_sigmas
+    assert dict(named.config) == dict(make_scheduler("dpmsolver++", karras_sigmas=True).config)
+    named.set_timesteps(15)
+    plain = make_scheduler("dpmsolver++")
+    plain.set_timesteps(15)
+    assert not torch.equal(named.timesteps, plain.timesteps)  # the Karras ramp, not linspace
+
+
 def test_bad_sampler_requests() -> None:
     with pytest.raises(ConfigError, match="unknown sampler 'euler'"):
         make_scheduler("euler")  # type: ignore[arg-type]
