@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from bench_samplers import _mel as mel  # the DAC mel distance at 44.1 kHz, batch mean
+from bench_samplers import rel_l2
 from torch import Tensor
 
 PAPER_CONFIGS = (
@@ -122,18 +124,6 @@ def run_config(pipe: Any, cfg: Config, seconds: float, guidance: float, seed: in
 def vocode(pipe: Any, cfg: Config, z: Tensor, noise: Tensor) -> Tensor:
     return pipe.vocoder.decode(z, steps=cfg.vocoder_steps, noise=noise, solver=cfg.vocoder_solver,
                                grid=cfg.vocoder_grid).float()
-
-
-def mel(x: Tensor, ref: Tensor, rate: int) -> float:
-    from sara.audio.dsp import resample
-    from sara.eval.metrics import mel_distance
-
-    x44, ref44 = resample(x.float(), rate, 44100), resample(ref.float(), rate, 44100)
-    return float(sum(mel_distance(r, y, 44100) for r, y in zip(ref44, x44)) / x.shape[0])
-
-
-def rel_l2(x: Tensor, ref: Tensor) -> float:
-    return float((x.double() - ref.double()).norm() / ref.double().norm())
 
 
 def measure(pipe: Any, configs: list[Config], args: argparse.Namespace) -> None:

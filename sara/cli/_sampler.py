@@ -37,10 +37,12 @@ def apply_sampler(pipe: Any, args: argparse.Namespace) -> Any:
 
 
 def vocoder_sampler(args: argparse.Namespace) -> dict[str, str]:
-    """``vocoder.decode`` keywords for ``--vocoder-solver`` / ``--vocoder-grid`` (official Euler / uniform
-    when not given)."""
-    return {"solver": getattr(args, "vocoder_solver", None) or "euler",
-            "grid": getattr(args, "vocoder_grid", None) or "uniform"}
+    """``vocoder.decode`` keywords for ``--vocoder-solver`` / ``--vocoder-grid`` (none for the official Euler /
+    uniform sampler, the default)."""
+    from sara.pipelines.sampling import vocoder_sampler_kwargs
+
+    return vocoder_sampler_kwargs(getattr(args, "vocoder_solver", None) or "euler",
+                                  getattr(args, "vocoder_grid", None) or "uniform")
 
 
 def refuse_sampler(args: argparse.Namespace, kind: str) -> None:
