@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import soundfile as sf
 import torch
 from safetensors.torch import save_file
@@ -61,6 +62,20 @@ def test_decode_latent_files(tmp_path, capsys) -> None:  # noqa: ANN001
     assert code == 1 and "y.safetensors" in err and "latents" in err
     assert sf.info(str(tmp_path / "out" / "x.wav")).frames == 7 * 960
     assert not (tmp_path / "out" / "y.wav").exists()
+
+
+def test_decode_with_another_solver_and_grid(tmp_path) -> None:  # noqa: ANN001
+    model = tmp_path / "model"
+    write_official(model, tiny_config())
+    lat = tmp_path / "lat"
+    lat.mkdir()
+    save_file({"latents": torch.randn(32, 7)}, str(lat / "x.safetensors"), metadata={"frame_rate": "25.0"})
+    args = ["decode", str(lat), "--model", str(model), "--steps", "2", "--seed", "3"]
+    assert main([*args, "-o", str(tmp_path / "euler")]) == 0
+    assert main([*args, "-o", str(tmp_path / "heun"), "--vocoder-solver", "heun", "--vocoder-grid", "sway"]) == 0
+    euler, _ = sf.read(str(tmp_path / "euler" / "x.wav"))
+    heun, _ = sf.read(str(tmp_path / "heun" / "x.wav"))
+    assert euler.shape == heun.shape == (7 * 960,) and not np.array_equal(euler, heun)
 
 
 def test_train_vocoder_cli(tmp_path, capsys) -> None:  # noqa: ANN001
