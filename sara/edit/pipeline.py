@@ -2,7 +2,8 @@
 
 The host class (:class:`~sara.pipelines.text_to_audio.TextToAudio`) provides ``dit``, ``vocoder``,
 ``encoder``, ``encode_text``, ``_velocity``, ``num_frames``, ``default_duration``, ``default_guidance``,
-``sample_rate`` and ``device``.  The public methods live in :mod:`sara.edit.methods`.
+``sampling`` (its :class:`~sara.pipelines.sampling.SamplerSettings`), ``vocoder_steps()``, ``sample_rate`` and
+``device``.  The public methods live in :mod:`sara.edit.methods`.
 
 Random numbers (``seed`` seeds private generators, so results are reproducible):
 
