@@ -164,9 +164,11 @@ def add_ldm_export_arguments(p: argparse.ArgumentParser) -> None:
                         "or a Tango directory, and OUT_DIR becomes a LatentDiffusion release)")
     p.add_argument("--text-encoder", default="minilm",
                    help="latent diffusion: 'minilm' or a FLAN-T5 directory the UNet was trained with (default minilm)")
-    p.add_argument("--default-steps", type=int, default=None, help="latent diffusion: default sampler steps (200)")
+    p.add_argument("--default-steps", type=int, default=None,
+                   help="default sampler steps (latent diffusion: 200; SARA: DiT steps, 100)")
     p.add_argument("--default-duration", type=float, default=None, help="latent diffusion: default seconds (10.24)")
-    p.add_argument("--default-sampler", default=None, help="latent diffusion: default sampler (ddpm)")
+    p.add_argument("--default-sampler", default=None,
+                   help="default sampler (latent diffusion: ddpm; SARA: the DiT solver, euler, e.g. dpm2m)")
 
 
 def run_ldm_export(args: argparse.Namespace) -> int:

@@ -63,11 +63,19 @@ def _export(args: argparse.Namespace) -> int:
         overrides["vocoder"] = str(args.vocoder)
     if args.default_cfg is not None or overrides:
         _check_t2a_run(Path(args.run_dir), "--default-cfg" if args.default_cfg is not None else "--vocoder")
-    out = export_run(args.run_dir, args.out_dir, use_ema=not args.no_ema, overrides=overrides)
-    if args.default_cfg is not None:
-        from sara.pipelines.text_to_audio import TextToAudio
+    sampling = {"steps": args.default_steps, "solver": args.default_sampler}
+    if any(v is not None for v in sampling.values()):
+        from sara.pipelines.sampling import SamplerSettings
 
+        _check_t2a_run(Path(args.run_dir), "--default-steps / --default-sampler")
+        SamplerSettings().updated(**sampling)  # ConfigError (one line) before anything is written
+    out = export_run(args.run_dir, args.out_dir, use_ema=not args.no_ema, overrides=overrides)
+    from sara.pipelines.text_to_audio import TextToAudio
+
+    if args.default_cfg is not None:
         TextToAudio.set_default_guidance(out, args.default_cfg)
+    if any(v is not None for v in sampling.values()):
+        TextToAudio.set_default_sampling(out, **sampling)
     print(f"exported {out}")
     return 0
 

@@ -175,6 +175,24 @@ class TextToAudio(EditingMixin, InferenceOptions):
         payload["config"]["default_guidance"] = float(scale)
         write_text_atomically(path, json.dumps(payload, indent=2) + "\n")
 
+    @staticmethod
+    def set_default_sampling(directory: str | os.PathLike[str], **changes: Any) -> SamplerSettings:
+        """Store sampler defaults (:class:`SamplerSettings` fields; None keeps one) in the release in
+        ``directory`` (rewrites its ``config.json``); returns the stored settings.
+
+        Raises:
+            CheckpointError: not a sara TextToAudio release.
+            ConfigError: a bad setting (unknown solver, steps out of range).
+        """
+        path = Path(directory) / "config.json"
+        payload = read_release_config(directory) if path.is_file() else {}
+        if payload.get("class") != "TextToAudio":
+            raise CheckpointError(f"{directory}: not a sara TextToAudio release")
+        settings = SamplerSettings.from_dict(payload["config"].get("sampling")).updated(**changes)
+        payload["config"]["sampling"] = settings.to_dict()
+        write_text_atomically(path, json.dumps(payload, indent=2) + "\n")
+        return settings
+
     @classmethod
     def _from_official(cls, p: Path) -> TextToAudio:
         from sara.dit.official import dit_from_official

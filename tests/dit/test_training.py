@@ -118,6 +118,13 @@ def test_fit_export_and_generate(tmp_path) -> None:
     assert TextToAudio.from_pretrained(release).default_guidance == 3.5
     assert main(["export", str(run_dir), str(tmp_path / "bad"), "--default-cfg", "nan"]) == 2
     assert not (tmp_path / "bad").exists()
+    # and the sampler: steps and DiT solver
+    assert main(["export", str(run_dir), str(tmp_path / "rel_s"), "--default-steps", "12",
+                 "--default-sampler", "dpm2m"]) == 0
+    sampling = TextToAudio.from_pretrained(tmp_path / "rel_s").sampling
+    assert (sampling.steps, sampling.solver) == (12, "dpm2m")
+    assert main(["export", str(run_dir), str(tmp_path / "bad"), "--default-sampler", "ddpm"]) == 2
+    assert not (tmp_path / "bad").exists()
     # bundling another vocoder release of the same latent space
     other = SemanticVocoder(dataclasses.replace(voc_cfg, default_steps=3)).save_pretrained(tmp_path / "voc3")
     assert main(["export", str(run_dir), str(tmp_path / "rel_v3"), "--vocoder", str(other)]) == 0
