@@ -410,6 +410,7 @@ def _save(run: _Run) -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed while saving
     run.accel.wait_for_everyone()
     run.accel.save_state(str(tmp))
+    run.accel.wait_for_everyone()  # every process has written its RNG state into tmp before it is renamed
     if run.accel.is_main_process:
         ckpt.save_extras(tmp, run.progress, run.ema.state_dict() if run.ema is not None else None)
         ckpt.finalize(tmp, final, run.cfg.keep_checkpoints)
