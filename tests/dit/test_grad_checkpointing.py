@@ -7,7 +7,6 @@ import json
 import math
 from pathlib import Path
 
-import pytest
 import torch
 
 from sara.dit import DiTConfig
@@ -72,16 +71,6 @@ class _CheckpointedTask(TextToAudioTask):
         model = super().build_model()
         model.set_gradient_checkpointing(True)
         return model
-
-
-@pytest.fixture()
-def fresh_accelerate_state():  # noqa: ANN201
-    """accelerate keeps one process-wide state: a fit in bf16 after one in fp32 (same process) is refused."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def test_bf16_training_with_checkpointing_on_cpu(tmp_path: Path, fresh_accelerate_state: None) -> None:

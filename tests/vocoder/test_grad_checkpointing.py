@@ -82,16 +82,6 @@ class _CheckpointedTask(VocoderTask):
         return model
 
 
-@pytest.fixture()
-def fresh_accelerate_state():  # noqa: ANN201
-    """accelerate keeps one process-wide state: a fit in bf16 after one in fp32 (same process) is refused."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-
-
 def test_bf16_training_with_checkpointing_on_cpu(tmp_path: Path, fresh_accelerate_state: None) -> None:
     from sara.train import TrainConfig, fit
 
