@@ -18,8 +18,7 @@ from torch import Tensor, nn
 from sara.audio import dsp
 from sara.encoder.config import EncoderConfig
 
-__all__ = ["AmplitudeToDB", "MelSpectrogram", "build_front_end", "build_init_bn", "db_with_floor", "power_mel_blockwise",
-           "power_mel_frames"]
+__all__ = ["AmplitudeToDB", "MelSpectrogram", "build_front_end", "build_init_bn", "db_with_floor", "power_mel_frames"]
 
 DbScope = Literal["batch", "item"]
 
@@ -91,25 +90,6 @@ def build_front_end(cfg: EncoderConfig) -> nn.Sequential:
 def build_init_bn(cfg: EncoderConfig) -> nn.Sequential:
     """``init_bn`` = swap, (1) ``BatchNorm2d(F, momentum)``, swap; applied to ``[B, 1, F, N]``."""
     return nn.Sequential(_SwapFreqChannel(), nn.BatchNorm2d(cfg.n_mels, momentum=cfg.bn_momentum), _SwapFreqChannel())
-
-
-def power_mel_blockwise(mel: MelSpectrogram, wav: Tensor, block_frames: int = 6000) -> Tensor:
-    """Power mel of one long waveform computed ``block_frames`` frames at a time.
-
-    Gives the same frames as ``mel(wav[None])[0]`` (each block takes exactly the samples its frames cover of
-    the reflect-padded signal, :func:`power_mel_frames`) while the complex STFT never exceeds one block.
-
-    Args:
-        mel: the front end's mel module.
-        wav: ``[T]`` samples.
-        block_frames: frames per block (6000 = 60 s at hop 160).
-
-    Returns:
-        ``[F, 1 + T // hop]`` power mel.
-    """
-    num_frames = 1 + wav.shape[-1] // mel.hop_length
-    return torch.cat([power_mel_frames(mel, wav, start, min(start + block_frames, num_frames))
-                      for start in range(0, num_frames, block_frames)], dim=-1)
 
 
 def power_mel_frames(mel: MelSpectrogram, wav: Tensor, start: int, stop: int) -> Tensor:
