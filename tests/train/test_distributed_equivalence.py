@@ -257,6 +257,7 @@ def _bn_worker(rank: int, store: str, out: str) -> None:
         y = bn(x)
         (y * torch.arange(y.numel()).view_as(y) * (rank + 1)).sum().backward()
         torch.save({"y": y.detach(), "gx": x.grad, "gw": bn.weight.grad, "rv": bn.running_var}, f"{out}/{rank}.pt")
+        dist.barrier()  # neither process tears gloo down while the other is still in a collective (seen: SIGABRT)
     finally:
         dist.destroy_process_group()
 
