@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint clean browser-deps
+.PHONY: install demo test test-all lint clean browser-deps corpus-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ browser-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "browser-deps: chromium / chromedriver not found and apt-get cannot run as root here;" \
 		"install them (Debian: apt-get install chromium chromium-driver) to run the browser test"; fi
+
+# what `sara data build-corpus` needs beyond `make install`: Debian's espeak-ng (speech synthesis) and
+# tinysoundfont (instrument / drum / GM sfx synthesis).  tinysoundfont's PyPI metadata asks for pyaudio, which only
+# plays audio and needs the PortAudio headers to build, so it is installed without its dependencies.
+corpus-deps: $(STAMP)
+	@command -v espeak-ng >/dev/null || { if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; \
+	else echo "corpus-deps: install espeak-ng (Debian: apt-get install espeak-ng)"; exit 1; fi; }
+	$(BIN)/python -m pip install -q --no-deps "tinysoundfont>=0.3"
 
 lint: $(STAMP)
 	$(BIN)/ruff check sara tests benchmarks

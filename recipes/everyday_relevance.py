@@ -17,10 +17,15 @@ prediction.  Three modes, each writing ``<out>/<name>.json`` and ``<name>.md``:
   (SARA: semantic encoder -> vocoder; LDM / DC-LDM: mel -> VAE -> HiFi-GAN; AudioGen: EnCodec), the clips of
   ``recipes/vocoder_relevance.py`` (every 2nd of 2 per class), fine and coarse, and the coarse ratio
   reconstructed / real (issue-20 target >= 0.7).
+* ``--real-clips``: the classifier itself on every real (non-mixture) clip of ``--split`` with a coarse group,
+  first ``--max-seconds``: coarse accuracy per group.  This is the ceiling of the everyday scores: a group the
+  classifier does not recognise in real audio cannot be verified in generated audio either.  Choose between
+  classifiers on ``--split valid``.
 
     python recipes/everyday_relevance.py --classifier /work/eval/classifier --out /work/eval/everyday/sara-demo
     python recipes/everyday_relevance.py --classifier C --manifest M --vocoder-reconstruction --out OUT
     python recipes/everyday_relevance.py --classifier C --manifest M --test-captions --every 4 --out OUT
+    python recipes/everyday_relevance.py --classifier C --manifest M --real-clips --split valid --out OUT
 
 ``--model`` takes any model ``sara generate`` takes (default: the bundled SARA demo).
 """
@@ -360,6 +365,44 @@ def run_vocoder(args: argparse.Namespace, classifier: Any) -> None:
                                          notes), args.out, "vocoder_coarse")
 
 
+def real_clip_records(manifest: Path, split: str, mapping: dict[str, str]) -> list[dict[str, Any]]:
+    """Non-mixture ``split`` records of the manifest whose class has a coarse group (other included)."""
+    from sara.data.manifest import load_manifest
+
+    return [r for r in load_manifest(manifest) if r.get("split") == split and r.get("kind") != "mixture"
+            and r.get("class") in mapping]
+
+
+def run_real_clips(args: argparse.Namespace, classifier: Any) -> None:
+    """``--real-clips``: the classifier's coarse accuracy per group on real clips (the everyday ceiling)."""
+    from sara.audio.io import load_audio
+    from sara.eval.coarse import load_coarse_groups
+
+    mapping = load_coarse_groups()
+    records, classify = real_clip_records(args.manifest, args.split, mapping), coarse_classifier_fn(classifier)
+    if not records:
+        from sara.errors import SaraError
+
+        raise SaraError(f"no real {args.split!r} clips of a mapped class in {args.manifest}")
+    labels, preds = [], []
+    for r in tqdm(records, desc="real clips", unit="clip"):
+        wav, sr = load_audio(args.manifest.parent / r["path"])
+        preds.append(classify(wav.mean(0)[: int(sr * args.max_seconds)], sr))
+        labels.append(mapping[r["class"]])
+    coarse = coarse_pairs(labels, [q.group for q in preds], [q.group for q in preds], gen_key="classifier")
+    per_group = {g: {"accuracy": v["classifier"], "n": v["n"]} for g, v in coarse["per_group"].items()}
+    accs = [per_group[g]["accuracy"] for g in COARSE_GROUPS if g in per_group]
+    result = {"mode": "real-clips", "classifier": str(args.classifier), "split": args.split, "clips": len(records),
+              "coarse_accuracy": coarse["classifier_accuracy"], "balanced_accuracy": sum(accs) / len(accs),
+              "per_group": per_group}
+    summary = [{"clips": len(records), "coarse accuracy": result["coarse_accuracy"],
+                "balanced over the 8 groups": result["balanced_accuracy"]}]
+    notes = (f"`{args.classifier}` on every real (non-mixture) {args.split} clip with a coarse group (first "
+             f"{args.max_seconds:g} s): the ceiling of the everyday-prompt scores.")
+    write_outputs(result, pairs_markdown("The classifier on real clips: coarse accuracy per group", summary,
+                                         per_group, notes), args.out, f"real_clips_{args.split}")
+
+
 # -------------------------------------------------------------------------------------------------- CLI
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
@@ -370,6 +413,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--test-captions", action="store_true", help="fine + coarse relevance on corpus captions")
     mode.add_argument("--vocoder-reconstruction", action="store_true", help="coarse accuracy of reconstructions")
+    mode.add_argument("--real-clips", action="store_true", help="the classifier's coarse accuracy on real clips")
     ap.add_argument("--prompts", type=Path, default=DEFAULT_PROMPTS, help="everyday prompts CSV (prompt,group,demo)")
     ap.add_argument("--clips", type=int, default=2, help="clips per everyday prompt")
     ap.add_argument("--seed", type=int, default=0)
@@ -384,10 +428,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--every", type=int, default=None,
                     help="every N-th corpus prompt (default: 1 for --test-captions, 2 for --vocoder-reconstruction)")
     ap.add_argument("--batch-size", type=int, default=4, help="--test-captions: captions per generation batch")
-    ap.add_argument("--max-seconds", type=float, default=10.0, help="--vocoder-reconstruction: clip length cap")
+    ap.add_argument("--max-seconds", type=float, default=10.0,
+                    help="--vocoder-reconstruction / --real-clips: clip length cap")
     args = ap.parse_args(argv)
-    if (args.test_captions or args.vocoder_reconstruction) and args.manifest is None:
-        ap.error("--manifest is required with --test-captions and --vocoder-reconstruction")
+    if (args.test_captions or args.vocoder_reconstruction or args.real_clips) and args.manifest is None:
+        ap.error("--manifest is required with --test-captions, --vocoder-reconstruction and --real-clips")
     if args.clips < 1 or args.samples_per_prompt < 1 or (args.every is not None and args.every < 1):
         ap.error("--clips, --samples-per-prompt and --every must be >= 1")
     return args
@@ -404,6 +449,8 @@ def main(argv: list[str] | None = None) -> None:
         run_test_captions(args, classifier)
     elif args.vocoder_reconstruction:
         run_vocoder(args, classifier)
+    elif args.real_clips:
+        run_real_clips(args, classifier)
     else:
         run_everyday(args, classifier)
 

@@ -21,6 +21,8 @@ import argparse
 import dataclasses
 from typing import Any
 
+from sara.cli._args import float_range
+
 PRESETS = ("paper", "small", "tiny")
 
 
@@ -55,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup-batches", type=float, default=500.0, help="Eden2 warm-up (steps)")
     g.add_argument("--num-log-samples", type=int, default=2, help="clips reconstructed at each --sample-every")
     g.add_argument("--sample-steps", type=int, default=16, help="Euler steps for the logged samples")
+    g.add_argument("--class-balance", type=float_range(0.0, 4.0), default=0.0,
+                   help="draw training clips with weight (clips of their manifest class) ** -this; 0 = uniform, "
+                        "1 = classes equal (sara extension)")
     gan = p.add_argument_group("vocoder stage 2 (--stage gan)")
     gan.add_argument("--gan-steps", type=int, default=1, help="Euler steps trained through and exported (k)")
     gan.add_argument("--no-adversarial", dest="adversarial", action="store_false",
@@ -100,7 +105,7 @@ def build_task(args: argparse.Namespace) -> Any:
             latent_cache=args.latent_cache, shards=args.shards, shuffle_buffer=args.shuffle_buffer,
             segment_seconds=args.segment_seconds, optimizer=args.optimizer, lr=args.lr,
             lr_batches=args.lr_batches, warmup_batches=args.warmup_batches,
-            num_log_samples=args.num_log_samples, sample_steps=args.sample_steps,
+            num_log_samples=args.num_log_samples, sample_steps=args.sample_steps, class_balance=args.class_balance,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -131,7 +136,7 @@ def _build_gan_task(args: argparse.Namespace) -> Any:
             warmup_batches=args.warmup_batches, num_log_samples=args.num_log_samples, init=str(args.init),
             gen_steps=args.gan_steps, adversarial=args.adversarial, discriminator=getattr(DiscriminatorConfig, args.disc_preset)(),
             gen_start_step=args.gen_start_step, mel_weight=args.mel_weight, lr_gen=args.lr_gen, lr_disc=args.lr_disc,
-            semantic_weight=args.semantic_weight, mel_floor=args.mel_floor,
+            semantic_weight=args.semantic_weight, mel_floor=args.mel_floor, class_balance=args.class_balance,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -11,7 +11,6 @@ same items from the clips of WebDataset shards (``--shards``).
 from __future__ import annotations
 
 import random
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from sara.data.balance import class_weights
 from sara.errors import AudioError, ConfigError
 
 __all__ = ["LatentCaptionDataset", "LatentCaptionDecoder", "class_weights", "collate_latent_captions",
@@ -131,21 +131,6 @@ class LatentCaptionDecoder:
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_cache": None}  # reopened in each worker
-
-
-def class_weights(labels: list[str | None], exponent: float) -> Tensor | None:
-    """Per-item sampling weights ``n_label ** -exponent`` (mean 1), or None when ``exponent == 0``.
-
-    ``n_label`` counts the items sharing ``labels[i]``; unlabelled items (None) count as a class of their own.
-    Exponent 1 makes every class equally likely, 0.5 is halfway (in log-frequency) between that and the data.
-    """
-    if exponent < 0:
-        raise ValueError(f"class balance exponent must be >= 0, got {exponent}")
-    if exponent == 0 or not labels:
-        return None
-    counts = Counter(labels)
-    w = torch.tensor([counts[label] ** -exponent for label in labels], dtype=torch.float64)
-    return w / w.mean()
 
 
 def _clip(record: dict, root: Path, cache: Any, problems: list[str]) -> _Clip | None:

@@ -1,7 +1,9 @@
 """Train the corpus classifier (:class:`~sara.eval.embedders.classifier.AudioClassifier`) and save a release.
 
 Log-mels of every clip are computed once; training draws random ``crop_seconds`` windows (padded with
-silence when shorter), optionally augmented (:mod:`sara.eval.augment`); validation scores whole, clean clips.
+silence when shorter), optionally augmented (:mod:`sara.eval.augment`) and optionally drawn class-balanced
+(``class_balance``: each epoch draws as many clips as the split holds, with replacement, with weights
+``n_class ** -class_balance``, so thin classes are seen more often); validation scores whole, clean clips.
 The best-validation weights are saved.
 """
 
@@ -17,6 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from sara.audio.io import load_audio
+from sara.data.balance import class_weights
 from sara.errors import SaraError
 from sara.eval.augment import MelAugmentConfig, MelAugmenter
 from sara.eval.embedders.classifier import AudioClassifier, ClassifierConfig
@@ -37,6 +40,11 @@ class ClassifierTrainConfig:
     min_train_clips: int = 1  # drop classes with fewer train clips (thin classes cannot be learned)
     seed: int = 0
     augment: MelAugmentConfig | None = None  # None: clean crops only
+    class_balance: float = 0.0  # exponent of class re-balancing (0: every clip once per epoch; 1: classes equal)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.class_balance <= 4.0:
+            raise ValueError(f"class_balance must be in [0, 4], got {self.class_balance}")
 
 
 def _load_mels(model: AudioClassifier, clips: list[Clip], desc: str) -> list[Tensor]:
@@ -110,6 +118,13 @@ def train_classifier(
             "num_train": len(tr), "num_valid": len(va), "num_classes": len(names)}
 
 
+def epoch_order(n: int, weights: Tensor | None, gen: torch.Generator) -> Tensor:
+    """One epoch's ``[n]`` clip indices: a permutation, or ``n`` weighted draws with replacement."""
+    if weights is None:
+        return torch.randperm(n, generator=gen)
+    return torch.multinomial(weights, n, replacement=True, generator=gen)
+
+
 def _fit(model: AudioClassifier, tr_mels: list[Tensor], tr_y: Tensor, va_mels: list[Tensor], va_y: Tensor,
          train: ClassifierTrainConfig) -> dict:
     """Adam epochs over random crops; returns the best-validation ``{"acc", "state"}``."""
@@ -120,9 +135,10 @@ def _fit(model: AudioClassifier, tr_mels: list[Tensor], tr_y: Tensor, va_mels: l
     augment = None if train.augment is None else MelAugmenter(
         model.log_mel, model.config.sample_rate, offset, model.feature_mean.clone(), train.augment, train.seed)
     best = {"acc": -1.0, "state": None}
+    weights = class_weights(tr_y.tolist(), train.class_balance)
     model.train()
     for _epoch in tqdm(range(train.epochs), desc="classifier", leave=False):
-        order = torch.randperm(len(tr_mels), generator=gen)
+        order = epoch_order(len(tr_mels), weights, gen)
         for b in range(math.ceil(len(order) / train.batch_size)):
             idx = order[b * train.batch_size:(b + 1) * train.batch_size]
             x = _crop_batch([tr_mels[i] for i in idx], frames, gen, math.log(offset))

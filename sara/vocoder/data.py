@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 
 from sara.audio.dsp import resample
 from sara.audio.io import AUDIO_EXTENSIONS
+from sara.data.balance import class_weights
 from sara.data.manifest import load_manifest, report_skipped
 from sara.errors import AudioError, ConfigError
 
@@ -40,12 +41,14 @@ __all__ = ["ClipRef", "SegmentDataset", "SegmentDecoder", "collate_segments", "l
 
 @dataclass(frozen=True)
 class ClipRef:
-    """One training clip: its audio file, the path of its latent-cache file relative to the cache root, and
-    its key in a sharded latent store (the manifest ``id``; None: ``cache_rel`` without suffix)."""
+    """One training clip: its audio file, the path of its latent-cache file relative to the cache root, its
+    key in a sharded latent store (the manifest ``id``; None: ``cache_rel`` without suffix) and its manifest
+    ``class`` (None for plain files; used by class-balanced sampling)."""
 
     path: Path
     cache_rel: Path
     key: str | None = None
+    label: str | None = None
 
     @property
     def store_key(self) -> str:
@@ -61,7 +64,8 @@ def _manifest_clips(manifest: Path, split: str) -> list[ClipRef]:
     for item in load_manifest(manifest, required_keys=("path",)):
         if item.get("split", "train") == split:
             rel = Path(item["path"])
-            clips.append(ClipRef(manifest.parent / rel, rel.with_suffix(".safetensors"), clip_key(item)))
+            clips.append(ClipRef(manifest.parent / rel, rel.with_suffix(".safetensors"), clip_key(item),
+                                 item.get("class")))
     return clips
 
 
@@ -179,11 +183,17 @@ class SegmentDataset(_SegmentMaker, Dataset):
         min_rms, rms_tries: a crop with RMS below ``min_rms`` is retried up to ``rms_tries`` times.
         peak_db: ``(low, high)`` peak level range in dBFS for the loudness augmentation; None keeps the
             original level (always the case with a latent cache).
+        class_balance: exponent ``a`` of class re-balancing (0 = off): :attr:`sample_weights` become
+            ``n_class ** -a`` so that thin classes are drawn more often (clips without a class count as one class).
+
+    Attributes:
+        sample_weights: ``[len(self)]`` float64 weights for the training loop's sampler, or None (uniform).
     """
 
     def __init__(self, clips: list[ClipRef], segment_samples: int, *, sample_rate: int = 24000, hop_length: int = 960,
                  latent_cache: str | os.PathLike[str] | None = None, train: bool = True, min_rms: float = 0.005,
-                 rms_tries: int = 3, peak_db: tuple[float, float] | None = (-6.0, -1.0)) -> None:
+                 rms_tries: int = 3, peak_db: tuple[float, float] | None = (-6.0, -1.0),
+                 class_balance: float = 0.0) -> None:
         super().__init__(segment_samples, sample_rate, hop_length, train, min_rms, rms_tries,
                          None if latent_cache is not None else peak_db)
         from sara.data.latent_store import open_latent_cache
@@ -191,6 +201,7 @@ class SegmentDataset(_SegmentMaker, Dataset):
         self.cache = open_latent_cache(latent_cache) if latent_cache is not None else None
         self._latent_refs: list[str | None] = []
         self.clips, self._frames = self._usable(clips)
+        self.sample_weights = class_weights([c.label for c in self.clips], class_balance)
 
     def _usable(self, clips: list[ClipRef]) -> tuple[list[ClipRef], dict[int, int]]:
         """Clips whose audio is readable (and, with a cache, whose latents exist), with their frame counts;

@@ -80,6 +80,9 @@ class VocoderTrainConfig:
         clipping_scale: ScaledAdam's median-relative gradient clipping.
         weight_decay: AdamW only.
         num_log_samples, sample_steps, sample_seconds: what ``log_samples`` writes.
+        class_balance: draw training clips with weight ``n_class ** -class_balance`` (manifest classes; 0 =
+            uniform, 1 = classes equal; needs manifests, not shards).  A sara extension: on a corpus dominated by
+            speech and instruments it moves the training signal towards thin classes (drums, vehicles, weather).
     """
 
     model: VocoderConfig = field(default_factory=VocoderConfig.small)
@@ -103,8 +106,13 @@ class VocoderTrainConfig:
     num_log_samples: int = 2
     sample_steps: int = 16
     sample_seconds: float = 4.0
+    class_balance: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.class_balance <= 4.0:
+            raise ValueError(f"class_balance must be in [0, 4], got {self.class_balance}")
+        if self.shards is not None and self.class_balance:
+            raise ValueError("class_balance needs manifests (a stream is drawn without weights)")
         if self.encoder is None and self.latent_cache is None and self.shards is None:
             raise ValueError("give an encoder (latents on the fly) or a latent_cache (from `sara encode`)")
         if self.shuffle_buffer < 1:
@@ -171,7 +179,8 @@ class VocoderTask(TrainTask):
         return SegmentDataset(list_clips(sources, split), cfg.segment_samples, sample_rate=cfg.model.sample_rate,
                               hop_length=cfg.model.hop_length, latent_cache=cfg.latent_cache, train=train,
                               min_rms=cfg.min_rms, rms_tries=cfg.rms_tries,
-                              peak_db=cfg.peak_db if train else (-3.0, -3.0))
+                              peak_db=cfg.peak_db if train else (-3.0, -3.0),
+                              class_balance=cfg.class_balance if train else 0.0)
 
     def build_datasets(self) -> tuple[Dataset, Dataset | None]:
         """Random training crops and fixed validation crops (None when there is no validation data)."""

@@ -84,10 +84,12 @@ def test_train_vocoder_cli(tmp_path, capsys) -> None:  # noqa: ANN001
     tiny_encoder().save_pretrained(tmp_path / "enc")
     code = main(["train", "vocoder", "--run-dir", str(tmp_path / "run"), "--data", str(tmp_path / "data"),
                  "--encoder", str(tmp_path / "enc"), "--preset", "tiny", "--segment-seconds", "0.4",
-                 "--max-steps", "2", "--batch-size", "2", "--ckpt-every", "2", "--export", str(tmp_path / "rel")])
+                 "--max-steps", "2", "--batch-size", "2", "--ckpt-every", "2", "--export", str(tmp_path / "rel"),
+                 "--class-balance", "0.5"])
     assert code == 0, capsys.readouterr().err
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["task"] == "vocoder" and run["task_config"]["optimizer"] == "scaled_adam"
+    assert run["task_config"]["class_balance"] == 0.5
     assert (tmp_path / "rel" / "model.safetensors").is_file()
     code = main(["train", "vocoder", "--run-dir", str(tmp_path / "run2"), "--data", str(tmp_path / "data"),
                  "--preset", "tiny"])

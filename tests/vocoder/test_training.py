@@ -152,3 +152,22 @@ def test_train_config_round_trips_and_validates(encoder_dir) -> None:  # noqa: A
         VocoderTrainConfig(train_data=("x",))
     with pytest.raises(ValueError):
         dataclasses.replace(cfg, optimizer="sgd")
+
+
+def test_class_balance_weights_thin_manifest_classes(tmp_path) -> None:  # noqa: ANN001
+    root = tmp_path / "corpus"
+    rows = []
+    for i in range(4):
+        write_tone(root / f"t{i}.wav", 1.2, 24000, 220 + 110 * i)
+        rows.append({"path": f"t{i}.wav", "split": "train", "class": "drum" if i == 3 else "speech"})
+    (root / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    clips = list_clips((str(root / "manifest.jsonl"),), "train")
+    assert [c.label for c in clips] == ["speech", "speech", "speech", "drum"]
+    assert SegmentDataset(clips, 9600, train=True).sample_weights is None  # default: uniform draws
+    w = SegmentDataset(clips, 9600, train=True, class_balance=1.0).sample_weights
+    assert w is not None and float(w[3]) == pytest.approx(3 * float(w[0]))  # classes equally likely
+    base = dict(model=tiny_config(), train_data=(str(root / "manifest.jsonl"),), latent_cache="unused")
+    with pytest.raises(ValueError, match="class_balance"):
+        VocoderTrainConfig(**base, class_balance=-0.5)
+    with pytest.raises(ValueError, match="needs manifests"):
+        VocoderTrainConfig(**{**base, "train_data": ()}, shards=str(root), class_balance=0.5)

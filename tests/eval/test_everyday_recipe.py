@@ -1,0 +1,80 @@
+"""recipes/everyday_relevance.py --real-clips (the classifier's ceiling per coarse group) and class-balanced
+classifier training."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sara.audio.io import save_audio
+from sara.cli.__main__ import main
+from sara.errors import SaraError
+from sara.eval.train_classifier import ClassifierTrainConfig, epoch_order
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "everyday_relevance.py"
+SR = 16000
+
+
+def _recipe():  # noqa: ANN202 - the recipe module
+    spec = importlib.util.spec_from_file_location("everyday_relevance", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _corpus(root: Path) -> Path:
+    """30 one-second clips: ``dog`` (noise, animal) and ``piano`` (tones, melodic instrument), plus a mixture."""
+    rows, gen = [], torch.Generator().manual_seed(0)
+    t = torch.arange(SR) / SR
+    for i in range(30):
+        label = "piano" if i % 2 else "dog"
+        wav = 0.5 * torch.sin(2 * torch.pi * (300 + 10 * i) * t) if label == "piano" else 0.3 * torch.randn(SR, generator=gen)
+        save_audio(root / f"c{i}.wav", wav[None], SR)
+        split = ("train", "train", "train", "valid", "test")[i % 5]
+        rows.append({"path": f"c{i}.wav", "class": label, "caption": label, "split": split, "kind": "sfx"})
+    rows.append({**rows[3], "kind": "mixture"})  # mixtures are not real clips of one group
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root / "manifest.jsonl"
+
+
+def test_real_clips_mode_scores_every_real_clip_per_group(tmp_path: Path) -> None:
+    manifest = _corpus(tmp_path / "corpus")
+    clf = tmp_path / "clf"
+    assert main(["eval", "train-classifier", "--manifest", str(manifest), "--out", str(clf), "--epochs", "3",
+                 "--tiny", "--min-train-clips", "1", "--class-balance", "1"]) == 0
+    recipe = _recipe()
+    recipe.main(["--classifier", str(clf), "--manifest", str(manifest), "--real-clips", "--split", "valid",
+                 "--out", str(tmp_path / "out")])
+    res = json.loads((tmp_path / "out" / "real_clips_valid.json").read_text())
+    assert res["clips"] == 6  # the valid mixture is left out
+    assert {g: v["n"] for g, v in res["per_group"].items()} == {"animal": 3, "melodic instrument": 3}
+    accs = [v["accuracy"] for v in res["per_group"].values()]
+    assert res["coarse_accuracy"] == pytest.approx(sum(accs) / 2) and res["balanced_accuracy"] == pytest.approx(sum(accs) / 2)
+    with pytest.raises(SaraError, match="no real 'nope' clips"):
+        recipe.main(["--classifier", str(clf), "--manifest", str(manifest), "--real-clips", "--split", "nope",
+                     "--out", str(tmp_path / "out")])
+
+
+def test_epoch_order_draws_thin_classes_as_often_as_thick_ones() -> None:
+    from sara.data.balance import class_weights
+
+    gen = torch.Generator().manual_seed(0)
+    assert sorted(epoch_order(10, None, gen).tolist()) == list(range(10))  # no balance: each clip once
+    labels = [0] * 90 + [1] * 10
+    order = epoch_order(100, class_weights(labels, 1.0), gen)
+    draws = torch.stack([epoch_order(100, class_weights(labels, 1.0), gen) for _ in range(50)])
+    thin = (draws >= 90).float().mean()
+    assert order.shape == (100,) and 0.4 < float(thin) < 0.6  # classes equal: half the draws from the 10 % class
+    half = torch.stack([epoch_order(100, class_weights(labels, 0.5), gen) for _ in range(50)])
+    assert 0.1 < float((half >= 90).float().mean()) < 0.4  # halfway in log-frequency: 1/(1+3) = 25 %
+
+
+def test_class_balance_is_range_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="class_balance"):
+        ClassifierTrainConfig(class_balance=-1.0)
+    assert main(["eval", "train-classifier", "--manifest", "m.jsonl", "--out", "o", "--class-balance", "9"]) == 2
+    assert "class-balance" in capsys.readouterr().err
