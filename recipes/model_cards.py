@@ -2,6 +2,10 @@
 
     python recipes/model_cards.py --runs work/runs --bundle sara/pretrained/sara-demo \\
         --manifest work/corpus/manifest.jsonl --eval work/eval
+    python recipes/model_cards.py --bundle sara/pretrained/sara-demo --eval work/eval --only-everyday
+
+``--only-everyday`` rewrites just the card's everyday-prompt section (from ``EVAL/everyday/*.json``, written
+by ``recipes/everyday_relevance.py``), for a re-evaluation of an unchanged bundle whose training runs are gone.
 
 Every number in the cards is read from files the recipe wrote (run.json, metrics.jsonl, checkpoints,
 evaluation JSON); nothing is typed in by hand.  Wall time is the training time logged in ``metrics.jsonl``,
@@ -209,6 +213,72 @@ def _eval_section(eval_dir: Path) -> str:
     return text
 
 
+EVERYDAY_TITLE = "### Everyday prompts and coarse groups (issue 20)"
+
+
+def _group_table(columns: dict[str, dict[str, Any]], key: str = "accuracy") -> str:
+    """``| group | col1 | col2 ... |`` over the coarse groups of any column (``{col: {group: {key, n}}}``)."""
+    groups = list(dict.fromkeys(g for col in columns.values() for g in col))
+    rows = ["| group | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for g in groups:
+        cells = [f"{c[g][key]:.2f} (n={c[g].get('n', c[g].get('clips'))})" if g in c else "-" for c in columns.values()]
+        rows.append(f"| {g} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n\n"
+
+
+def _everyday_section(eval_dir: Path) -> str:
+    """The issue-20 numbers: everyday prompts per group, the classifier's ceiling on real clips, the vocoder's
+    coarse ratio and fine / coarse relevance on test captions (each part only when its JSON exists)."""
+    d = eval_dir / "everyday"
+    every, text = d / "everyday.json", ""
+    if not every.is_file():
+        return text
+    e = json.loads(every.read_text())
+    o, clf = e["overall"], Path(e["classifier"]).name
+    text += (f"{EVERYDAY_TITLE}\n\n`recipes/everyday_relevance.py`: {o['prompts']} everyday prompts written for this "
+             f"test (`recipes/everyday_prompts.csv`, none a corpus caption) x {e['clips_per_prompt']} clips "
+             f"({e['settings']['steps']} {e['settings'].get('solver', '')} DiT steps, guidance {e['settings']['cfg']}, "
+             f"{e['settings']['duration']} s), scored by `{clf}` with its class probabilities summed per coarse group. "
+             f"Clip accuracy {o['clip_accuracy']:.3f} (chance {o['chance_uniform_group']:.3f}); groups recognised in >= 50 % "
+             f"of their clips: {o['groups_meeting_target']}/8; `sara demo` prompts recognised: "
+             f"{o['demo_recognised']}/{o['demo_prompts']}.\n\n")
+    columns = {"generated (everyday prompts)": {g: {"accuracy": v["accuracy"], "n": v["clips"]}
+                                                for g, v in e["per_group"].items()}}
+    for split in ("valid", "test"):
+        real = d / f"real_clips_{split}.json"
+        if real.is_file():
+            columns[f"real {split} clips (ceiling)"] = json.loads(real.read_text())["per_group"]
+    text += ("Per coarse group; the real-clip columns are the same classifier on every real (non-mixture) clip of a "
+             "split, the most a generated clip of that group can be expected to score:\n\n" + _group_table(columns))
+    voc = d / "vocoder_coarse.json"
+    if voc.is_file():
+        v = json.loads(voc.read_text())
+        text += (f"Vocoder alone ({v['clips']} real {v['split']} clips, {v['vocoder_steps']} steps): coarse accuracy "
+                 f"{v['coarse']['reconstructed_accuracy']:.3f} on reconstructions vs {v['coarse']['real_accuracy']:.3f} "
+                 f"on the clips (ratio {v['ratio']['coarse']:.2f}); fine {v['fine']['reconstructed_accuracy']:.3f} vs "
+                 f"{v['fine']['real_accuracy']:.3f} (ratio {v['ratio']['fine']:.2f}).\n\n")
+    cap = d / "test_captions.json"
+    if cap.is_file():
+        c = json.loads(cap.read_text())
+        text += (f"Test captions (every {c['every']}, {c['samples_per_prompt']} clips each): fine-class relevance "
+                 f"{c['fine']['generated_accuracy']:.3f} (real {c['fine']['real_accuracy']:.3f}, chance "
+                 f"{c['chance']:.3f}); coarse {c['coarse']['generated_accuracy']:.3f} (real "
+                 f"{c['coarse']['real_accuracy']:.3f}).\n\n")
+    return text
+
+
+def replace_everyday_section(card: str, section: str) -> str:
+    """``card`` with its everyday section (from :data:`EVERYDAY_TITLE` to the next heading of level <= 3)
+    replaced by ``section``, or ``section`` inserted before ``## Limitations`` when the card has none."""
+    if EVERYDAY_TITLE in card:
+        head, rest = card.split(EVERYDAY_TITLE, 1)
+        ends = [i for i in (rest.find("\n### "), rest.find("\n## ")) if i >= 0]
+        tail = rest[min(ends) + 1:] if ends else ""
+        return head + section + tail
+    head, sep, tail = card.partition("## Limitations")
+    return head + section + sep + tail if sep else card + "\n" + section
+
+
 def _selection_section(eval_dir: Path) -> str:
     """Choices made on the valid split (``EVAL/selection``): the vocoder fine-tuning variant and the guidance."""
     sel = eval_dir / "selection"
@@ -321,7 +391,7 @@ Hardware: {_hardware()}.
 Reproduce: `{command}` (stages, sizes and time budgets are in that script).
 
 ## Evaluation
-{_eval_section(eval_dir)}{_selection_section(eval_dir)}Reproduce the evaluation with the commands in `recipes/demo_eval.sh`.
+{_eval_section(eval_dir)}{_everyday_section(eval_dir)}{_selection_section(eval_dir)}Reproduce the evaluation with the commands in `recipes/demo_eval.sh`.
 
 ## Limitations
 {_limitations(eval_dir)}
@@ -333,12 +403,23 @@ Reproduce: `{command}` (stages, sizes and time budgets are in that script).
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=Path, required=True)
+    ap.add_argument("--runs", type=Path)
     ap.add_argument("--bundle", type=Path, required=True)
-    ap.add_argument("--manifest", type=Path, required=True)
+    ap.add_argument("--manifest", type=Path)
     ap.add_argument("--eval", type=Path, required=True)
     ap.add_argument("--command", default="bash recipes/demo.sh")
+    ap.add_argument("--only-everyday", action="store_true", help="rewrite only the everyday-prompt section")
     args = ap.parse_args()
+    if args.only_everyday:
+        card = args.bundle / "README.md"
+        section = _everyday_section(args.eval)
+        if not section:
+            ap.error(f"no {args.eval / 'everyday' / 'everyday.json'}")
+        card.write_text(replace_everyday_section(card.read_text(), section))
+        print(card)
+        return
+    if args.runs is None or args.manifest is None:
+        ap.error("--runs and --manifest are required (unless --only-everyday)")
     print(write_cards(args.runs, args.bundle, args.manifest, args.eval, args.command))
 
 

@@ -78,3 +78,33 @@ def test_class_balance_is_range_checked(capsys: pytest.CaptureFixture[str]) -> N
         ClassifierTrainConfig(class_balance=-1.0)
     assert main(["eval", "train-classifier", "--manifest", "m.jsonl", "--out", "o", "--class-balance", "9"]) == 2
     assert "class-balance" in capsys.readouterr().err
+
+
+def _module(name: str):  # noqa: ANN202 - a recipe module
+    spec = importlib.util.spec_from_file_location(name, RECIPE.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_model_card_everyday_section_is_built_from_the_json_and_replaced_in_place(tmp_path: Path) -> None:
+    cards = _module("model_cards")
+    d = tmp_path / "everyday"
+    d.mkdir()
+    assert cards._everyday_section(tmp_path) == ""  # nothing evaluated: no section
+    per_group = {"speech": {"accuracy": 0.8, "clips": 20}, "music": {"accuracy": 0.1, "clips": 20}}
+    (d / "everyday.json").write_text(json.dumps({
+        "classifier": "/x/classifier_bal05", "clips_per_prompt": 2, "per_group": per_group,
+        "settings": {"steps": 32, "solver": "dpm2m", "cfg": 7.0, "duration": 4.0},
+        "overall": {"prompts": 20, "clip_accuracy": 0.45, "chance_uniform_group": 0.125, "groups_meeting_target": 1,
+                    "demo_recognised": 1, "demo_prompts": 2}}))
+    (d / "real_clips_valid.json").write_text(json.dumps({"per_group": {"speech": {"accuracy": 0.95, "n": 30}}}))
+    section = cards._everyday_section(tmp_path)
+    assert section.startswith(cards.EVERYDAY_TITLE) and "groups recognised in >= 50 % of their clips: 1/8" in section
+    assert "| speech | 0.80 (n=20) | 0.95 (n=30) |" in section and "| music | 0.10 (n=20) | - |" in section
+    card = "# card\n\n## Evaluation\n### Other\ntext\n\n## Limitations\nsmall\n"
+    once = cards.replace_everyday_section(card, section)
+    assert once.index(cards.EVERYDAY_TITLE) < once.index("## Limitations") and "### Other\ntext" in once
+    twice = cards.replace_everyday_section(once, section.replace("0.80", "0.85"))
+    assert twice.count(cards.EVERYDAY_TITLE) == 1 and "0.85 (n=20)" in twice and "0.80 (n=20)" not in twice
+    assert twice.endswith("## Limitations\nsmall\n")
