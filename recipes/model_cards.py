@@ -255,8 +255,8 @@ def _everyday_section(eval_dir: Path) -> str:
         v = json.loads(voc.read_text())
         text += (f"Vocoder alone ({v['clips']} real {v['split']} clips, {v['vocoder_steps']} steps): coarse accuracy "
                  f"{v['coarse']['reconstructed_accuracy']:.3f} on reconstructions vs {v['coarse']['real_accuracy']:.3f} "
-                 f"on the clips (ratio {v['ratio']['coarse']:.2f}); fine {v['fine']['reconstructed_accuracy']:.3f} vs "
-                 f"{v['fine']['real_accuracy']:.3f} (ratio {v['ratio']['fine']:.2f}).\n\n")
+                 f"on the clips (ratio {v['ratio']['coarse']:.3f}); fine {v['fine']['reconstructed_accuracy']:.3f} vs "
+                 f"{v['fine']['real_accuracy']:.3f} (ratio {v['ratio']['fine']:.3f}).\n\n")
     cap = d / "test_captions.json"
     if cap.is_file():
         c = json.loads(cap.read_text())
@@ -264,7 +264,7 @@ def _everyday_section(eval_dir: Path) -> str:
                  f"{c['fine']['generated_accuracy']:.3f} (real {c['fine']['real_accuracy']:.3f}, chance "
                  f"{c['chance']:.3f}); coarse {c['coarse']['generated_accuracy']:.3f} (real "
                  f"{c['coarse']['real_accuracy']:.3f}).\n\n")
-    return text
+    return text + "Reproduce: step 7 of `recipes/demo_eval.sh`.\n\n"
 
 
 def replace_everyday_section(card: str, section: str) -> str:
