@@ -66,7 +66,9 @@ def test_guidance_is_eq8_with_both_conditions_null(pipe: DCLDM) -> None:
             u = pipe.unet(x, t, uncond[0], encoder_attention_mask=uncond[1], acoustic_states=torch.zeros(2, 1, 8),
                           acoustic_mask=torch.ones(2, 1, dtype=torch.bool))
             x = sched.step(u.sample + 4.0 * (c.sample - u.sample), t, x, generator=gen).prev_sample
-    torch.testing.assert_close(ours, x, rtol=0, atol=1e-5)
+    # the pipeline runs both branches as one doubled batch, the reference as two forwards: float32 kernels on a
+    # different batch size round differently (3e-5 seen with diffusers 0.42.1); a wrong formula differs by ~0.1
+    torch.testing.assert_close(ours, x, rtol=0, atol=1e-4)
 
 
 def test_both_dropped_training_input_is_the_unconditional_branch(pipe: DCLDM) -> None:
