@@ -84,13 +84,13 @@ if [[ ! -f "$EVAL/classifier_bal05/config.json" ]]; then
   $SARA eval train-classifier --manifest "$CORPUS/manifest.jsonl" --out "$EVAL/classifier_bal05" \
     --min-train-clips 10 --epochs 20 --augment --class-balance 0.5
 fi
-EVERYDAY="python3 recipes/everyday_relevance.py --model $OUT --classifier $EVAL/classifier_bal05"
+everyday() { python3 recipes/everyday_relevance.py --model "$OUT" --classifier "$EVAL/classifier_bal05" "$@"; }
 for split in valid test; do
-  $EVERYDAY --manifest "$CORPUS/manifest.jsonl" --real-clips --split "$split" --out "$EVAL/everyday"
+  everyday --manifest "$CORPUS/manifest.jsonl" --real-clips --split "$split" --out "$EVAL/everyday"
 done
-$EVERYDAY --out "$EVAL/everyday"
-$EVERYDAY --manifest "$CORPUS/manifest.jsonl" --vocoder-reconstruction --out "$EVAL/everyday"
-$EVERYDAY --manifest "$CORPUS/manifest.jsonl" --test-captions --every 2 --out "$EVAL/everyday"
+everyday --out "$EVAL/everyday"
+everyday --manifest "$CORPUS/manifest.jsonl" --vocoder-reconstruction --out "$EVAL/everyday"
+everyday --manifest "$CORPUS/manifest.jsonl" --test-captions --every 2 --out "$EVAL/everyday"
 
 # 8. the model card
 python3 recipes/model_cards.py --runs "$RUNS" --bundle "$OUT" --manifest "$CORPUS/manifest.jsonl" --eval "$EVAL"

@@ -221,7 +221,7 @@ def _group_table(columns: dict[str, dict[str, Any]], key: str = "accuracy") -> s
     groups = list(dict.fromkeys(g for col in columns.values() for g in col))
     rows = ["| group | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for g in groups:
-        cells = [f"{c[g][key]:.2f} (n={c[g].get('n', c[g].get('clips'))})" if g in c else "-" for c in columns.values()]
+        cells = [f"{c[g][key]:.2f} (n={c[g]['n']})" if g in c else "-" for c in columns.values()]
         rows.append(f"| {g} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n\n"
 
