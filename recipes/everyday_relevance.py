@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -439,11 +440,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen mode; a bad model, classifier or manifest is one ``error:`` line on stderr and exit code 1."""
+    from sara.errors import SaraError
+
+    args = parse_args(argv)
+    try:
+        run_mode(args)
+    except SaraError as exc:
+        print(f"everyday_relevance.py: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_mode(args: argparse.Namespace) -> None:
     """Run the chosen mode (one thread: the machine is shared)."""
     from sara.eval.embedders.classifier import ClassifierEmbedder
 
-    args = parse_args(argv)
     torch.set_num_threads(1)
     classifier = ClassifierEmbedder.from_pretrained(args.classifier)
     if args.test_captions:
@@ -457,4 +470,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

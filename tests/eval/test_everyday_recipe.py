@@ -12,7 +12,6 @@ import torch
 
 from sara.audio.io import save_audio
 from sara.cli.__main__ import main
-from sara.errors import SaraError
 from sara.eval.train_classifier import ClassifierTrainConfig, epoch_order
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "everyday_relevance.py"
@@ -41,22 +40,28 @@ def _corpus(root: Path) -> Path:
     return root / "manifest.jsonl"
 
 
-def test_real_clips_mode_scores_every_real_clip_per_group(tmp_path: Path) -> None:
+def test_real_clips_mode_scores_every_real_clip_per_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     manifest = _corpus(tmp_path / "corpus")
     clf = tmp_path / "clf"
     assert main(["eval", "train-classifier", "--manifest", str(manifest), "--out", str(clf), "--epochs", "3",
                  "--tiny", "--min-train-clips", "1", "--class-balance", "1"]) == 0
     recipe = _recipe()
-    recipe.main(["--classifier", str(clf), "--manifest", str(manifest), "--real-clips", "--split", "valid",
-                 "--out", str(tmp_path / "out")])
+    assert recipe.main(["--classifier", str(clf), "--manifest", str(manifest), "--real-clips", "--split", "valid",
+                        "--out", str(tmp_path / "out")]) == 0
     res = json.loads((tmp_path / "out" / "real_clips_valid.json").read_text())
     assert res["clips"] == 6  # the valid mixture is left out
     assert {g: v["n"] for g, v in res["per_group"].items()} == {"animal": 3, "melodic instrument": 3}
     accs = [v["accuracy"] for v in res["per_group"].values()]
     assert res["coarse_accuracy"] == pytest.approx(sum(accs) / 2) and res["balanced_accuracy"] == pytest.approx(sum(accs) / 2)
-    with pytest.raises(SaraError, match="no real 'nope' clips"):
-        recipe.main(["--classifier", str(clf), "--manifest", str(manifest), "--real-clips", "--split", "nope",
-                     "--out", str(tmp_path / "out")])
+    capsys.readouterr()
+    bad_runs = {"no real 'nope' clips": ["--real-clips", "--split", "nope"],
+                "no such model directory": ["--test-captions", "--model", str(tmp_path / "missing")]}
+    for message, extra in bad_runs.items():  # one error line and exit code 1, no traceback
+        assert recipe.main(["--classifier", str(clf), "--manifest", str(manifest), *extra,
+                            "--out", str(tmp_path / "bad")]) == 1
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and err.startswith("everyday_relevance.py: error:")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_epoch_order_draws_thin_classes_as_often_as_thick_ones() -> None:
