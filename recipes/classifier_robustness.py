@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -52,4 +53,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sara.cli.guard import run_guarded
+
+    sys.exit(run_guarded("classifier_robustness.py", main))

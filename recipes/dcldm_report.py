@@ -332,4 +332,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from sara.cli.guard import run_guarded
+
+    sys.exit(run_guarded("dcldm_report.py", main))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 
 import torch
@@ -83,4 +84,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sara.cli.guard import run_guarded
+
+    sys.exit(run_guarded("dit_text_gap.py", main))

@@ -442,15 +442,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen mode; a bad model, classifier or manifest is one ``error:`` line on stderr and exit code 1."""
-    from sara.errors import SaraError
+    from sara.cli.guard import run_guarded
 
-    args = parse_args(argv)
-    try:
-        run_mode(args)
-    except SaraError as exc:
-        print(f"everyday_relevance.py: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_guarded("everyday_relevance.py", lambda: run_mode(parse_args(argv)))
 
 
 def run_mode(args: argparse.Namespace) -> None:

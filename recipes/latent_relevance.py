@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,4 +80,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sara.cli.guard import run_guarded
+
+    sys.exit(run_guarded("latent_relevance.py", main))

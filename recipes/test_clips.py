@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 
 def main() -> None:
@@ -29,4 +30,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sara.cli.guard import run_guarded
+
+    sys.exit(run_guarded("test_clips.py", main))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -56,4 +57,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sara.cli.guard import run_guarded
+
+    sys.exit(run_guarded("vocoder_relevance.py", main))

@@ -12,6 +12,8 @@ fast.  Errors caused by the user print one line on stderr, never a traceback, an
   ``OSError`` (permission denied, disk full) or running out of
   memory;
 * 130 -- interrupted (Ctrl-C).
+
+The mapping lives in :func:`sara.cli.guard.run_guarded`, which the scripts in ``recipes/`` use too.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import argparse
 import importlib
 import sys
 
-from sara.cli._args import OneLineParser, harden, print_error
-from sara.errors import ConfigError, SaraError
+from sara.cli._args import OneLineParser, harden
+from sara.cli.guard import run_guarded
 
 # command modules, in the order shown by --help
 COMMANDS: tuple[str, ...] = (
@@ -73,36 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a one-line argument error (status 2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    try:
-        from sara.cli._resolve import resolve_model_arguments
+    from sara.cli._resolve import resolve_model_arguments
 
-        return int(args.func(resolve_model_arguments(args)) or 0)
-    except ConfigError as exc:
-        print_error(args.command, str(exc))
-        return 2
-    except SaraError as exc:
-        print_error(args.command, str(exc))
-        return 1
-    except OSError as exc:  # permission denied, disk full, file-size limit, ...
-        print_error(args.command, _os_error_line(exc))
-        return 1
-    except MemoryError:
-        print_error(args.command, "out of memory (try shorter inputs or a smaller --batch-size)")
-        return 1
-    except RuntimeError as exc:  # torch.OutOfMemoryError (CUDA/MPS) is a RuntimeError; anything else is a bug
-        if "out of memory" not in str(exc).lower():
-            raise
-        print_error(args.command, "out of memory on the device (try shorter inputs or a smaller --batch-size)")
-        return 1
-    except KeyboardInterrupt:
-        print(f"sara {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-def _os_error_line(exc: OSError) -> str:
-    """``FILE: REASON`` for an ``OSError``."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"{exc.filename}: {reason}" if exc.filename else reason
+    return run_guarded(f"sara {args.command}", lambda: args.func(resolve_model_arguments(args)))
 
 
 if __name__ == "__main__":

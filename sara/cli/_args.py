@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -124,16 +123,3 @@ def _checked_type(action: argparse.Action) -> Callable[[str], object] | None:
         return float_range(0.0, MAX_FLOAT)
     return None
 
-
-def print_error(command: str, message: str) -> None:
-    """The CLI's one-line error report on stderr.
-
-    An error re-raised from a DataLoader worker carries the worker's traceback in its message ("Caught
-    AudioError in DataLoader worker process 0. Original Traceback ..."); only its last line, the original
-    message, is shown.
-    """
-    text = str(message)
-    if "Original Traceback" in text:
-        last = [ln for ln in text.splitlines() if ln.strip()][-1]
-        text = last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].endswith("Error") else last
-    print(f"sara {command}: error: {' '.join(text.split()) or 'failed'}", file=sys.stderr)
