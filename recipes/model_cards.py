@@ -2,10 +2,11 @@
 
     python recipes/model_cards.py --runs work/runs --bundle sara/pretrained/sara-demo \\
         --manifest work/corpus/manifest.jsonl --eval work/eval
-    python recipes/model_cards.py --bundle sara/pretrained/sara-demo --eval work/eval --only-everyday
+    python recipes/model_cards.py --bundle sara/pretrained/sara-demo --eval work/eval --update [--runs work/runs]
 
-``--only-everyday`` rewrites just the card's everyday-prompt section (from ``EVAL/everyday/*.json``, written
-by ``recipes/everyday_relevance.py``), for a re-evaluation of an unchanged bundle whose training runs are gone.
+``--update`` rewrites only the parts of an existing card that ``EVAL`` holds evaluation files for (e.g. just the
+everyday-prompt section from ``EVAL/everyday/*.json``) and, with ``--runs``, the training rows of the runs found
+there, keeping the rest: for a bundle whose other training runs and evaluations are gone (a new machine).
 
 Every number in the cards is read from files the recipe wrote (run.json, metrics.jsonl, checkpoints,
 evaluation JSON); nothing is typed in by hand.  Wall time is the training time logged in ``metrics.jsonl``,
@@ -30,10 +31,12 @@ STAGES = {  # run dir name -> what it is
     "enc_sup": "semantic encoder, supervised fine-tuning on corpus classes",
     "vocoder": "SemanticVocoder stage 1 (flow matching, x1 prediction)",
     "vocoder_gan": "SemanticVocoder stage 2 (fine-tuned through a fixed-step sampler on the mel loss)",
-    "vocoder_ft": "SemanticVocoder stage 2 continued (the shipped vocoder)",
+    "vocoder_ft": "SemanticVocoder stage 2 continued",
     "t2a": "text-to-latent DiT pretraining (MiniLM text states)",
-    "t2a_ft": "text-to-latent DiT fine-tuning (the shipped DiT)",
+    "t2a_ft": "text-to-latent DiT fine-tuning",
+    "t2a_ft2": "text-to-latent DiT fine-tuning continued",
 }
+SHIPPED = {"vocoder": "the shipped vocoder", "t2a": "the shipped DiT"}  # stage-name prefix -> label of its release
 T2A_SETTINGS = (  # task-config keys shown beside the DiT stages
     ("segment_seconds", "crop s"), ("timestep_sampling", "timesteps"), ("timestep_shift", "shift"),
     ("class_balance", "class balance"), ("lr", "lr"),
@@ -103,27 +106,62 @@ def _fmt(d: dict[str, Any]) -> str:
 
 
 def _stage_table(runs: Path, releases: dict[str, Path]) -> str:
-    lines = ["| stage | parameters | steps x batch | wall time | first -> last training loss | last validation |",
-             "|---|---|---|---|---|---|"]
-    for name, what in STAGES.items():
-        if not (runs / name / "run.json").is_file():
-            continue
-        s = _run_summary(runs / name)
-        rel = releases.get(name)
-        params = f"{_params(rel) / 1e6:.2f} M" if rel is not None else "(intermediate)"
-        if name == "vocoder_ft":
-            cfg = s["task_config"]
-            what = (f"{what}: mel floor {cfg.get('mel_floor', 1e-7):g}, semantic consistency weight "
-                    f"{cfg.get('semantic_weight', 0.0):g}, {cfg['gen_steps']} steps")
-        if name.startswith("t2a"):
-            cfg = s["task_config"]
-            extra = ", ".join(f"{label} {cfg.get(key, '-')}" for key, label in T2A_SETTINGS)
-            pooled = "pooled-text AdaLN" if cfg["model"].get("pooled_text") else "cross-attention only"
-            latents = Path(cfg["latent_dir"]).name
-            what = f"{what}: {pooled}, latents `{latents}`, {extra}"
-        lines.append(f"| {what} | {params} | {s['steps']} x {s['batch_size']} | {s['wall_minutes']:.0f} min | "
-                     f"{_fmt(s['first'])} -> {_fmt(s['last'])} | {_fmt(s['valid'])} |")
-    return "\n".join(lines)
+    """The training table: one row per stage of :data:`STAGES` whose run is in ``runs``."""
+    rows = [_stage_row(runs, name, releases.get(name)) for name in STAGES if (runs / name / "run.json").is_file()]
+    return "\n".join([TABLE_HEADER, *rows])
+
+
+TABLE_HEADER = ("| stage | parameters | steps x batch | wall time | first -> last training loss | last validation |\n"
+                "|---|---|---|---|---|---|")
+
+
+def _stage_row(runs: Path, name: str, rel: Path | None) -> str:
+    """The table row of run ``runs/name``; ``rel`` is its release in the bundle (None: an intermediate stage)."""
+    s, what = _run_summary(runs / name), STAGES[name]
+    params = f"{_params(rel) / 1e6:.2f} M" if rel is not None else "(intermediate)"
+    shipped = next((label for prefix, label in SHIPPED.items() if name.startswith(prefix)), None)
+    if rel is not None and shipped:
+        what = f"{what} ({shipped})"
+    cfg = s["task_config"]
+    if name == "vocoder_ft":
+        what = (f"{what}: mel floor {cfg.get('mel_floor', 1e-7):g}, semantic consistency weight "
+                f"{cfg.get('semantic_weight', 0.0):g}, {cfg['gen_steps']} steps")
+    if name.startswith("t2a"):
+        extra = ", ".join(f"{label} {cfg.get(key, '-')}" for key, label in T2A_SETTINGS)
+        pooled = "pooled-text AdaLN" if cfg["model"].get("pooled_text") else "cross-attention only"
+        what = f"{what}: {pooled}, latents `{Path(cfg['latent_dir']).name}`, {extra}"
+    return (f"| {what} | {params} | {s['steps']} x {s['batch_size']} | {s['wall_minutes']:.0f} min | "
+            f"{_fmt(s['first'])} -> {_fmt(s['last'])} | {_fmt(s['valid'])} |")
+
+
+def _row_stage(row: str) -> str | None:
+    """The :data:`STAGES` name a training-table row belongs to (None for the header or an unknown row)."""
+    label = row.split("|")[1].strip() if row.count("|") > 2 else ""
+    matches = [n for n, what in STAGES.items() if label == what or label.startswith((what + " (", what + ":"))]
+    return max(matches, key=lambda n: len(STAGES[n]), default=None)
+
+
+def update_stage_rows(table: str, runs: Path, releases: dict[str, Path]) -> str:
+    """``table`` with the rows of the runs in ``runs`` regenerated (placed in :data:`STAGES` order); a kept row
+    of a family (:data:`SHIPPED`) whose release a new row now ships is marked intermediate."""
+    new = {n: _stage_row(runs, n, releases.get(n)) for n in STAGES if (runs / n / "run.json").is_file()}
+    kept = {_row_stage(r): r for r in table.splitlines()[2:] if r.startswith("|")}
+    if None in kept:
+        raise ValueError(f"a training-table row of no known stage: {kept[None]}")
+    for name in [n for n in kept if n not in new]:
+        prefix, label = next(((p, lb) for p, lb in SHIPPED.items() if name.startswith(p)), (None, None))
+        if prefix and any(n.startswith(prefix) and n in releases for n in new):
+            kept[name] = _demote(kept[name], label)
+    order = [n for n in STAGES if n in kept or n in new]
+    return "\n".join([TABLE_HEADER, *(new.get(n) or kept[n] for n in order)])
+
+
+def _demote(row: str, label: str) -> str:
+    """A training row that no longer ships: ``(label)`` dropped, parameters ``(intermediate)``."""
+    cells = row.split(" | ")
+    cells[0] = cells[0].replace(f" ({label})", "")
+    cells[1] = "(intermediate)"
+    return " | ".join(cells)
 
 
 def _corpus(manifest: Path) -> str:
@@ -155,6 +193,12 @@ RECON_HEADER = ("| vocoder steps | clips | mel distance | STFT distance | wavefo
 
 
 def _eval_section(eval_dir: Path) -> str:
+    """Every evaluation block whose files exist in ``eval_dir``, in :data:`EVAL_BLOCKS` order."""
+    return "".join(block(eval_dir) for _, block in EVAL_BLOCKS)
+
+
+def _recon_block(eval_dir: Path) -> str:
+    """Vocoder reconstruction tables (``reconstruction_steps*``, ``reconstruction_stage1_steps*``)."""
     text = ""
     shipped, stage1 = _recon_rows(eval_dir, "reconstruction_steps"), _recon_rows(eval_dir, "reconstruction_stage1_steps")
     if shipped:
@@ -167,51 +211,72 @@ def _eval_section(eval_dir: Path) -> str:
     if stage1:
         text += ("The same clips through the stage-1 (flow-matching only) vocoder it was fine-tuned from:\n\n"
                  + RECON_HEADER + "\n".join(stage1) + "\n\n")
+    return text
+
+
+def _relevance_block(eval_dir: Path) -> str:
+    """Test-caption relevance by the corpus classifiers (``relevance/relevance.json``) and what they are."""
     rel = eval_dir / "relevance" / "relevance.json"
-    if rel.is_file():
-        r = json.loads(rel.read_text())
-        per = int(r.get("samples_per_prompt", 1))
-        text += ("### Text-to-audio relevance (test split)\n\n"
-                 f"A corpus classifier trained on real training-split audio (`{Path(r['classifier']).name}`) labels "
-                 f"{r['num_prompts']} clips generated from {r['num_prompts'] // per} test captions of "
-                 f"{r['num_classes']} classes ({per} per caption, {r['duration']} s, {r['steps']} DiT steps, "
-                 f"guidance {r['cfg']}):\n\n"
-                 "| classifier | generated audio | real test audio | chance | p (generated at chance) |\n"
-                 "|---|---|---|---|---|\n"
-                 f"| `{Path(r['classifier']).name}` | {r['generated_accuracy']:.3f} | {r['real_accuracy']:.3f} | "
-                 f"{r['chance']:.3f} | {_p_value(r):.2g} |\n")
-        for name, o in r.get("other_classifiers", {}).items():
-            text += (f"| `{Path(name).name}` | {o['generated_accuracy']:.3f} | {o['real_accuracy']:.3f} | "
-                     f"{r['chance']:.3f} | {_p_value({**r, **o}):.2g} |\n")
-        text += ("\np: one-sided binomial test of the generated clips' correct count against chance accuracy.\n\n")
-        text += _classifier_note(eval_dir)
+    if not rel.is_file():
+        return ""
+    r = json.loads(rel.read_text())
+    per = int(r.get("samples_per_prompt", 1))
+    text = ("### Text-to-audio relevance (test split)\n\n"
+            f"A corpus classifier trained on real training-split audio (`{Path(r['classifier']).name}`) labels "
+            f"{r['num_prompts']} clips generated from {r['num_prompts'] // per} test captions of "
+            f"{r['num_classes']} classes ({per} per caption, {r['duration']} s, {r['steps']} DiT steps, "
+            f"guidance {r['cfg']}):\n\n"
+            "| classifier | generated audio | real test audio | chance | p (generated at chance) |\n"
+            "|---|---|---|---|---|\n"
+            f"| `{Path(r['classifier']).name}` | {r['generated_accuracy']:.3f} | {r['real_accuracy']:.3f} | "
+            f"{r['chance']:.3f} | {_p_value(r):.2g} |\n")
+    for name, o in r.get("other_classifiers", {}).items():
+        text += (f"| `{Path(name).name}` | {o['generated_accuracy']:.3f} | {o['real_accuracy']:.3f} | "
+                 f"{r['chance']:.3f} | {_p_value({**r, **o}):.2g} |\n")
+    text += "\np: one-sided binomial test of the generated clips' correct count against chance accuracy.\n\n"
+    return text + _classifier_note(eval_dir)
+
+
+def _vocoder_relevance_block(eval_dir: Path) -> str:
+    """One line per ``vocoder_relevance*.json``: the classifier on reconstructions vs the real clips."""
+    text = ""
     for voc in sorted(eval_dir.glob("vocoder_relevance*.json")):
         r = json.loads(voc.read_text())
         clf = Path(r["classifier"]).name if "classifier" in r else "the same classifier"
         text += (f"The vocoder alone (`recipes/vocoder_relevance.py`, `{clf}`): on vocoder reconstructions "
                  f"({r['steps']} steps) of {r['clips']} of those real test clips it is right "
                  f"{r['reconstructed_accuracy']:.3f} of the time, vs {r['real_accuracy']:.3f} on the clips themselves.\n\n")
-    gap = eval_dir / "dit_text_gap.json"
-    if gap.is_file():
-        g = json.loads(gap.read_text())
-        runs = g["runs"]
-        header = " | ".join(f"{r['run']} (step {r['step']}): right / shuffled" for r in runs)
-        text += ("How much the DiT uses the prompt (`recipes/dit_text_gap.py`): flow-matching loss on "
-                 f"{g['clips']} validation clips with the right captions vs the captions shuffled across the batch "
-                 "(the gap is what the prompt is worth; 0 = ignored):\n\n"
-                 f"| noise level sigma | {header} |\n|---|" + "---|" * len(runs) + "\n")
-        for i, row in enumerate(runs[0]["losses"]):
-            text += f"| {row['sigma']:.2f} | " + " | ".join(
-                f"{r['losses'][i]['right']:.3f} / {r['losses'][i]['shuffled']:.3f}" for r in runs) + " |\n"
-        text += "\n"
-    lat = eval_dir / "latent_relevance.json"
-    if lat.is_file():
-        r = json.loads(lat.read_text())
-        text += ("Without the vocoder (`recipes/latent_relevance.py`): a logistic probe on pooled real training "
-                 f"latents (`{Path(r.get('latents', 'latents')).name}`) labels the DiT's latents for {r['prompts']} test captions with accuracy "
-                 f"{r['generated_latent_acc']:.3f}, vs {r['real_test_latent_acc']:.3f} on real test latents and "
-                 f"{r['chance']:.3f} chance.\n\n")
     return text
+
+
+def _gap_block(eval_dir: Path) -> str:
+    """Right vs shuffled captions' flow loss per noise level (``dit_text_gap.json``)."""
+    gap = eval_dir / "dit_text_gap.json"
+    if not gap.is_file():
+        return ""
+    g = json.loads(gap.read_text())
+    runs = g["runs"]
+    header = " | ".join(f"{r['run']} (step {r['step']}): right / shuffled" for r in runs)
+    text = ("How much the DiT uses the prompt (`recipes/dit_text_gap.py`): flow-matching loss on "
+            f"{g['clips']} validation clips with the right captions vs the captions shuffled across the batch "
+            "(the gap is what the prompt is worth; 0 = ignored):\n\n"
+            f"| noise level sigma | {header} |\n|---|" + "---|" * len(runs) + "\n")
+    for i, row in enumerate(runs[0]["losses"]):
+        text += f"| {row['sigma']:.2f} | " + " | ".join(
+            f"{r['losses'][i]['right']:.3f} / {r['losses'][i]['shuffled']:.3f}" for r in runs) + " |\n"
+    return text + "\n"
+
+
+def _latent_block(eval_dir: Path) -> str:
+    """The logistic probe on real latents labelling the DiT's latents (``latent_relevance.json``)."""
+    lat = eval_dir / "latent_relevance.json"
+    if not lat.is_file():
+        return ""
+    r = json.loads(lat.read_text())
+    return ("Without the vocoder (`recipes/latent_relevance.py`): a logistic probe on pooled real training "
+            f"latents (`{Path(r.get('latents', 'latents')).name}`) labels the DiT's latents for {r['prompts']} test "
+            f"captions with accuracy {r['generated_latent_acc']:.3f}, vs {r['real_test_latent_acc']:.3f} on real "
+            f"test latents and {r['chance']:.3f} chance.\n\n")
 
 
 EVERYDAY_TITLE = "### Everyday prompts and coarse groups (issue 20)"
@@ -266,18 +331,6 @@ def _everyday_section(eval_dir: Path) -> str:
                  f"{c['chance']:.3f}); coarse {c['coarse']['generated_accuracy']:.3f} (real "
                  f"{c['coarse']['real_accuracy']:.3f}).\n\n")
     return text + "Reproduce: step 7 of `recipes/demo_eval.sh`.\n\n"
-
-
-def replace_everyday_section(card: str, section: str) -> str:
-    """``card`` with its everyday section (from :data:`EVERYDAY_TITLE` to the next heading of level <= 3)
-    replaced by ``section``, or ``section`` inserted before ``## Limitations`` when the card has none."""
-    if EVERYDAY_TITLE in card:
-        head, rest = card.split(EVERYDAY_TITLE, 1)
-        ends = [i for i in (rest.find("\n### "), rest.find("\n## ")) if i >= 0]
-        tail = rest[min(ends) + 1:] if ends else ""
-        return head + section + tail
-    head, sep, tail = card.partition("## Limitations")
-    return head + section + sep + tail if sep else card + "\n" + section
 
 
 def _selection_section(eval_dir: Path) -> str:
@@ -363,13 +416,78 @@ def _limitations(eval_dir: Path) -> str:
                    "baseline; they are not a measure of the method at scale.")
 
 
-def write_cards(runs: Path, bundle: Path, manifest: Path, eval_dir: Path, command: str) -> Path:
-    """Write ``bundle/README.md`` (the whole stack) and return its path."""
-    dit_stage = "t2a_ft" if (runs / "t2a_ft" / "run.json").is_file() else "t2a"
-    voc_stage = "vocoder_ft" if (runs / "vocoder_ft" / "run.json").is_file() else "vocoder_gan"
+EVAL_BLOCKS = (  # (first words of the block in a card, the block from an eval dir), in card order
+    ("### Vocoder reconstruction (test split)", _recon_block),
+    ("### Text-to-audio relevance (test split)", _relevance_block),
+    ("The vocoder alone (", _vocoder_relevance_block),
+    ("How much the DiT uses the prompt", _gap_block),
+    ("Without the vocoder (", _latent_block),
+    (EVERYDAY_TITLE, _everyday_section),
+    ("### Choices made on the valid split", _selection_section),
+)
+EVAL_END = "Reproduce the evaluation with"
+
+
+def _split_eval(text: str) -> dict[str, str]:
+    """A card's evaluation text cut into its :data:`EVAL_BLOCKS` (marker -> block text; absent blocks missing)."""
+    starts = sorted((i, m) for m, _ in EVAL_BLOCKS if (i := _find_block(text, m)) >= 0)
+    ends = [i for i, _ in starts[1:]] + [len(text)]
+    return {m: text[i:end] for (i, m), end in zip(starts, ends)}
+
+
+def _find_block(text: str, marker: str) -> int:
+    """Offset of the line starting with ``marker`` in ``text`` (-1: none)."""
+    if text.startswith(marker):
+        return 0
+    i = text.find("\n" + marker)
+    return i + 1 if i >= 0 else -1
+
+
+def _releases(runs: Path, bundle: Path) -> dict[str, Path]:
+    """Stage name -> its release in the bundle: the last DiT and vocoder stages in ``runs`` and the encoder."""
+    present = [n for n in STAGES if (runs / n / "run.json").is_file()]
+    dit_stage = next((n for n in ("t2a_ft2", "t2a_ft") if n in present), "t2a")
+    voc_stage = "vocoder_ft" if "vocoder_ft" in present else "vocoder_gan"
     releases = {dit_stage: bundle / "dit", voc_stage: bundle / "vocoder",
                 "enc_sup": next((p for p in (bundle / "vocoder" / "encoder", bundle / "encoder") if p.is_dir()), None)}
-    releases = {k: v for k, v in releases.items() if v is not None}
+    return {k: v for k, v in releases.items() if v is not None}
+
+
+def update_card(card: str, eval_dir: Path, runs: Path | None = None, bundle: Path | None = None) -> str:
+    """``card`` with every evaluation block whose files exist in ``eval_dir`` regenerated (the rest kept), the
+    limitations regenerated with the test relevance, and, given ``runs`` and ``bundle``, the training rows of
+    the runs in ``runs``: for a bundle whose other training runs and evaluations are gone."""
+    head, sep, rest = card.partition("## Evaluation\n")
+    evaluation, end, tail = rest.partition(EVAL_END)
+    if not sep or not end:
+        raise ValueError("not a sara-demo model card (no '## Evaluation' section ending in the reproduce line)")
+    old = _split_eval(evaluation)
+    lead = evaluation[: min((evaluation.find(b) for b in old.values()), default=len(evaluation))]
+    blocks = "".join(block(eval_dir) or old.get(marker, "") for marker, block in EVAL_BLOCKS)
+    if runs is not None and bundle is not None:
+        head = _update_training(head, runs, _releases(runs, bundle))
+    if (eval_dir / "relevance" / "relevance.json").is_file():
+        before, lim, _ = tail.partition("## Limitations\n")
+        tail = before + lim + _limitations(eval_dir) + "\n" if lim else tail
+    return head + sep + lead + blocks + end + tail
+
+
+def _update_training(head: str, runs: Path, releases: dict[str, Path]) -> str:
+    """The card's training section with :func:`update_stage_rows` applied and this machine's hardware noted."""
+    lines = head.split("\n")
+    first = next(i for i, ln in enumerate(lines) if ln.startswith(TABLE_HEADER.split("\n")[0]))
+    last = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
+    table = update_stage_rows("\n".join(lines[first:last]), runs, releases)
+    hw, names = _hardware(), [STAGES[n] for n in STAGES if (runs / n / "run.json").is_file()]
+    for i, ln in enumerate(lines[:first]):
+        if ln.startswith("Hardware:") and hw not in ln:
+            lines[i] = f"{ln} Rows regenerated later ({'; '.join(names)}): {hw}."
+    return "\n".join(lines[:first] + [table] + lines[last:])
+
+
+def write_cards(runs: Path, bundle: Path, manifest: Path, eval_dir: Path, command: str) -> Path:
+    """Write ``bundle/README.md`` (the whole stack) and return its path."""
+    releases = _releases(runs, bundle)
     card = f"""# sara-demo: small SARA models trained on the open corpus
 
 A complete, tiny text-to-audio stack -- semantic encoder, flow-matching SemanticVocoder and text-to-latent
@@ -409,18 +527,16 @@ def main() -> None:
     ap.add_argument("--manifest", type=Path)
     ap.add_argument("--eval", type=Path, required=True)
     ap.add_argument("--command", default="bash recipes/demo.sh")
-    ap.add_argument("--only-everyday", action="store_true", help="rewrite only the everyday-prompt section")
+    ap.add_argument("--update", action="store_true",
+                    help="rewrite only what EVAL (and --runs, if given) hold files for; keep the rest of the card")
     args = ap.parse_args()
-    if args.only_everyday:
+    if args.update:
         card = args.bundle / "README.md"
-        section = _everyday_section(args.eval)
-        if not section:
-            ap.error(f"no {args.eval / 'everyday' / 'everyday.json'}")
-        card.write_text(replace_everyday_section(card.read_text(), section))
+        card.write_text(update_card(card.read_text(), args.eval, args.runs, args.bundle))
         print(card)
         return
     if args.runs is None or args.manifest is None:
-        ap.error("--runs and --manifest are required (unless --only-everyday)")
+        ap.error("--runs and --manifest are required (unless --update)")
     print(write_cards(args.runs, args.bundle, args.manifest, args.eval, args.command))
 
 

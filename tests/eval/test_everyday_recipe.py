@@ -107,9 +107,45 @@ def test_model_card_everyday_section_is_built_from_the_json_and_replaced_in_plac
     section = cards._everyday_section(tmp_path)
     assert section.startswith(cards.EVERYDAY_TITLE) and "groups recognised in >= 50 % of their clips: 1/8" in section
     assert "| speech | 0.80 (n=20) | 0.95 (n=30) |" in section and "| music | 0.10 (n=20) | - |" in section
-    card = "# card\n\n## Evaluation\n### Other\ntext\n\n## Limitations\nsmall\n"
-    once = cards.replace_everyday_section(card, section)
-    assert once.index(cards.EVERYDAY_TITLE) < once.index("## Limitations") and "### Other\ntext" in once
-    twice = cards.replace_everyday_section(once, section.replace("0.80", "0.85"))
-    assert twice.count(cards.EVERYDAY_TITLE) == 1 and "0.85 (n=20)" in twice and "0.80 (n=20)" not in twice
+    card = ("# card\n\n## Training\n\n## Evaluation\n### Vocoder reconstruction (test split)\n\nkept\n\n"
+            "Reproduce the evaluation with the commands.\n\n## Limitations\nsmall\n")
+    once = cards.update_card(card, tmp_path)
+    assert once.index("kept") < once.index(cards.EVERYDAY_TITLE) < once.index("Reproduce the evaluation")
+    twice = cards.update_card(once, tmp_path)
+    assert twice == once and twice.count(cards.EVERYDAY_TITLE) == 1 and "0.80 (n=20)" in twice
+    (d / "everyday.json").unlink()
+    assert cards.update_card(twice, tmp_path) == twice  # no files: the card's own block is kept
     assert twice.endswith("## Limitations\nsmall\n")
+
+
+def _fake_run(run: Path, task_config: dict, steps: int) -> None:
+    """A run folder with what the card reads: run.json, metrics.jsonl and a checkpoint's trainer.json."""
+    (run / "checkpoints" / f"step-{steps:08d}").mkdir(parents=True)
+    (run / "checkpoints" / f"step-{steps:08d}" / "trainer.json").write_text(json.dumps({"step": steps}))
+    (run / "run.json").write_text(json.dumps({"task_config": task_config, "train_config": {"batch_size": 16}}))
+    rows = [{"step": 10, "loss/flow": 0.5, "time/session_s": 60.0}, {"step": steps, "loss/flow": 0.4,
+            "time/session_s": 600.0}, {"step": steps, "valid/flow": 0.35}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_model_card_update_adds_the_new_dit_row_and_demotes_the_old_one(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    cards = _module("model_cards")
+    cfg = {"model": {"pooled_text": True}, "latent_dir": "/r/latents_pad4", "segment_seconds": 4.0, "lr": 5e-4}
+    _fake_run(tmp_path / "runs" / "t2a_ft2", cfg, 3000)
+    (tmp_path / "bundle" / "dit").mkdir(parents=True)
+    save_file({"w": torch.zeros(10, 100)}, str(tmp_path / "bundle" / "dit" / "model.safetensors"))
+    old_rows = ("| text-to-latent DiT pretraining (MiniLM text states): x | (intermediate) | 1 x 16 | 1 min | a | b |\n"
+                "| text-to-latent DiT fine-tuning (the shipped DiT): y | 5.41 M | 2 x 16 | 2 min | c | d |")
+    card = (f"# card\n\n## Training\nHardware: a machine.\n\n{cards.TABLE_HEADER}\n{old_rows}\n\nReproduce: x\n\n"
+            "## Evaluation\nReproduce the evaluation with y.\n")
+    out = cards.update_card(card, tmp_path / "eval", tmp_path / "runs", tmp_path / "bundle")
+    rows = [r for r in out.splitlines() if r.startswith("| text-to-latent")]
+    assert len(rows) == 3 and rows[0].startswith("| text-to-latent DiT pretraining (MiniLM text states): x |")
+    assert rows[1] == "| text-to-latent DiT fine-tuning: y | (intermediate) | 2 x 16 | 2 min | c | d |"
+    assert rows[2].startswith("| text-to-latent DiT fine-tuning continued (the shipped DiT): pooled-text AdaLN, "
+                              "latents `latents_pad4`, crop s 4.0")
+    assert "| 0.00 M | 3000 x 16 | 10 min | loss/flow 0.5 -> loss/flow 0.4 | valid/flow 0.35 |" in rows[2]
+    assert "Reproduce: x" in out and out.count(cards.TABLE_HEADER.splitlines()[0]) == 1
+    assert cards.update_card(out, tmp_path / "eval", tmp_path / "runs", tmp_path / "bundle") == out
