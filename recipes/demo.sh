@@ -116,7 +116,7 @@ fi
 # More of the same fine-tuning: the relevance on valid captions kept rising after t2a_ft's budget (model card).
 if want t2a_ft2; then
   $SARA train t2a --run-dir "$RUNS/t2a_ft2" --data "$CORPUS/manifest.jsonl" \
-    --latent-cache "$RUNS/latents_pad4" --init-from "$RUNS/t2a_ft" --stage finetune --lr 5e-4 --warmup-steps 100 \
+    --latent-cache "$RUNS/latents_pad4" --init-from "$RUNS/t2a_ft" --stage finetune --lr 2e-4 --warmup-steps 100 \
     --pooled-text --class-balance 0.5 --segment-seconds 4 --timestep-sampling uniform --timestep-shift 2 \
     --text-encoder minilm --vocoder "$RUNS/vocoder_gan_release" --batch-size 16 --max-steps 100000 \
     --max-minutes "$MINUTES_T2A_FT2" --ckpt-every 200 --valid-every 400 --log-every 10

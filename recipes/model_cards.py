@@ -366,6 +366,29 @@ def _selection_section(eval_dir: Path) -> str:
     return text + (note.read_text() + "\n" if note.is_file() else "")
 
 
+def _dit_selection_block(eval_dir: Path) -> str:
+    """DiT candidates on valid captions (``EVAL/dit_selection/NAME/test_captions.json`` from
+    ``recipes/everyday_relevance.py --test-captions --split valid``), fine and coarse relevance each."""
+    found = sorted((eval_dir / "dit_selection").glob("*/test_captions.json"))
+    if not found:
+        return ""
+    rows = [(f.parent.name, json.loads(f.read_text())) for f in found]
+    first = rows[0][1]
+    text = (f"{DIT_SELECTION_TITLE}\n\n`recipes/everyday_relevance.py --test-captions --split {first['split']} "
+            f"--every {first['every']}` ({first['fine']['num_prompts']} clips, {first['samples_per_prompt']} per caption, "
+            f"{first['settings'].get('steps')} {first['settings'].get('solver', '')} DiT steps, guidance "
+            f"{first['settings'].get('cfg')}), scored by "
+            f"`{Path(first['classifier']).name}`; real {first['split']} clips score {first['fine']['real_accuracy']:.3f} "
+            f"fine / {first['coarse']['real_accuracy']:.3f} coarse:\n\n| DiT | fine | coarse |\n|---|---|---|\n")
+    for name, r in rows:
+        text += f"| {name} | {r['fine']['generated_accuracy']:.3f} | {r['coarse']['generated_accuracy']:.3f} |\n"
+    note = eval_dir / "dit_selection" / "README.md"
+    return text + "\n" + (note.read_text().strip() + "\n\n" if note.is_file() else "")
+
+
+DIT_SELECTION_TITLE = "### DiT candidates on the valid split"
+
+
 def _classifier_note(eval_dir: Path) -> str:
     """What the classifiers are (from their training reports) and how robust each is (robustness.json)."""
     text = ""
@@ -424,6 +447,7 @@ EVAL_BLOCKS = (  # (first words of the block in a card, the block from an eval d
     ("Without the vocoder (", _latent_block),
     (EVERYDAY_TITLE, _everyday_section),
     ("### Choices made on the valid split", _selection_section),
+    (DIT_SELECTION_TITLE, _dit_selection_block),
 )
 EVAL_END = "Reproduce the evaluation with"
 

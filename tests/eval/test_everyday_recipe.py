@@ -149,3 +149,21 @@ def test_model_card_update_adds_the_new_dit_row_and_demotes_the_old_one(tmp_path
     assert "| 0.00 M | 3000 x 16 | 10 min | loss/flow 0.5 -> loss/flow 0.4 | valid/flow 0.35 |" in rows[2]
     assert "Reproduce: x" in out and out.count(cards.TABLE_HEADER.splitlines()[0]) == 1
     assert cards.update_card(out, tmp_path / "eval", tmp_path / "runs", tmp_path / "bundle") == out
+
+
+def test_model_card_dit_selection_block_lists_each_candidate(tmp_path: Path) -> None:
+    cards = _module("model_cards")
+    assert cards._dit_selection_block(tmp_path) == ""
+    for name, fine in (("a_shipped", 0.05), ("b_longer", 0.08)):
+        (tmp_path / "dit_selection" / name).mkdir(parents=True)
+        (tmp_path / "dit_selection" / name / "test_captions.json").write_text(json.dumps({
+            "classifier": "/x/classifier_bal05", "split": "valid", "every": 1, "samples_per_prompt": 2,
+            "settings": {"steps": 50, "solver": "euler", "cfg": 7.0},
+            "fine": {"num_prompts": 310, "generated_accuracy": fine, "real_accuracy": 0.65},
+            "coarse": {"generated_accuracy": 0.4, "real_accuracy": 0.77}}))
+    block = cards._dit_selection_block(tmp_path)
+    assert block.startswith(cards.DIT_SELECTION_TITLE) and "(310 clips, 2 per caption, 50 euler DiT steps" in block
+    assert "| a_shipped | 0.050 | 0.400 |\n| b_longer | 0.080 | 0.400 |" in block and "0.650 fine / 0.770" in block
+    card = "# c\n\n## Evaluation\n### Choices made on the valid split\n\nold\n\nReproduce the evaluation with x.\n"
+    out = cards.update_card(card, tmp_path)
+    assert out.index("old") < out.index(cards.DIT_SELECTION_TITLE) < out.index("Reproduce the evaluation")
