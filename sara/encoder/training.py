@@ -292,12 +292,34 @@ class ItemScopedClassifier(ClipClassifier):
         return self.outputlayer(self.encoder(wav, db_scope="item").mean(dim=1))
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum of a tensor over the default process group; its gradient is the sum of the output gradients.
+
+    Used instead of ``torch.distributed.nn.functional.all_reduce`` (deprecated), whose backward made gloo
+    processes abort at exit ("terminate called without an active exception") about one run in five.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:  # noqa: ARG004 - autograd's signature
+        """``x`` summed over processes (a new tensor)."""
+        out = x.detach().clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:  # noqa: ARG004 - autograd's signature
+        """Each input's gradient: the output gradients summed over processes."""
+        out = grad.contiguous().clone()
+        dist.all_reduce(out)
+        return out
+
+
 class CrossProcessBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics cover the batches of all data-parallel processes.
 
     Alone (or in eval mode) it is ``nn.BatchNorm2d``.  With a process group of more than one process, each
     training forward all-reduces the per-channel sums (then the centred squared sums) of ``x [B, C, H, W]``
-    with the autograd-aware ``torch.distributed.nn`` collectives, normalises with the global mean and biased
+    with an autograd-aware all-reduce (:class:`_AllReduceSum`), normalises with the global mean and biased
     variance and updates the running statistics with the global unbiased variance -- what one process
     holding every process's batch computes.  Every process must run the same training forwards.
     """
@@ -306,8 +328,7 @@ class CrossProcessBatchNorm2d(nn.BatchNorm2d):
         """Normalise ``x [B, C, H, W]`` per channel."""
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
+        all_reduce = _AllReduceSum.apply
         c = x.shape[1]
         totals = all_reduce(torch.cat([x.sum(dim=(0, 2, 3)), x.new_full((1,), x.numel() / c)]))
         count = totals[c]
