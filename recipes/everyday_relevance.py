@@ -124,6 +124,10 @@ def _share(values: Sequence[bool]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
 def summarise_everyday(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-group and overall accuracies of :func:`score_everyday` entries, and the demo prompts' verdicts."""
     per_group = {}
@@ -283,7 +287,11 @@ def run_test_captions(args: argparse.Namespace, classifier: Any) -> None:
     labels = [mapping[p.label] for p in prompts]
     coarse = coarse_pairs(labels, [q.group for q in recorder.seen[:n]], [q.group for q in recorder.seen[n:]])
     for item, gen, real in zip(fine["predictions"], recorder.seen[:n], recorder.seen[n:]):
-        item.update(group=mapping[item["class"]], generated_group=gen.group, real_group=real.group)
+        item.update(group=mapping[item["class"]], generated_group=gen.group, real_group=real.group,
+                    generated_group_probability=gen.scores[mapping[item["class"]]],
+                    real_group_probability=real.scores[mapping[item["class"]]])
+    for key in ("generated", "real"):  # a finer-grained (lower-variance) score than the 0/1 accuracy
+        coarse[f"{key}_group_probability"] = _mean([i[f"{key}_group_probability"] for i in fine["predictions"]])
     result = {"mode": "test-captions", "model": str(args.model), "classifier": str(args.classifier),
               "settings": {**settings, "duration": args.duration or 4.0}, "split": args.split,
               "every": args.every or 1, "samples_per_prompt": args.samples_per_prompt, "seed": args.seed,
@@ -292,7 +300,9 @@ def run_test_captions(args: argparse.Namespace, classifier: Any) -> None:
                 "clips": n}, {"level": "coarse group", "generated": coarse["generated_accuracy"],
                               "real": coarse["real_accuracy"], "clips": n}]
     notes = (f"`{args.model}` ({settings}), {n} clips from {args.split} captions ({args.per_class} per class, "
-             f"every {args.every or 1}, {args.samples_per_prompt} clips each), scored by `{args.classifier}`.")
+             f"every {args.every or 1}, {args.samples_per_prompt} clips each), scored by `{args.classifier}`. "
+             f"Mean probability of the caption's coarse group: {coarse['generated_group_probability']:.4f} "
+             f"(real clips {coarse['real_group_probability']:.4f}).")
     write_outputs(result, pairs_markdown("Relevance on corpus captions: fine and coarse", summary,
                                          coarse["per_group"], notes), args.out, "test_captions")
 

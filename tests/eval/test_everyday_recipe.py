@@ -53,6 +53,15 @@ def test_real_clips_mode_scores_every_real_clip_per_group(tmp_path: Path, capsys
     assert {g: v["n"] for g, v in res["per_group"].items()} == {"animal": 3, "melodic instrument": 3}
     accs = [v["accuracy"] for v in res["per_group"].values()]
     assert res["coarse_accuracy"] == pytest.approx(sum(accs) / 2) and res["balanced_accuracy"] == pytest.approx(sum(accs) / 2)
+    assert recipe.main(["--classifier", str(clf), "--manifest", str(manifest), "--test-captions", "--split", "valid",
+                        "--steps", "2", "--duration", "1", "--samples-per-prompt", "1", "--out", str(tmp_path / "out")]) == 0
+    cap = json.loads((tmp_path / "out" / "test_captions.json").read_text())
+    items, coarse = cap["fine"]["predictions"], cap["coarse"]
+    assert len(items) == cap["fine"]["num_prompts"] > 0
+    for key in ("generated", "real"):  # the mean probability of each caption's own coarse group
+        probs = [i[f"{key}_group_probability"] for i in items]
+        assert all(0.0 <= p <= 1.0 for p in probs)
+        assert coarse[f"{key}_group_probability"] == pytest.approx(sum(probs) / len(probs))
     capsys.readouterr()
     bad_runs = {"no real 'nope' clips": ["--real-clips", "--split", "nope"],
                 "no such model directory": ["--test-captions", "--model", str(tmp_path / "missing")]}
