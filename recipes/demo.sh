@@ -18,14 +18,13 @@ WORK=${WORK:-work}
 CORPUS=${CORPUS:-$WORK/corpus}
 RUNS=${RUNS:-$WORK/runs}
 OUT=${OUT:-sara/pretrained/sara-demo}
-STAGES=${STAGES:-"corpus encoder_mae encoder_sup latents vocoder t2a latents_pad t2a_ft t2a_ft2 vocoder_ft bundle"}
+STAGES=${STAGES:-"corpus encoder_mae encoder_sup latents vocoder t2a latents_pad t2a_ft vocoder_ft bundle"}
 MINUTES_MAE=${MINUTES_MAE:-14}
 MINUTES_SUP=${MINUTES_SUP:-10}
 MINUTES_VOC=${MINUTES_VOC:-55}
 MINUTES_VOC2=${MINUTES_VOC2:-146}  # recorded run: 146 min over three sessions, beside the DiT stages
 MINUTES_T2A=${MINUTES_T2A:-95}
 MINUTES_T2A_FT=${MINUTES_T2A_FT:-102}
-MINUTES_T2A_FT2=${MINUTES_T2A_FT2:-60}  # the same fine-tuning continued from its EMA weights (fresh optimiser)
 MINUTES_VOC_FT=${MINUTES_VOC_FT:-110}  # recorded run: 40 + 70 min (one core)
 VOC_FT_FLAGS=${VOC_FT_FLAGS:-"--mel-floor 1e-4"}  # chosen on the valid split over --semantic-weight 50 (model card)
 DEFAULT_CFG=${DEFAULT_CFG:-7}  # chosen on the valid split from 3.5 / 7 / 10 (model card)
@@ -113,15 +112,6 @@ if want t2a_ft; then
     --max-minutes "$MINUTES_T2A_FT" --ckpt-every 200 --valid-every 400 --log-every 10
 fi
 
-# More of the same fine-tuning: the relevance on valid captions kept rising after t2a_ft's budget (model card).
-if want t2a_ft2; then
-  $SARA train t2a --run-dir "$RUNS/t2a_ft2" --data "$CORPUS/manifest.jsonl" \
-    --latent-cache "$RUNS/latents_pad4" --init-from "$RUNS/t2a_ft" --stage finetune --lr 2e-4 --warmup-steps 100 \
-    --pooled-text --class-balance 0.5 --segment-seconds 4 --timestep-sampling uniform --timestep-shift 2 \
-    --text-encoder minilm --vocoder "$RUNS/vocoder_gan_release" --batch-size 16 --max-steps 100000 \
-    --max-minutes "$MINUTES_T2A_FT2" --ckpt-every 200 --valid-every 400 --log-every 10
-fi
-
 # The mel-only stage 2 spends nearly all of its gradient on the corpus' digital silence (log-mel floor 1e-7):
 # continue it with the loss on audible content (see the model card for the measured effect).
 if want vocoder_ft; then
@@ -131,9 +121,7 @@ if want vocoder_ft; then
     --max-steps 100000 --max-minutes "$MINUTES_VOC_FT" --ckpt-every 200 --valid-every 400 --log-every 10 \
     --export "$RUNS/vocoder_ft_release"
 fi
-if want bundle; then  # the last fine-tuned DiT with the fine-tuned vocoder (and its encoder)
-  DIT_RUN="$RUNS/t2a_ft2"
-  [[ -d "$DIT_RUN/checkpoints" ]] || DIT_RUN="$RUNS/t2a_ft"
-  $SARA export "$DIT_RUN" "$OUT" --vocoder "$RUNS/vocoder_ft_release" --default-cfg "$DEFAULT_CFG" \
+if want bundle; then  # the fine-tuned DiT with the fine-tuned vocoder (and its encoder)
+  $SARA export "$RUNS/t2a_ft" "$OUT" --vocoder "$RUNS/vocoder_ft_release" --default-cfg "$DEFAULT_CFG" \
     --default-steps "$DEFAULT_STEPS" --default-sampler "$DEFAULT_SAMPLER"
 fi

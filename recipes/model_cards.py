@@ -34,7 +34,6 @@ STAGES = {  # run dir name -> what it is
     "vocoder_ft": "SemanticVocoder stage 2 continued",
     "t2a": "text-to-latent DiT pretraining (MiniLM text states)",
     "t2a_ft": "text-to-latent DiT fine-tuning",
-    "t2a_ft2": "text-to-latent DiT fine-tuning continued",
 }
 SHIPPED = {"vocoder": "the shipped vocoder", "t2a": "the shipped DiT"}  # stage-name prefix -> label of its release
 T2A_SETTINGS = (  # task-config keys shown beside the DiT stages
@@ -470,7 +469,7 @@ def _find_block(text: str, marker: str) -> int:
 def _releases(runs: Path, bundle: Path) -> dict[str, Path]:
     """Stage name -> its release in the bundle: the last DiT and vocoder stages in ``runs`` and the encoder."""
     present = [n for n in STAGES if (runs / n / "run.json").is_file()]
-    dit_stage = next((n for n in ("t2a_ft2", "t2a_ft") if n in present), "t2a")
+    dit_stage = "t2a_ft" if "t2a_ft" in present else "t2a"
     voc_stage = "vocoder_ft" if "vocoder_ft" in present else "vocoder_gan"
     releases = {dit_stage: bundle / "dit", voc_stage: bundle / "vocoder",
                 "enc_sup": next((p for p in (bundle / "vocoder" / "encoder", bundle / "encoder") if p.is_dir()), None)}

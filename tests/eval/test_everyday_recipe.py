@@ -137,26 +137,29 @@ def _fake_run(run: Path, task_config: dict, steps: int) -> None:
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def test_model_card_update_adds_the_new_dit_row_and_demotes_the_old_one(tmp_path: Path) -> None:
+def test_model_card_update_adds_a_new_stage_row_and_demotes_the_release_it_replaces(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
     cards = _module("model_cards")
-    cfg = {"model": {"pooled_text": True}, "latent_dir": "/r/latents_pad4", "segment_seconds": 4.0, "lr": 5e-4}
-    _fake_run(tmp_path / "runs" / "t2a_ft2", cfg, 3000)
-    (tmp_path / "bundle" / "dit").mkdir(parents=True)
-    save_file({"w": torch.zeros(10, 100)}, str(tmp_path / "bundle" / "dit" / "model.safetensors"))
-    old_rows = ("| text-to-latent DiT pretraining (MiniLM text states): x | (intermediate) | 1 x 16 | 1 min | a | b |\n"
-                "| text-to-latent DiT fine-tuning (the shipped DiT): y | 5.41 M | 2 x 16 | 2 min | c | d |")
+    _fake_run(tmp_path / "runs" / "vocoder_ft", {"mel_floor": 1e-4, "semantic_weight": 0.0, "gen_steps": 2}, 3000)
+    (tmp_path / "bundle" / "vocoder").mkdir(parents=True)
+    save_file({"w": torch.zeros(10, 100)}, str(tmp_path / "bundle" / "vocoder" / "model.safetensors"))
+    old_rows = ("| SemanticVocoder stage 1 (flow matching, x1 prediction) | (intermediate) | 1 x 8 | 1 min | a | b |\n"
+                "| SemanticVocoder stage 2 (fine-tuned through a fixed-step sampler on the mel loss) (the shipped "
+                "vocoder) | 4.39 M | 2 x 8 | 2 min | c | d |\n"
+                "| text-to-latent DiT fine-tuning (the shipped DiT): y | 5.41 M | 3 x 16 | 3 min | e | f |")
     card = (f"# card\n\n## Training\nHardware: a machine.\n\n{cards.TABLE_HEADER}\n{old_rows}\n\nReproduce: x\n\n"
             "## Evaluation\nReproduce the evaluation with y.\n")
     out = cards.update_card(card, tmp_path / "eval", tmp_path / "runs", tmp_path / "bundle")
-    rows = [r for r in out.splitlines() if r.startswith("| text-to-latent")]
-    assert len(rows) == 3 and rows[0].startswith("| text-to-latent DiT pretraining (MiniLM text states): x |")
-    assert rows[1] == "| text-to-latent DiT fine-tuning: y | (intermediate) | 2 x 16 | 2 min | c | d |"
-    assert rows[2].startswith("| text-to-latent DiT fine-tuning continued (the shipped DiT): pooled-text AdaLN, "
-                              "latents `latents_pad4`, crop s 4.0")
-    assert "| 0.00 M | 3000 x 16 | 10 min | loss/flow 0.5 -> loss/flow 0.4 | valid/flow 0.35 |" in rows[2]
+    rows = [r for r in out.splitlines() if r.startswith(("| SemanticVocoder", "| text-to-latent"))]
+    assert len(rows) == 4 and rows[0] == old_rows.splitlines()[0] and rows[3] == old_rows.splitlines()[2]
+    assert rows[1] == ("| SemanticVocoder stage 2 (fine-tuned through a fixed-step sampler on the mel loss) | "
+                       "(intermediate) | 2 x 8 | 2 min | c | d |")
+    assert rows[2] == ("| SemanticVocoder stage 2 continued (the shipped vocoder): mel floor 0.0001, semantic "
+                       "consistency weight 0, 2 steps | 0.00 M | 3000 x 16 | 10 min | loss/flow 0.5 -> loss/flow 0.4 | "
+                       "valid/flow 0.35 |")
     assert "Reproduce: x" in out and out.count(cards.TABLE_HEADER.splitlines()[0]) == 1
+    assert "Hardware: a machine. Rows regenerated later (SemanticVocoder stage 2 continued): " in out
     assert cards.update_card(out, tmp_path / "eval", tmp_path / "runs", tmp_path / "bundle") == out
 
 
