@@ -367,22 +367,44 @@ def _selection_section(eval_dir: Path) -> str:
 
 def _dit_selection_block(eval_dir: Path) -> str:
     """DiT candidates on valid captions (``EVAL/dit_selection/NAME/test_captions.json`` from
-    ``recipes/everyday_relevance.py --test-captions --split valid``), fine and coarse relevance each."""
+    ``recipes/everyday_relevance.py --test-captions --split valid``): fine and coarse relevance, the mean
+    probability of the caption's coarse group, and a paired sign test of each against the first (same prompts
+    and seeds, so the clips pair up)."""
     found = sorted((eval_dir / "dit_selection").glob("*/test_captions.json"))
     if not found:
         return ""
     rows = [(f.parent.name, json.loads(f.read_text())) for f in found]
-    first = rows[0][1]
+    first, base = rows[0][1], rows[0][0]
     text = (f"{DIT_SELECTION_TITLE}\n\n`recipes/everyday_relevance.py --test-captions --split {first['split']} "
             f"--every {first['every']}` ({first['fine']['num_prompts']} clips, {first['samples_per_prompt']} per caption, "
-            f"{first['settings'].get('steps')} {first['settings'].get('solver', '')} DiT steps, guidance "
-            f"{first['settings'].get('cfg')}), scored by "
+            f"{first['settings'].get('steps')} {first['settings'].get('solver', '')} DiT steps), scored by "
             f"`{Path(first['classifier']).name}`; real {first['split']} clips score {first['fine']['real_accuracy']:.3f} "
-            f"fine / {first['coarse']['real_accuracy']:.3f} coarse:\n\n| DiT | fine | coarse |\n|---|---|---|\n")
+            f"fine / {first['coarse']['real_accuracy']:.3f} coarse. The paired columns count the clips only `{base}` / "
+            "only this candidate gets right (p: one-sided sign test that the candidate is better):\n\n"
+            "| DiT | guidance | fine | coarse | group probability | fine paired (p) | coarse paired (p) |\n"
+            "|---|---|---|---|---|---|---|\n")
     for name, r in rows:
-        text += f"| {name} | {r['fine']['generated_accuracy']:.3f} | {r['coarse']['generated_accuracy']:.3f} |\n"
+        prob = r["coarse"].get("generated_group_probability")
+        paired = [_paired(first, r, level) for level in ("fine", "coarse")] if r is not first else ["-", "-"]
+        text += (f"| {name} | {r['settings'].get('cfg')} | {r['fine']['generated_accuracy']:.3f} | "
+                 f"{r['coarse']['generated_accuracy']:.3f} | {'-' if prob is None else f'{prob:.3f}'} | "
+                 f"{paired[0]} | {paired[1]} |\n")
     note = eval_dir / "dit_selection" / "README.md"
     return text + "\n" + (note.read_text().strip() + "\n\n" if note.is_file() else "")
+
+
+def _paired(a: dict[str, Any], b: dict[str, Any], level: str) -> str:
+    """``only_a / only_b (p)`` over the clip pairs of two test-caption results at ``level`` (fine / coarse)."""
+    from scipy.stats import binomtest
+
+    key, truth = ("generated", "class") if level == "fine" else ("generated_group", "group")
+    pairs = list(zip(a["fine"]["predictions"], b["fine"]["predictions"], strict=True))
+    if any(x["caption"] != y["caption"] for x, y in pairs):
+        raise ValueError("the candidates were scored on different captions: no paired test")
+    only_a = sum(x[key] == x[truth] and y[key] != y[truth] for x, y in pairs)
+    only_b = sum(y[key] == y[truth] and x[key] != x[truth] for x, y in pairs)
+    p = binomtest(only_b, only_a + only_b, 0.5, alternative="greater").pvalue if only_a + only_b else 1.0
+    return f"{only_a} / {only_b} ({p:.2g})"
 
 
 DIT_SELECTION_TITLE = "### DiT candidates on the valid split"

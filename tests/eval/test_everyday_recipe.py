@@ -166,16 +166,19 @@ def test_model_card_update_adds_a_new_stage_row_and_demotes_the_release_it_repla
 def test_model_card_dit_selection_block_lists_each_candidate(tmp_path: Path) -> None:
     cards = _module("model_cards")
     assert cards._dit_selection_block(tmp_path) == ""
-    for name, fine in (("a_shipped", 0.05), ("b_longer", 0.08)):
+    for name, hits in (("a_shipped", [1, 1, 0, 0]), ("b_longer", [1, 0, 1, 1])):  # fine hits per clip
+        preds = [{"caption": f"c{i}", "class": "dog", "generated": "dog" if h else "cat", "group": "animal",
+                  "generated_group": "animal"} for i, h in enumerate(hits)]
         (tmp_path / "dit_selection" / name).mkdir(parents=True)
         (tmp_path / "dit_selection" / name / "test_captions.json").write_text(json.dumps({
             "classifier": "/x/classifier_bal05", "split": "valid", "every": 1, "samples_per_prompt": 2,
             "settings": {"steps": 50, "solver": "euler", "cfg": 7.0},
-            "fine": {"num_prompts": 310, "generated_accuracy": fine, "real_accuracy": 0.65},
-            "coarse": {"generated_accuracy": 0.4, "real_accuracy": 0.77}}))
+            "fine": {"num_prompts": 4, "generated_accuracy": sum(hits) / 4, "real_accuracy": 0.65, "predictions": preds},
+            "coarse": {"generated_accuracy": 1.0, "real_accuracy": 0.77, "generated_group_probability": 0.4}}))
     block = cards._dit_selection_block(tmp_path)
-    assert block.startswith(cards.DIT_SELECTION_TITLE) and "(310 clips, 2 per caption, 50 euler DiT steps" in block
-    assert "| a_shipped | 0.050 | 0.400 |\n| b_longer | 0.080 | 0.400 |" in block and "0.650 fine / 0.770" in block
+    assert block.startswith(cards.DIT_SELECTION_TITLE) and "(4 clips, 2 per caption, 50 euler DiT steps)" in block
+    assert "| a_shipped | 7.0 | 0.500 | 1.000 | 0.400 | - | - |" in block and "0.650 fine / 0.770" in block
+    assert "| b_longer | 7.0 | 0.750 | 1.000 | 0.400 | 1 / 2 (0.5) | 0 / 0 (1) |" in block  # P(X >= 2), X ~ Bin(3, 1/2)
     card = "# c\n\n## Evaluation\n### Choices made on the valid split\n\nold\n\nReproduce the evaluation with x.\n"
     out = cards.update_card(card, tmp_path)
     assert out.index("old") < out.index(cards.DIT_SELECTION_TITLE) < out.index("Reproduce the evaluation")
