@@ -375,12 +375,14 @@ def _dit_selection_block(eval_dir: Path) -> str:
         return ""
     rows = [(f.parent.name, json.loads(f.read_text())) for f in found]
     first, base = rows[0][1], rows[0][0]
+    st = first["settings"]
+    steps = f"{st['steps']} {st['solver']} DiT steps" if "solver" in st else f"{st['steps']} DiT steps, the model's solver"
     text = (f"{DIT_SELECTION_TITLE}\n\n`recipes/everyday_relevance.py --test-captions --split {first['split']} "
             f"--every {first['every']}` ({first['fine']['num_prompts']} clips, {first['samples_per_prompt']} per caption, "
-            f"{first['settings'].get('steps')} {first['settings'].get('solver', '')} DiT steps), scored by "
-            f"`{Path(first['classifier']).name}`; real {first['split']} clips score {first['fine']['real_accuracy']:.3f} "
-            f"fine / {first['coarse']['real_accuracy']:.3f} coarse. The paired columns count the clips only `{base}` / "
-            "only this candidate gets right (p: one-sided sign test that the candidate is better):\n\n"
+            f"{steps}), scored by `{Path(first['classifier']).name}`; real {first['split']} clips score "
+            f"{first['fine']['real_accuracy']:.3f} fine / {first['coarse']['real_accuracy']:.3f} coarse. The paired "
+            f"columns count the clips only `{base}` / only this candidate gets right (p: one-sided sign test that the "
+            "candidate is better):\n\n"
             "| DiT | guidance | fine | coarse | group probability | fine paired (p) | coarse paired (p) |\n"
             "|---|---|---|---|---|---|---|\n")
     for name, r in rows:
@@ -499,22 +501,25 @@ def _releases(runs: Path, bundle: Path) -> dict[str, Path]:
 
 
 def update_card(card: str, eval_dir: Path, runs: Path | None = None, bundle: Path | None = None) -> str:
-    """``card`` with every evaluation block whose files exist in ``eval_dir`` regenerated (the rest kept), the
-    limitations regenerated with the test relevance, and, given ``runs`` and ``bundle``, the training rows of
-    the runs in ``runs``: for a bundle whose other training runs and evaluations are gone."""
+    """``card`` with every evaluation block whose files exist in ``eval_dir`` regenerated (the rest kept, all in
+    :data:`EVAL_BLOCKS` order before the reproduce line), the limitations regenerated with the test relevance,
+    and, given ``runs`` and ``bundle``, the training rows of the runs in ``runs``: for a bundle whose other
+    training runs and evaluations are gone."""
     head, sep, rest = card.partition("## Evaluation\n")
-    evaluation, end, tail = rest.partition(EVAL_END)
-    if not sep or not end:
-        raise ValueError("not a sara-demo model card (no '## Evaluation' section ending in the reproduce line)")
+    evaluation, lim, limitations = rest.partition("## Limitations\n")
+    start = _find_block(evaluation, EVAL_END)
+    if not sep or start < 0:
+        raise ValueError("not a sara-demo model card (no '## Evaluation' section with the reproduce line)")
+    end = evaluation.find("\n", start) + 1 or len(evaluation)
+    reproduce, evaluation = evaluation[start:end], evaluation[:start] + evaluation[end:].lstrip("\n")
     old = _split_eval(evaluation)
     lead = evaluation[: min((evaluation.find(b) for b in old.values()), default=len(evaluation))]
     blocks = "".join(block(eval_dir) or old.get(marker, "") for marker, block in EVAL_BLOCKS)
     if runs is not None and bundle is not None:
         head = _update_training(head, runs, _releases(runs, bundle))
-    if (eval_dir / "relevance" / "relevance.json").is_file():
-        before, lim, _ = tail.partition("## Limitations\n")
-        tail = before + lim + _limitations(eval_dir) + "\n" if lim else tail
-    return head + sep + lead + blocks + end + tail
+    if lim and (eval_dir / "relevance" / "relevance.json").is_file():
+        limitations = _limitations(eval_dir) + "\n"
+    return head + sep + lead + blocks + reproduce + ("\n" + lim if lim else "") + limitations
 
 
 def _update_training(head: str, runs: Path, releases: dict[str, Path]) -> str:

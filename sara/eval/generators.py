@@ -52,7 +52,7 @@ def _sara(pipe: Any, duration: float, steps: int | None, cfg: float | None,
         with torch.inference_mode():
             return pipe(captions, duration=duration, steps=steps, guidance_scale=cfg, vocoder_steps=vocoder_steps)
 
-    return generate, {"system": "sara", "steps": steps, "cfg": cfg}
+    return generate, {"system": "sara", "steps": steps, "solver": pipe.sampling.solver, "cfg": cfg}
 
 
 def _latent_diffusion(pipe: Any, duration: float, steps: int | None,

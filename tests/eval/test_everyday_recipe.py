@@ -182,3 +182,16 @@ def test_model_card_dit_selection_block_lists_each_candidate(tmp_path: Path) -> 
     card = "# c\n\n## Evaluation\n### Choices made on the valid split\n\nold\n\nReproduce the evaluation with x.\n"
     out = cards.update_card(card, tmp_path)
     assert out.index("old") < out.index(cards.DIT_SELECTION_TITLE) < out.index("Reproduce the evaluation")
+
+
+def test_model_card_update_moves_a_block_found_after_the_reproduce_line_into_place(tmp_path: Path) -> None:
+    """Cards written by the earlier everyday-only rewrite hold that section after the reproduce line."""
+    cards = _module("model_cards")
+    card = ("# c\n\n## Evaluation\n### Vocoder reconstruction (test split)\n\nrecon\n\n"
+            "Reproduce the evaluation with x.\n\n" + cards.EVERYDAY_TITLE + "\n\nold everyday\n\n"
+            "## Limitations\nsmall\n")
+    out = cards.update_card(card, tmp_path)
+    assert out == ("# c\n\n## Evaluation\n### Vocoder reconstruction (test split)\n\nrecon\n\n"
+                   + cards.EVERYDAY_TITLE + "\n\nold everyday\n\nReproduce the evaluation with x.\n\n"
+                   "## Limitations\nsmall\n")
+    assert cards.update_card(out, tmp_path) == out
