@@ -33,6 +33,20 @@ def _latent(root: Path, record: dict) -> torch.Tensor:
     return load_file(str(root / Path(record["path"]).with_suffix(".safetensors")))["latents"]
 
 
+def _generated_hits(pipe: TextToAudio, probe: LogisticRegression, prompts: list[tuple[str, dict]], cfg: float,
+                    steps: int, seed: int) -> list[bool]:
+    """Whether the probe labels the DiT's latent for each ``(class, record)`` prompt with its class (4 s each,
+    8 prompts a batch, one noise stream from ``seed``): the per-clip hits, for paired comparisons."""
+    hits, g = [], torch.Generator().manual_seed(seed)
+    for i in range(0, len(prompts), 8):
+        chunk = prompts[i : i + 8]
+        with torch.inference_mode():
+            z = pipe.generate_latents([r["caption"] for _, r in chunk], duration=4.0, steps=steps,
+                                      guidance_scale=cfg, generator=g)
+        hits += [bool(probe.predict(_feat(zz)[None])[0] == c) for zz, (c, _) in zip(z, chunk)]
+    return hits
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
@@ -46,7 +60,10 @@ def main() -> None:
     ap.add_argument("--cfg", type=float, nargs="+", default=None,
                     help="guidance scale(s) (default: the model's); several: one result line each, one probe fit")
     ap.add_argument("--steps", type=int, default=50, help="DiT sampling steps")
+    ap.add_argument("--repeats", type=int, default=1, help="latents per prompt (each from its own noise)")
     args = ap.parse_args()
+    if args.repeats < 1 or args.per_class < 1:
+        ap.error("--repeats and --per-class must be >= 1")
     names = json.loads(args.classes.read_text())["config"]["class_names"]
     rows = [json.loads(line) for line in args.manifest.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r["class"] in names and r.get("kind") != "mixture"]
@@ -62,18 +79,13 @@ def main() -> None:
     pipe = TextToAudio.from_pretrained(args.model)
     results = []
     for cfg in args.cfg or [pipe.default_guidance]:
-        gen, g = [], torch.Generator().manual_seed(args.seed)
-        for i in range(0, len(prompts), 8):
-            chunk = prompts[i : i + 8]
-            with torch.inference_mode():
-                z = pipe.generate_latents([r["caption"] for _, r in chunk], duration=4.0, steps=args.steps,
-                                          guidance_scale=cfg, generator=g)
-            gen += [probe.predict(_feat(zz)[None])[0] == c for zz, (c, _) in zip(z, chunk)]
+        gen = _generated_hits(pipe, probe, prompts * args.repeats, cfg, args.steps, args.seed)
         results.append({"split": args.split, "cfg": cfg, "steps": args.steps, "prompts": len(prompts),
-                        "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
+                        "repeats": args.repeats, "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
                         "real_test_latent_acc": float(np.mean(real)), "chance": 1 / len(names),
-                        "train_clips": len(train), "latents": str(args.latents)})
-        print(json.dumps(results[-1]), flush=True)
+                        "train_clips": len(train), "latents": str(args.latents),
+                        "captions": [r["caption"] for _, r in prompts * args.repeats], "hits": gen})
+        print(json.dumps({k: v for k, v in results[-1].items() if k not in ("captions", "hits")}), flush=True)
     if args.out is not None:
         out = results[0] if len(results) == 1 else results
         args.out.write_text(json.dumps(out, indent=2) + "\n")
