@@ -120,11 +120,8 @@ def recognised(predicted: Sequence[str], group: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- summaries
-def _share(values: Sequence[bool]) -> float:
-    return sum(values) / len(values) if values else float("nan")
-
-
-def _mean(values: Sequence[float]) -> float:
+def _share(values: Sequence[float]) -> float:
+    """Mean of ``values`` (the share of True for booleans); NaN when empty."""
     return sum(values) / len(values) if values else float("nan")
 
 
@@ -291,7 +288,7 @@ def run_test_captions(args: argparse.Namespace, classifier: Any) -> None:
                     generated_group_probability=gen.scores[mapping[item["class"]]],
                     real_group_probability=real.scores[mapping[item["class"]]])
     for key in ("generated", "real"):  # a finer-grained (lower-variance) score than the 0/1 accuracy
-        coarse[f"{key}_group_probability"] = _mean([i[f"{key}_group_probability"] for i in fine["predictions"]])
+        coarse[f"{key}_group_probability"] = _share([i[f"{key}_group_probability"] for i in fine["predictions"]])
     result = {"mode": "test-captions", "model": str(args.model), "classifier": str(args.classifier),
               "settings": {**settings, "duration": args.duration or 4.0}, "split": args.split,
               "every": args.every or 1, "samples_per_prompt": args.samples_per_prompt, "seed": args.seed,

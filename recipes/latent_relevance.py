@@ -77,14 +77,14 @@ def main() -> None:
     prompts = [(c, r) for c in sorted(by_class) for r in by_class[c][: args.per_class]]
     real = [probe.predict(_feat(_latent(args.latents, r))[None])[0] == c for c, r in prompts]
     pipe = TextToAudio.from_pretrained(args.model)
-    results = []
+    results, drawn = [], prompts * args.repeats
     for cfg in args.cfg or [pipe.default_guidance]:
-        gen = _generated_hits(pipe, probe, prompts * args.repeats, cfg, args.steps, args.seed)
+        gen = _generated_hits(pipe, probe, drawn, cfg, args.steps, args.seed)
         results.append({"split": args.split, "cfg": cfg, "steps": args.steps, "prompts": len(prompts),
                         "repeats": args.repeats, "classes": len(by_class), "generated_latent_acc": float(np.mean(gen)),
                         "real_test_latent_acc": float(np.mean(real)), "chance": 1 / len(names),
                         "train_clips": len(train), "latents": str(args.latents),
-                        "captions": [r["caption"] for _, r in prompts * args.repeats], "hits": gen})
+                        "captions": [r["caption"] for _, r in drawn], "hits": gen})
         print(json.dumps({k: v for k, v in results[-1].items() if k not in ("captions", "hits")}), flush=True)
     if args.out is not None:
         out = results[0] if len(results) == 1 else results

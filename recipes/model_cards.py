@@ -26,6 +26,8 @@ from typing import Any
 
 from safetensors import safe_open
 
+from sara.errors import SaraError
+
 STAGES = {  # run dir name -> what it is
     "enc_mae": "semantic encoder, MAE pretraining",
     "enc_sup": "semantic encoder, supervised fine-tuning on corpus classes",
@@ -146,7 +148,7 @@ def update_stage_rows(table: str, runs: Path, releases: dict[str, Path]) -> str:
     new = {n: _stage_row(runs, n, releases.get(n)) for n in STAGES if (runs / n / "run.json").is_file()}
     kept = {_row_stage(r): r for r in table.splitlines()[2:] if r.startswith("|")}
     if None in kept:
-        raise ValueError(f"a training-table row of no known stage: {kept[None]}")
+        raise SaraError(f"a training-table row of no known stage: {kept[None]}")
     for name in [n for n in kept if n not in new]:
         prefix, label = next(((p, lb) for p, lb in SHIPPED.items() if name.startswith(p)), (None, None))
         if prefix and any(n.startswith(prefix) and n in releases for n in new):
@@ -402,7 +404,7 @@ def _paired(a: dict[str, Any], b: dict[str, Any], level: str) -> str:
     key, truth = ("generated", "class") if level == "fine" else ("generated_group", "group")
     pairs = list(zip(a["fine"]["predictions"], b["fine"]["predictions"], strict=True))
     if any(x["caption"] != y["caption"] for x, y in pairs):
-        raise ValueError("the candidates were scored on different captions: no paired test")
+        raise SaraError("the candidates were scored on different captions: no paired test")
     only_a = sum(x[key] == x[truth] and y[key] != y[truth] for x, y in pairs)
     only_b = sum(y[key] == y[truth] and x[key] != x[truth] for x, y in pairs)
     p = binomtest(only_b, only_a + only_b, 0.5, alternative="greater").pvalue if only_a + only_b else 1.0
@@ -509,7 +511,7 @@ def update_card(card: str, eval_dir: Path, runs: Path | None = None, bundle: Pat
     evaluation, lim, limitations = rest.partition("## Limitations\n")
     start = _find_block(evaluation, EVAL_END)
     if not sep or start < 0:
-        raise ValueError("not a sara-demo model card (no '## Evaluation' section with the reproduce line)")
+        raise SaraError("not a sara-demo model card (no '## Evaluation' section with the reproduce line)")
     end = evaluation.find("\n", start) + 1 or len(evaluation)
     reproduce, evaluation = evaluation[start:end], evaluation[:start] + evaluation[end:].lstrip("\n")
     old = _split_eval(evaluation)
