@@ -34,9 +34,12 @@ STAGES = {  # run dir name -> what it is
     "vocoder": "SemanticVocoder stage 1 (flow matching, x1 prediction)",
     "vocoder_gan": "SemanticVocoder stage 2 (fine-tuned through a fixed-step sampler on the mel loss)",
     "vocoder_ft": "SemanticVocoder stage 2 continued",
+    "vocoder_adv": "SemanticVocoder stage 2 continued against discriminators",
     "t2a": "text-to-latent DiT pretraining (MiniLM text states)",
     "t2a_ft": "text-to-latent DiT fine-tuning",
+    "t2a_ft2": "text-to-latent DiT fine-tuning continued",
 }
+DIT_STAGES, VOCODER_STAGES = ("t2a", "t2a_ft", "t2a_ft2"), ("vocoder_gan", "vocoder_ft", "vocoder_adv")
 SHIPPED = {"vocoder": "the shipped vocoder", "t2a": "the shipped DiT"}  # stage-name prefix -> label of its release
 T2A_SETTINGS = (  # task-config keys shown beside the DiT stages
     ("segment_seconds", "crop s"), ("timestep_sampling", "timesteps"), ("timestep_shift", "shift"),
@@ -124,9 +127,13 @@ def _stage_row(runs: Path, name: str, rel: Path | None) -> str:
     if rel is not None and shipped:
         what = f"{what} ({shipped})"
     cfg = s["task_config"]
-    if name == "vocoder_ft":
+    if name in ("vocoder_ft", "vocoder_adv"):
         what = (f"{what}: mel floor {cfg.get('mel_floor', 1e-7):g}, semantic consistency weight "
                 f"{cfg.get('semantic_weight', 0.0):g}, {cfg['gen_steps']} steps")
+    if name == "vocoder_adv":
+        disc = cfg.get("discriminator", {})
+        what = (f"{what}, MPD widths {tuple(disc.get('mpd_channels', ()))}, MRD width {disc.get('mrd_channels')}, "
+                f"{cfg.get('gen_start_step')} discriminator-only batches")
     if name.startswith("t2a"):
         extra = ", ".join(f"{label} {cfg.get(key, '-')}" for key, label in T2A_SETTINGS)
         pooled = "pooled-text AdaLN" if cfg["model"].get("pooled_text") else "cross-attention only"
@@ -371,7 +378,8 @@ def _dit_selection_block(eval_dir: Path) -> str:
     """DiT candidates on valid captions (``EVAL/dit_selection/NAME/test_captions.json`` from
     ``recipes/everyday_relevance.py --test-captions --split valid``): fine and coarse relevance, the mean
     probability of the caption's coarse group, and a paired sign test of each against the first (same prompts
-    and seeds, so the clips pair up)."""
+    and seeds, so the clips pair up); with ``NAME/latent_relevance.json`` (``recipes/latent_relevance.py``) for
+    every candidate, also the latent probe's accuracy on the DiT's latents and its paired test."""
     found = sorted((eval_dir / "dit_selection").glob("*/test_captions.json"))
     if not found:
         return ""
@@ -384,15 +392,18 @@ def _dit_selection_block(eval_dir: Path) -> str:
             f"{steps}), scored by `{Path(first['classifier']).name}`; real {first['split']} clips score "
             f"{first['fine']['real_accuracy']:.3f} fine / {first['coarse']['real_accuracy']:.3f} coarse. The paired "
             f"columns count the clips only `{base}` / only this candidate gets right (p: one-sided sign test that the "
-            "candidate is better):\n\n"
-            "| DiT | guidance | fine | coarse | group probability | fine paired (p) | coarse paired (p) |\n"
-            "|---|---|---|---|---|---|---|\n")
-    for name, r in rows:
+            "candidate is better)")
+    latents = _latent_candidates([f.parent for f in found])
+    text += (_latent_intro(latents[0]) if latents else "") + ":\n\n"
+    text += ("| DiT | guidance | fine | coarse | group probability | fine paired (p) | coarse paired (p) |"
+             + (" latent probe | latent paired (p) |\n" if latents else "\n")
+             + "|---|---|---|---|---|---|---|" + ("---|---|\n" if latents else "\n"))
+    for i, (name, r) in enumerate(rows):
         prob = r["coarse"].get("generated_group_probability")
         paired = [_paired(first, r, level) for level in ("fine", "coarse")] if r is not first else ["-", "-"]
         text += (f"| {name} | {r['settings'].get('cfg')} | {r['fine']['generated_accuracy']:.3f} | "
                  f"{r['coarse']['generated_accuracy']:.3f} | {'-' if prob is None else f'{prob:.3f}'} | "
-                 f"{paired[0]} | {paired[1]} |\n")
+                 f"{paired[0]} | {paired[1]} |" + (_latent_cells(latents[0], latents[i]) if latents else "") + "\n")
     note = eval_dir / "dit_selection" / "README.md"
     return text + "\n" + (note.read_text().strip() + "\n\n" if note.is_file() else "")
 
@@ -409,6 +420,34 @@ def _paired(a: dict[str, Any], b: dict[str, Any], level: str) -> str:
     only_b = sum(y[key] == y[truth] and x[key] != x[truth] for x, y in pairs)
     p = binomtest(only_b, only_a + only_b, 0.5, alternative="greater").pvalue if only_a + only_b else 1.0
     return f"{only_a} / {only_b} ({p:.2g})"
+
+
+def _latent_candidates(dirs: list[Path]) -> list[dict[str, Any]]:
+    """The ``latent_relevance.json`` of every candidate dir, or [] when any is missing."""
+    files = [d / "latent_relevance.json" for d in dirs]
+    return [json.loads(f.read_text()) for f in files] if all(f.is_file() for f in files) else []
+
+
+def _latent_intro(lat: dict[str, Any]) -> str:
+    """The sentence on the latent columns (``recipes/latent_relevance.py`` settings)."""
+    return (f". The latent columns score the DiT without the vocoder (`recipes/latent_relevance.py --split "
+            f"{lat['split']} --repeats {lat['repeats']}`): a logistic probe on pooled real training latents labels "
+            f"{len(lat['hits'])} DiT latents of {lat['prompts']} captions ({lat['steps']} DiT steps, guidance "
+            f"{lat['cfg']:g}; real {lat['split']} latents {lat['real_test_latent_acc']:.3f}), paired the same way")
+
+
+def _latent_cells(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """`` acc | only_a / only_b (p) |`` of candidate ``b``'s latents against ``a``'s (same captions and noise)."""
+    from scipy.stats import binomtest
+
+    if a is b:
+        return f" {b['generated_latent_acc']:.3f} | - |"
+    if a["captions"] != b["captions"]:
+        raise SaraError("the candidates' latents were scored on different captions: no paired test")
+    only_a = sum(x and not y for x, y in zip(a["hits"], b["hits"]))
+    only_b = sum(y and not x for x, y in zip(a["hits"], b["hits"]))
+    p = binomtest(only_b, only_a + only_b, 0.5, alternative="greater").pvalue if only_a + only_b else 1.0
+    return f" {b['generated_latent_acc']:.3f} | {only_a} / {only_b} ({p:.2g}) |"
 
 
 DIT_SELECTION_TITLE = "### DiT candidates on the valid split"
@@ -495,8 +534,8 @@ def _find_block(text: str, marker: str) -> int:
 def _releases(runs: Path, bundle: Path) -> dict[str, Path]:
     """Stage name -> its release in the bundle: the last DiT and vocoder stages in ``runs`` and the encoder."""
     present = [n for n in STAGES if (runs / n / "run.json").is_file()]
-    dit_stage = "t2a_ft" if "t2a_ft" in present else "t2a"
-    voc_stage = "vocoder_ft" if "vocoder_ft" in present else "vocoder_gan"
+    dit_stage = next((n for n in reversed(DIT_STAGES) if n in present), "t2a")
+    voc_stage = next((n for n in reversed(VOCODER_STAGES) if n in present), "vocoder_gan")
     releases = {dit_stage: bundle / "dit", voc_stage: bundle / "vocoder",
                 "enc_sup": next((p for p in (bundle / "vocoder" / "encoder", bundle / "encoder") if p.is_dir()), None)}
     return {k: v for k, v in releases.items() if v is not None}

@@ -163,6 +163,23 @@ def test_model_card_update_adds_a_new_stage_row_and_demotes_the_release_it_repla
     assert cards.update_card(out, tmp_path / "eval", tmp_path / "runs", tmp_path / "bundle") == out
 
 
+def test_model_card_releases_are_the_last_dit_and_vocoder_stages_run(tmp_path: Path) -> None:
+    cards = _module("model_cards")
+    runs, bundle = tmp_path / "runs", tmp_path / "bundle"
+    for name in ("t2a", "t2a_ft", "vocoder_gan", "vocoder_ft"):
+        _fake_run(runs / name, {}, 10)
+    assert cards._releases(runs, bundle) == {"t2a_ft": bundle / "dit", "vocoder_ft": bundle / "vocoder"}
+    disc = {"mpd_channels": [16, 32], "mrd_channels": 16}
+    _fake_run(runs / "t2a_ft2", {}, 10)
+    _fake_run(runs / "vocoder_adv", {"mel_floor": 1e-4, "gen_steps": 2, "discriminator": disc, "gen_start_step": 200}, 10)
+    assert cards._releases(runs, bundle) == {"t2a_ft2": bundle / "dit", "vocoder_adv": bundle / "vocoder"}
+    row = cards._stage_row(runs, "vocoder_adv", None)
+    assert row.startswith("| SemanticVocoder stage 2 continued against discriminators: mel floor 0.0001, semantic "
+                          "consistency weight 0, 2 steps, MPD widths (16, 32), MRD width 16, 200 "
+                          "discriminator-only batches | (intermediate) |")
+    assert cards._row_stage(row) == "vocoder_adv"
+
+
 def test_model_card_dit_selection_block_lists_each_candidate(tmp_path: Path) -> None:
     cards = _module("model_cards")
     assert cards._dit_selection_block(tmp_path) == ""
@@ -182,6 +199,26 @@ def test_model_card_dit_selection_block_lists_each_candidate(tmp_path: Path) -> 
     card = "# c\n\n## Evaluation\n### Choices made on the valid split\n\nold\n\nReproduce the evaluation with x.\n"
     out = cards.update_card(card, tmp_path)
     assert out.index("old") < out.index(cards.DIT_SELECTION_TITLE) < out.index("Reproduce the evaluation")
+
+
+def test_model_card_dit_selection_block_adds_the_latent_probe_when_every_candidate_has_it(tmp_path: Path) -> None:
+    cards = _module("model_cards")
+    for name in ("a_shipped", "b_longer"):
+        preds = [{"caption": "c", "class": "dog", "generated": "dog", "group": "animal", "generated_group": "animal"}]
+        (tmp_path / "dit_selection" / name).mkdir(parents=True)
+        (tmp_path / "dit_selection" / name / "test_captions.json").write_text(json.dumps({
+            "classifier": "/x/c", "split": "valid", "every": 1, "samples_per_prompt": 1, "settings": {"steps": 50, "cfg": 7.0},
+            "fine": {"num_prompts": 1, "generated_accuracy": 1.0, "real_accuracy": 0.6, "predictions": preds},
+            "coarse": {"generated_accuracy": 1.0, "real_accuracy": 0.7}}))
+    assert "latent probe" not in cards._dit_selection_block(tmp_path)  # only when every candidate has one
+    for name, hits in (("a_shipped", [True, False, False, False]), ("b_longer", [True, True, True, False])):
+        (tmp_path / "dit_selection" / name / "latent_relevance.json").write_text(json.dumps({
+            "split": "valid", "repeats": 2, "prompts": 2, "steps": 50, "cfg": 7.0, "real_test_latent_acc": 0.5,
+            "generated_latent_acc": sum(hits) / 4, "captions": ["x", "y", "x", "y"], "hits": hits}))
+    block = cards._dit_selection_block(tmp_path)
+    assert "labels 4 DiT latents of 2 captions (50 DiT steps, guidance 7; real valid latents 0.500)" in block
+    assert "| a_shipped | 7.0 | 1.000 | 1.000 | - | - | - | 0.250 | - |" in block
+    assert "| b_longer | 7.0 | 1.000 | 1.000 | - | 0 / 0 (1) | 0 / 0 (1) | 0.750 | 0 / 2 (0.25) |" in block
 
 
 def test_model_card_update_moves_a_block_found_after_the_reproduce_line_into_place(tmp_path: Path) -> None:
