@@ -56,9 +56,12 @@ python3 recipes/vocoder_relevance.py --vocoder "$OUT/vocoder" --classifier "$EVA
 python3 recipes/latent_relevance.py --model "$OUT" --manifest "$CORPUS/manifest.jsonl" --latents "$RUNS/latents_pad4" \
   --classes "$EVAL/classifier/config.json" --out "$EVAL/latent_relevance.json"
 
-# 5. how much the DiT uses the prompt: validation loss with right vs shuffled captions, fine-tuned vs pretrained
-if [[ -d "$RUNS/t2a_ft" ]]; then
-  python3 recipes/dit_text_gap.py "$RUNS/t2a_ft" "$RUNS/t2a" --out "$EVAL/dit_text_gap.json"
+# 5. how much the DiT uses the prompt: validation loss with right vs shuffled captions, the DiT stages present
+#    (the shipped one first)
+GAP_RUNS=()
+for r in t2a_ft2 t2a_ft t2a; do if [[ -d "$RUNS/$r" ]]; then GAP_RUNS+=("$RUNS/$r"); fi; done
+if (( ${#GAP_RUNS[@]} > 0 )); then
+  python3 recipes/dit_text_gap.py "${GAP_RUNS[@]}" --out "$EVAL/dit_text_gap.json"
 fi
 
 # 6. (SELECT=1) the choices made on the valid split: vocoder variants and the guidance scale
