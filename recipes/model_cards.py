@@ -563,6 +563,20 @@ def update_card(card: str, eval_dir: Path, runs: Path | None = None, bundle: Pat
     return head + sep + lead + blocks + reproduce + ("\n" + lim if lim else "") + limitations
 
 
+def update_data(card: str, manifest: Path) -> str:
+    """``card`` with ``manifest`` added to its data section when the card names another manifest (a corpus rebuilt
+    on a new machine: the later rows and evaluations used it); unchanged when the card already names it."""
+    line = _corpus(manifest)
+    head, sep, rest = card.partition("## Data\n")
+    body, training, tail = rest.partition("\n## Training")
+    sha = line.split("sha256 ", 1)[1].split("...", 1)[0]
+    if not sep or not training:
+        raise SaraError("not a sara-demo model card (no '## Data' section before '## Training')")
+    if sha in body:
+        return card
+    return head + sep + body.rstrip("\n") + f"\n\nRebuilt later (the rows and evaluations regenerated later): {line}\n" + training + tail
+
+
 def _update_training(head: str, runs: Path, releases: dict[str, Path]) -> str:
     """The card's training section with :func:`update_stage_rows` applied and this machine's hardware noted."""
     lines = head.split("\n")
@@ -615,7 +629,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=Path)
     ap.add_argument("--bundle", type=Path, required=True)
-    ap.add_argument("--manifest", type=Path)
+    ap.add_argument("--manifest", type=Path, help="the corpus manifest (with --update: added to the data section "
+                    "when the card names another one)")
     ap.add_argument("--eval", type=Path, required=True)
     ap.add_argument("--command", default="bash recipes/demo.sh")
     ap.add_argument("--update", action="store_true",
@@ -623,7 +638,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.update:
         card = args.bundle / "README.md"
-        card.write_text(update_card(card.read_text(), args.eval, args.runs, args.bundle))
+        text = update_card(card.read_text(), args.eval, args.runs, args.bundle)
+        card.write_text(update_data(text, args.manifest) if args.manifest is not None else text)
         print(card)
         return
     if args.runs is None or args.manifest is None:

@@ -180,6 +180,21 @@ def test_model_card_releases_are_the_last_dit_and_vocoder_stages_run(tmp_path: P
     assert cards._row_stage(row) == "vocoder_adv"
 
 
+def test_model_card_update_adds_a_rebuilt_manifest_to_the_data_section_once(tmp_path: Path) -> None:
+    cards = _module("model_cards")
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps({"class": c, "split": sp, "duration": 1800.0}) + "\n"
+                                for c, sp in (("dog", "train"), ("cat", "valid"), ("dog", "test"))))
+    card = "# c\n\n## Data\n`manifest.jsonl` (sha256 0000000000000000...): old.\n\n## Training\nHardware: x.\n"
+    out = cards.update_data(card, manifest)
+    data = out.split("## Data\n")[1].split("## Training")[0]
+    assert data.startswith("`manifest.jsonl` (sha256 0000000000000000...): old.\n\nRebuilt later (the rows and ")
+    assert "3 clips, 1.50 h, 2 classes; train 0.50 h" in data and out.endswith("## Training\nHardware: x.\n")
+    assert cards.update_data(out, manifest) == out  # the card names it now
+    with pytest.raises(cards.SaraError, match="no '## Data' section"):
+        cards.update_data("# c\n", manifest)
+
+
 def test_model_card_dit_selection_block_lists_each_candidate(tmp_path: Path) -> None:
     cards = _module("model_cards")
     assert cards._dit_selection_block(tmp_path) == ""
