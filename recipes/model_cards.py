@@ -410,14 +410,20 @@ def _dit_selection_block(eval_dir: Path) -> str:
 
 def _paired(a: dict[str, Any], b: dict[str, Any], level: str) -> str:
     """``only_a / only_b (p)`` over the clip pairs of two test-caption results at ``level`` (fine / coarse)."""
-    from scipy.stats import binomtest
-
     key, truth = ("generated", "class") if level == "fine" else ("generated_group", "group")
     pairs = list(zip(a["fine"]["predictions"], b["fine"]["predictions"], strict=True))
     if any(x["caption"] != y["caption"] for x, y in pairs):
         raise SaraError("the candidates were scored on different captions: no paired test")
-    only_a = sum(x[key] == x[truth] and y[key] != y[truth] for x, y in pairs)
-    only_b = sum(y[key] == y[truth] and x[key] != x[truth] for x, y in pairs)
+    return _sign_test([x[key] == x[truth] for x, _ in pairs], [y[key] == y[truth] for _, y in pairs])
+
+
+def _sign_test(hits_a: list[bool], hits_b: list[bool]) -> str:
+    """``only_a / only_b (p)``: the pairs only ``a`` / only ``b`` gets right, and the one-sided sign-test p that
+    ``b`` is better."""
+    from scipy.stats import binomtest
+
+    only_a = sum(x and not y for x, y in zip(hits_a, hits_b, strict=True))
+    only_b = sum(y and not x for x, y in zip(hits_a, hits_b, strict=True))
     p = binomtest(only_b, only_a + only_b, 0.5, alternative="greater").pvalue if only_a + only_b else 1.0
     return f"{only_a} / {only_b} ({p:.2g})"
 
@@ -438,16 +444,11 @@ def _latent_intro(lat: dict[str, Any]) -> str:
 
 def _latent_cells(a: dict[str, Any], b: dict[str, Any]) -> str:
     """`` acc | only_a / only_b (p) |`` of candidate ``b``'s latents against ``a``'s (same captions and noise)."""
-    from scipy.stats import binomtest
-
     if a is b:
         return f" {b['generated_latent_acc']:.3f} | - |"
     if a["captions"] != b["captions"]:
         raise SaraError("the candidates' latents were scored on different captions: no paired test")
-    only_a = sum(x and not y for x, y in zip(a["hits"], b["hits"]))
-    only_b = sum(y and not x for x, y in zip(a["hits"], b["hits"]))
-    p = binomtest(only_b, only_a + only_b, 0.5, alternative="greater").pvalue if only_a + only_b else 1.0
-    return f" {b['generated_latent_acc']:.3f} | {only_a} / {only_b} ({p:.2g}) |"
+    return f" {b['generated_latent_acc']:.3f} | {_sign_test(a['hits'], b['hits'])} |"
 
 
 DIT_SELECTION_TITLE = "### DiT candidates on the valid split"
@@ -574,7 +575,8 @@ def update_data(card: str, manifest: Path) -> str:
         raise SaraError("not a sara-demo model card (no '## Data' section before '## Training')")
     if sha in body:
         return card
-    return head + sep + body.rstrip("\n") + f"\n\nRebuilt later (the rows and evaluations regenerated later): {line}\n" + training + tail
+    rebuilt = f"\n\nRebuilt later (the rows and evaluations regenerated later): {line}\n"
+    return head + sep + body.rstrip("\n") + rebuilt + training + tail
 
 
 def _update_training(head: str, runs: Path, releases: dict[str, Path]) -> str:
