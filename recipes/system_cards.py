@@ -20,7 +20,8 @@ from typing import Any
 from safetensors import safe_open
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_cards import _corpus, _fmt, _hardware, _p_value, _prod, _run_summary  # noqa: E402
+from card_eval import _p_value  # noqa: E402
+from model_cards import _corpus, _fmt, _hardware, _prod, _run_summary  # noqa: E402
 
 SYSTEMS: dict[str, dict[str, Any]] = {
     "ldm-demo": {

@@ -102,10 +102,10 @@ def _module(name: str):  # noqa: ANN202 - a recipe module
 
 
 def test_model_card_everyday_section_is_built_from_the_json_and_replaced_in_place(tmp_path: Path) -> None:
-    cards = _module("model_cards")
+    cards, evals = _module("model_cards"), _module("card_eval")
     d = tmp_path / "everyday"
     d.mkdir()
-    assert cards._everyday_section(tmp_path) == ""  # nothing evaluated: no section
+    assert evals._everyday_section(tmp_path) == ""  # nothing evaluated: no section
     per_group = {"speech": {"accuracy": 0.8, "clips": 20}, "music": {"accuracy": 0.1, "clips": 20}}
     (d / "everyday.json").write_text(json.dumps({
         "classifier": "/x/classifier_bal05", "clips_per_prompt": 2, "per_group": per_group,
@@ -113,15 +113,15 @@ def test_model_card_everyday_section_is_built_from_the_json_and_replaced_in_plac
         "overall": {"prompts": 20, "clip_accuracy": 0.45, "chance_uniform_group": 0.125, "groups_meeting_target": 1,
                     "demo_recognised": 1, "demo_prompts": 2}}))
     (d / "real_clips_valid.json").write_text(json.dumps({"per_group": {"speech": {"accuracy": 0.95, "n": 30}}}))
-    section = cards._everyday_section(tmp_path)
-    assert section.startswith(cards.EVERYDAY_TITLE) and "groups recognised in >= 50 % of their clips: 1/8" in section
+    section = evals._everyday_section(tmp_path)
+    assert section.startswith(evals.EVERYDAY_TITLE) and "groups recognised in >= 50 % of their clips: 1/8" in section
     assert "| speech | 0.80 (n=20) | 0.95 (n=30) |" in section and "| music | 0.10 (n=20) | - |" in section
     card = ("# card\n\n## Training\n\n## Evaluation\n### Vocoder reconstruction (test split)\n\nkept\n\n"
             "Reproduce the evaluation with the commands.\n\n## Limitations\nsmall\n")
     once = cards.update_card(card, tmp_path)
-    assert once.index("kept") < once.index(cards.EVERYDAY_TITLE) < once.index("Reproduce the evaluation")
+    assert once.index("kept") < once.index(evals.EVERYDAY_TITLE) < once.index("Reproduce the evaluation")
     twice = cards.update_card(once, tmp_path)
-    assert twice == once and twice.count(cards.EVERYDAY_TITLE) == 1 and "0.80 (n=20)" in twice
+    assert twice == once and twice.count(evals.EVERYDAY_TITLE) == 1 and "0.80 (n=20)" in twice
     (d / "everyday.json").unlink()
     assert cards.update_card(twice, tmp_path) == twice  # no files: the card's own block is kept
     assert twice.endswith("## Limitations\nsmall\n")
@@ -178,6 +178,10 @@ def test_model_card_releases_are_the_last_dit_and_vocoder_stages_run(tmp_path: P
                           "consistency weight 0, 2 steps, MPD widths (16, 32), MRD width 16, 200 "
                           "discriminator-only batches | (intermediate) |")
     assert cards._row_stage(row) == "vocoder_adv"
+    for ckpt in (runs / "vocoder_adv" / "checkpoints").iterdir():
+        (ckpt / "trainer.json").unlink()
+    with pytest.raises(cards.SaraError, match="no checkpoint"):
+        cards._stage_row(runs, "vocoder_adv", None)
 
 
 def test_model_card_update_adds_a_rebuilt_manifest_to_the_data_section_once(tmp_path: Path) -> None:
@@ -196,8 +200,8 @@ def test_model_card_update_adds_a_rebuilt_manifest_to_the_data_section_once(tmp_
 
 
 def test_model_card_dit_selection_block_lists_each_candidate(tmp_path: Path) -> None:
-    cards = _module("model_cards")
-    assert cards._dit_selection_block(tmp_path) == ""
+    cards, evals = _module("model_cards"), _module("card_eval")
+    assert evals._dit_selection_block(tmp_path) == ""
     for name, hits in (("a_shipped", [1, 1, 0, 0]), ("b_longer", [1, 0, 1, 1])):  # fine hits per clip
         preds = [{"caption": f"c{i}", "class": "dog", "generated": "dog" if h else "cat", "group": "animal",
                   "generated_group": "animal"} for i, h in enumerate(hits)]
@@ -207,17 +211,17 @@ def test_model_card_dit_selection_block_lists_each_candidate(tmp_path: Path) -> 
             "settings": {"steps": 50, "solver": "euler", "cfg": 7.0},
             "fine": {"num_prompts": 4, "generated_accuracy": sum(hits) / 4, "real_accuracy": 0.65, "predictions": preds},
             "coarse": {"generated_accuracy": 1.0, "real_accuracy": 0.77, "generated_group_probability": 0.4}}))
-    block = cards._dit_selection_block(tmp_path)
-    assert block.startswith(cards.DIT_SELECTION_TITLE) and "(4 clips, 2 per caption, 50 euler DiT steps)" in block
+    block = evals._dit_selection_block(tmp_path)
+    assert block.startswith(evals.DIT_SELECTION_TITLE) and "(4 clips, 2 per caption, 50 euler DiT steps)" in block
     assert "| a_shipped | 7.0 | 0.500 | 1.000 | 0.400 | - | - |" in block and "0.650 fine / 0.770" in block
     assert "| b_longer | 7.0 | 0.750 | 1.000 | 0.400 | 1 / 2 (0.5) | 0 / 0 (1) |" in block  # P(X >= 2), X ~ Bin(3, 1/2)
     card = "# c\n\n## Evaluation\n### Choices made on the valid split\n\nold\n\nReproduce the evaluation with x.\n"
     out = cards.update_card(card, tmp_path)
-    assert out.index("old") < out.index(cards.DIT_SELECTION_TITLE) < out.index("Reproduce the evaluation")
+    assert out.index("old") < out.index(evals.DIT_SELECTION_TITLE) < out.index("Reproduce the evaluation")
 
 
 def test_model_card_dit_selection_block_adds_the_latent_probe_when_every_candidate_has_it(tmp_path: Path) -> None:
-    cards = _module("model_cards")
+    evals = _module("card_eval")
     for name in ("a_shipped", "b_longer"):
         preds = [{"caption": "c", "class": "dog", "generated": "dog", "group": "animal", "generated_group": "animal"}]
         (tmp_path / "dit_selection" / name).mkdir(parents=True)
@@ -225,12 +229,12 @@ def test_model_card_dit_selection_block_adds_the_latent_probe_when_every_candida
             "classifier": "/x/c", "split": "valid", "every": 1, "samples_per_prompt": 1, "settings": {"steps": 50, "cfg": 7.0},
             "fine": {"num_prompts": 1, "generated_accuracy": 1.0, "real_accuracy": 0.6, "predictions": preds},
             "coarse": {"generated_accuracy": 1.0, "real_accuracy": 0.7}}))
-    assert "latent probe" not in cards._dit_selection_block(tmp_path)  # only when every candidate has one
+    assert "latent probe" not in evals._dit_selection_block(tmp_path)  # only when every candidate has one
     for name, hits in (("a_shipped", [True, False, False, False]), ("b_longer", [True, True, True, False])):
         (tmp_path / "dit_selection" / name / "latent_relevance.json").write_text(json.dumps({
             "split": "valid", "repeats": 2, "prompts": 2, "steps": 50, "cfg": 7.0, "real_test_latent_acc": 0.5,
             "generated_latent_acc": sum(hits) / 4, "captions": ["x", "y", "x", "y"], "hits": hits}))
-    block = cards._dit_selection_block(tmp_path)
+    block = evals._dit_selection_block(tmp_path)
     assert "labels 4 DiT latents of 2 captions (50 DiT steps, guidance 7; real valid latents 0.500)" in block
     assert "| a_shipped | 7.0 | 1.000 | 1.000 | - | - | - | 0.250 | - |" in block
     assert "| b_longer | 7.0 | 1.000 | 1.000 | - | 0 / 0 (1) | 0 / 0 (1) | 0.750 | 0 / 2 (0.25) |" in block
@@ -238,12 +242,12 @@ def test_model_card_dit_selection_block_adds_the_latent_probe_when_every_candida
 
 def test_model_card_update_moves_a_block_found_after_the_reproduce_line_into_place(tmp_path: Path) -> None:
     """Cards written by the earlier everyday-only rewrite hold that section after the reproduce line."""
-    cards = _module("model_cards")
+    cards, evals = _module("model_cards"), _module("card_eval")
     card = ("# c\n\n## Evaluation\n### Vocoder reconstruction (test split)\n\nrecon\n\n"
-            "Reproduce the evaluation with x.\n\n" + cards.EVERYDAY_TITLE + "\n\nold everyday\n\n"
+            "Reproduce the evaluation with x.\n\n" + evals.EVERYDAY_TITLE + "\n\nold everyday\n\n"
             "## Limitations\nsmall\n")
     out = cards.update_card(card, tmp_path)
     assert out == ("# c\n\n## Evaluation\n### Vocoder reconstruction (test split)\n\nrecon\n\n"
-                   + cards.EVERYDAY_TITLE + "\n\nold everyday\n\nReproduce the evaluation with x.\n\n"
+                   + evals.EVERYDAY_TITLE + "\n\nold everyday\n\nReproduce the evaluation with x.\n\n"
                    "## Limitations\nsmall\n")
     assert cards.update_card(out, tmp_path) == out
