@@ -9,8 +9,8 @@ everyday-prompt section from ``EVAL/everyday/*.json``) and, with ``--runs``, the
 there, keeping the rest: for a bundle whose other training runs and evaluations are gone (a new machine).
 
 Every number in the cards is read from files the recipe wrote (run.json, metrics.jsonl, checkpoints,
-evaluation JSON); nothing is typed in by hand.  The evaluation blocks are built in ``recipes/card_eval.py``.  Wall time is the training time logged in ``metrics.jsonl``,
-summed over resumed sessions.
+evaluation JSON); nothing is typed in by hand.  Wall time is the training time logged in ``metrics.jsonl``,
+summed over resumed sessions.  The evaluation blocks are built in ``recipes/card_eval.py``.
 """
 
 from __future__ import annotations
