@@ -13,6 +13,9 @@ Stage 2 (few-step GAN fine-tuning of a stage-1 release; the generator's size com
 
     sara train vocoder --stage gan --init releases/voc-tiny --gan-steps 1 --run-dir runs/voc-gan \
         --data corpus/manifest.jsonl --encoder dasheng_base.pt --max-steps 4000 --export releases/voc-tiny-1step
+
+``--num-layers`` with ``--stage gan`` deepens ``--init``: the extra blocks start as the identity
+(:mod:`sara.vocoder.grow`).
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels", type=int, nargs="+", default=None,
                    help="override the preset's per-branch widths (one per branch)")
     g.add_argument("--num-layers", type=int, nargs="+", default=None,
-                   help="override the preset's per-branch depths (one per branch)")
+                   help="override the preset's per-branch depths (one per branch); with --stage gan: deepen "
+                        "--init's branches to these depths with blocks that start as the identity")
     g.add_argument("--cond-channels", type=int, default=None, help="override the condition encoder's width")
     g.add_argument("--latent-dim", type=int, default=None,
                    help="latent channels (default: the encoder's, else the cache's, else 768)")
@@ -118,17 +122,21 @@ def _build_gan_task(args: argparse.Namespace) -> Any:
     from sara.vocoder import SemanticVocoder
     from sara.vocoder.discriminators import DiscriminatorConfig
     from sara.vocoder.gan import VocoderGANTask, VocoderGANTrainConfig
+    from sara.vocoder.grow import check_deepening
 
     if args.init is None:
         raise ConfigError("--stage gan needs --init: the stage-1 vocoder to fine-tune")
     ignored = [flag for flag, value in (("--lr", args.lr), ("--channels", args.channels),
-                                        ("--num-layers", args.num_layers), ("--cond-channels", args.cond_channels),
+                                        ("--cond-channels", args.cond_channels),
                                         ("--latent-dim", args.latent_dim)) if value is not None]
     if ignored:
         raise ConfigError(f"{', '.join(ignored)} do not apply to --stage gan (the generator comes from --init; "
                           "use --lr-gen / --lr-disc)")
     model = SemanticVocoder.from_pretrained(args.init).config
     try:
+        if args.num_layers is not None:  # deepen --init with identity blocks (sara.vocoder.grow)
+            check_deepening(tuple(model.num_layers), tuple(args.num_layers))
+            model = dataclasses.replace(model, num_layers=tuple(args.num_layers))
         cfg = VocoderGANTrainConfig(
             model=model, train_data=tuple(args.data or ()), valid_data=tuple(args.valid_data), encoder=args.encoder,
             latent_cache=args.latent_cache, shards=args.shards, shuffle_buffer=args.shuffle_buffer,

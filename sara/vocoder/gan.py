@@ -44,6 +44,7 @@ from sara.audio.dsp import mel_spectrogram
 from sara.errors import ConfigError
 from sara.train.task import LossOutput
 from sara.vocoder.discriminators import DiscriminatorConfig, Discriminators, Features, Scores
+from sara.vocoder.grow import deepen_generator, grown_min_rms, grown_parameters
 from sara.vocoder.model import VocoderGenerator
 from sara.vocoder.optim import Eden2, ScaledAdam
 from sara.vocoder.sampler import euler_sample
@@ -232,17 +233,43 @@ class VocoderGANTask(VocoderTask):
                 raise ConfigError(f"{cfg.init}: its generator ({voc.config.latent_dim}-d latents) does not match "
                                   f"the task's model config ({cfg.model.latent_dim}-d)")
             generator = VocoderGenerator(cfg.model)
-            generator.load_state_dict(voc.generator.state_dict())
+            generator.load_state_dict(self._deepened(voc.generator).state_dict())
         else:
             generator = super().build_model()  # type: ignore[assignment]
         return GANVocoder(generator, Discriminators(cfg.discriminator) if cfg.adversarial else None)
 
+    def _deepened(self, generator: VocoderGenerator) -> VocoderGenerator:
+        """``generator`` (from ``init``), deepened by identity blocks to the task's ``num_layers`` if those are
+        larger (:mod:`sara.vocoder.grow`); records the trained depths in ``self.base_num_layers``."""
+        base, target = tuple(generator.cfg.num_layers), tuple(self.config.model.num_layers)
+        self.base_num_layers = base
+        if base == target:
+            return generator
+        try:
+            return deepen_generator(generator, target)
+        except ValueError as exc:
+            raise ConfigError(f"{self.config.init}: {exc}") from None
+
+    def _generator_groups(self, generator: VocoderGenerator) -> list[dict]:
+        """The generator's parameter group, and a second one for blocks added by deepening (their zero
+        output projections need an RMS floor under ScaledAdam, see :func:`grown_min_rms`)."""
+        cfg, base = self.config, getattr(self, "base_num_layers", tuple(self.config.model.num_layers))
+        grown = {id(p) for p in grown_parameters(generator, base)}
+        trained = [p for p in generator.parameters() if p.requires_grad and id(p) not in grown]
+        groups = [{"params": trained, "lr": cfg.lr_gen}]
+        if grown:
+            new = [p for p in generator.parameters() if p.requires_grad and id(p) in grown]
+            floor = {"param_min_rms": grown_min_rms(generator, base)} if cfg.optimizer == "scaled_adam" else {}
+            groups.append({"params": new, "lr": cfg.lr_gen, **floor})
+        return groups
+
     def build_optimizer(self, model: nn.Module, max_steps: int) -> tuple[torch.optim.Optimizer, Any]:
-        """One optimizer with a generator group and a discriminator group, and Eden2 per group."""
+        """One optimizer with a generator group (two after deepening) and a discriminator group, and Eden2
+        per group."""
         cfg = self.config
         m = getattr(model, "module", model)
-        groups = [{"params": [p for p in m.generator.parameters() if p.requires_grad], "lr": cfg.lr_gen}]
-        lr_batches = [cfg.lr_batches_gen]
+        groups = self._generator_groups(m.generator)
+        lr_batches = [cfg.lr_batches_gen] * len(groups)
         if m.discriminators is not None:
             groups.append({"params": [p for p in m.discriminators.parameters() if p.requires_grad], "lr": cfg.lr_disc})
             lr_batches.append(cfg.lr_batches_disc)
