@@ -45,11 +45,14 @@ STAGES = {  # run dir name -> what it is
     "vocoder_gan": "SemanticVocoder stage 2 (fine-tuned through a fixed-step sampler on the mel loss)",
     "vocoder_ft": "SemanticVocoder stage 2 continued",
     "vocoder_adv": "SemanticVocoder stage 2 continued against discriminators",
+    "vocoder_ft2": "SemanticVocoder stage 2 continued at a lower learning rate",
+    "vocoder_deep": "SemanticVocoder stage 2 continued, deepened",
     "t2a": "text-to-latent DiT pretraining (MiniLM text states)",
     "t2a_ft": "text-to-latent DiT fine-tuning",
     "t2a_ft2": "text-to-latent DiT fine-tuning continued",
 }
-DIT_STAGES, VOCODER_STAGES = ("t2a", "t2a_ft", "t2a_ft2"), ("vocoder_gan", "vocoder_ft", "vocoder_adv")
+DIT_STAGES, VOCODER_STAGES = ("t2a", "t2a_ft", "t2a_ft2"), ("vocoder_gan", "vocoder_ft", "vocoder_adv",
+                                                                             "vocoder_ft2", "vocoder_deep")
 SHIPPED = {"vocoder": "the shipped vocoder", "t2a": "the shipped DiT"}  # stage-name prefix -> label of its release
 T2A_SETTINGS = (  # task-config keys shown beside the DiT stages
     ("segment_seconds", "crop s"), ("timestep_sampling", "timesteps"), ("timestep_shift", "shift"),
@@ -139,19 +142,27 @@ def _stage_row(runs: Path, name: str, rel: Path | None) -> str:
     if rel is not None and shipped:
         what = f"{what} ({shipped})"
     cfg = s["task_config"]
-    if name in ("vocoder_ft", "vocoder_adv"):
-        what = (f"{what}: mel floor {cfg.get('mel_floor', 1e-7):g}, semantic consistency weight "
-                f"{cfg.get('semantic_weight', 0.0):g}, {cfg['gen_steps']} steps")
-    if name == "vocoder_adv":
-        disc = cfg.get("discriminator", {})
-        what = (f"{what}, MPD widths {tuple(disc.get('mpd_channels', ()))}, MRD width {disc.get('mrd_channels')}, "
-                f"{cfg.get('gen_start_step')} discriminator-only batches")
+    if name.startswith("vocoder_") and name != "vocoder_gan":
+        what = f"{what}: {_vocoder_settings(name, cfg)}"
     if name.startswith("t2a"):
         extra = ", ".join(f"{label} {cfg.get(key, '-')}" for key, label in T2A_SETTINGS)
         pooled = "pooled-text AdaLN" if cfg["model"].get("pooled_text") else "cross-attention only"
         what = f"{what}: {pooled}, latents `{Path(cfg['latent_dir']).name}`, {extra}"
     return (f"| {what} | {params} | {s['steps']} x {s['batch_size']} | {s['wall_minutes']:.0f} min | "
             f"{_fmt(s['first'])} -> {_fmt(s['last'])} | {_fmt(s['valid'])} |")
+
+
+def _vocoder_settings(name: str, cfg: dict[str, Any]) -> str:
+    """What a continued stage-2 vocoder run changed: loss settings, and the lr, depth or discriminators."""
+    what = (f"mel floor {cfg.get('mel_floor', 1e-7):g}, semantic consistency weight "
+            f"{cfg.get('semantic_weight', 0.0):g}, {cfg['gen_steps']} steps")
+    if name in ("vocoder_ft2", "vocoder_deep"):
+        what = f"{what}, generator lr {cfg.get('lr_gen', 0.002):g}, blocks per branch {tuple(cfg['model']['num_layers'])}"
+    if name == "vocoder_adv":
+        disc = cfg.get("discriminator", {})
+        what = (f"{what}, MPD widths {tuple(disc.get('mpd_channels', ()))}, MRD width {disc.get('mrd_channels')}, "
+                f"{cfg.get('gen_start_step')} discriminator-only batches")
+    return what
 
 
 def _row_stage(row: str) -> str | None:

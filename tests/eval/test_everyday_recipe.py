@@ -178,6 +178,13 @@ def test_model_card_releases_are_the_last_dit_and_vocoder_stages_run(tmp_path: P
                           "consistency weight 0, 2 steps, MPD widths (16, 32), MRD width 16, 200 "
                           "discriminator-only batches | (intermediate) |")
     assert cards._row_stage(row) == "vocoder_adv"
+    deep = {"mel_floor": 1e-4, "gen_steps": 2, "lr_gen": 5e-4, "model": {"num_layers": [6, 6, 6]}}
+    _fake_run(runs / "vocoder_deep", deep, 10)
+    assert cards._releases(runs, bundle)["vocoder_deep"] == bundle / "vocoder"
+    row = cards._stage_row(runs, "vocoder_deep", None)
+    assert row.startswith("| SemanticVocoder stage 2 continued, deepened: mel floor 0.0001, semantic consistency "
+                          "weight 0, 2 steps, generator lr 0.0005, blocks per branch (6, 6, 6) | (intermediate) |")
+    assert cards._row_stage(row) == "vocoder_deep"
     for ckpt in (runs / "vocoder_adv" / "checkpoints").iterdir():
         (ckpt / "trainer.json").unlink()
     with pytest.raises(cards.SaraError, match="no checkpoint"):
