@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sara.errors import SaraError
+from sara.eval.coarse import load_coarse_groups
 
 
 def _recon_rows(eval_dir: Path, prefix: str) -> list[str]:
@@ -281,6 +282,41 @@ def _latent_cells(a: dict[str, Any], b: dict[str, Any]) -> str:
 
 
 DIT_SELECTION_TITLE = "### DiT candidates on the valid split"
+VOCODER_SELECTION_TITLE = "### Vocoder candidates on the valid split"
+
+
+def _vocoder_selection_block(eval_dir: Path) -> str:
+    """Vocoder candidates (``EVAL/vocoder_selection/NAME/vocoder_coarse.json`` from ``recipes/everyday_relevance.py
+    --vocoder-reconstruction --split valid``): fine and coarse accuracy of their reconstructions of the same real
+    clips, the coarse ratio to the real clips, and a paired sign test of each against the first."""
+    found = sorted((eval_dir / "vocoder_selection").glob("*/vocoder_coarse.json"))
+    if not found:
+        return ""
+    rows = [(f.parent.name, json.loads(f.read_text())) for f in found]
+    (base, first), groups = rows[0], load_coarse_groups()
+    text = (f"{VOCODER_SELECTION_TITLE}\n\n`recipes/everyday_relevance.py --vocoder-reconstruction --split "
+            f"{first['split']} --every 1`: reconstructions ({first['vocoder_steps']} steps) of {first['clips']} real "
+            f"{first['split']} clips, scored by `{Path(first['classifier']).name}`; the clips themselves score "
+            f"{first['fine']['real_accuracy']:.3f} fine / {first['coarse']['real_accuracy']:.3f} coarse. The paired "
+            f"columns count the clips only `{base}` / only this candidate reconstructs recognisably (p: one-sided "
+            "sign test that the candidate is better):\n\n"
+            "| vocoder | fine | coarse | coarse ratio | fine paired (p) | coarse paired (p) |\n|---|---|---|---|---|---|\n")
+    for name, r in rows:
+        if [x["caption"] for x in r["items"]] != [x["caption"] for x in first["items"]]:
+            raise SaraError(f"vocoder candidate {name} reconstructed other clips than {base}: no paired test")
+        paired = [_sign_test(_recon_hits(first, lvl, groups), _recon_hits(r, lvl, groups)) if r is not first else "-"
+                  for lvl in ("fine", "coarse")]
+        text += (f"| {name} | {r['fine']['reconstructed_accuracy']:.3f} | {r['coarse']['reconstructed_accuracy']:.3f} "
+                 f"| {r['ratio']['coarse']:.3f} | {paired[0]} | {paired[1]} |\n")
+    note = eval_dir / "vocoder_selection" / "README.md"
+    return text + "\n" + (note.read_text().strip() + "\n\n" if note.is_file() else "")
+
+
+def _recon_hits(result: dict[str, Any], level: str, groups: dict[str, str]) -> list[bool]:
+    """Per clip of a vocoder-reconstruction result: is the reconstruction labelled right at ``level``?"""
+    if level == "fine":
+        return [x["reconstructed"] == x["class"] for x in result["items"]]
+    return [x["reconstructed_group"] == groups.get(x["class"]) for x in result["items"]]
 
 
 def _classifier_note(eval_dir: Path) -> str:
@@ -342,5 +378,6 @@ EVAL_BLOCKS = (  # (first words of the block in a card, the block from an eval d
     (EVERYDAY_TITLE, _everyday_section),
     ("### Choices made on the valid split", _selection_section),
     (DIT_SELECTION_TITLE, _dit_selection_block),
+    (VOCODER_SELECTION_TITLE, _vocoder_selection_block),
 )
 EVAL_END = "Reproduce the evaluation with"

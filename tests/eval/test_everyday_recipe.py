@@ -247,6 +247,35 @@ def test_model_card_dit_selection_block_adds_the_latent_probe_when_every_candida
     assert "| b_longer | 7.0 | 1.000 | 1.000 | - | 0 / 0 (1) | 0 / 0 (1) | 0.750 | 0 / 2 (0.25) |" in block
 
 
+def test_model_card_vocoder_selection_block_pairs_each_candidate_with_the_first(tmp_path: Path) -> None:
+    cards, evals = _module("model_cards"), _module("card_eval")
+    assert evals._vocoder_selection_block(tmp_path) == ""
+    for name, fine, coarse in (("a_shipped", [1, 0, 0, 0], [1, 1, 0, 0]), ("b_deeper", [1, 1, 1, 0], [1, 1, 1, 0])):
+        items = [{"caption": f"c{i}", "class": "dog", "real": "dog", "reconstructed": "dog" if f else "cat",
+                  "real_group": "animal", "reconstructed_group": "animal" if c else "speech"}
+                 for i, (f, c) in enumerate(zip(fine, coarse))]
+        (tmp_path / "vocoder_selection" / name).mkdir(parents=True)
+        (tmp_path / "vocoder_selection" / name / "vocoder_coarse.json").write_text(json.dumps({
+            "classifier": "/x/classifier_bal05", "split": "valid", "clips": 4, "vocoder_steps": 2,
+            "fine": {"reconstructed_accuracy": sum(fine) / 4, "real_accuracy": 1.0},
+            "coarse": {"reconstructed_accuracy": sum(coarse) / 4, "real_accuracy": 1.0},
+            "ratio": {"coarse": sum(coarse) / 4, "fine": sum(fine) / 4}, "items": items}))
+    (tmp_path / "vocoder_selection" / "README.md").write_text("How they were trained.\n")
+    block = evals._vocoder_selection_block(tmp_path)
+    assert block.startswith(evals.VOCODER_SELECTION_TITLE) and "(2 steps) of 4 real valid clips" in block
+    assert "| a_shipped | 0.250 | 0.500 | 0.500 | - | - |" in block
+    assert "| b_deeper | 0.750 | 0.750 | 0.750 | 0 / 2 (0.25) | 0 / 1 (0.5) |" in block
+    assert block.rstrip().endswith("How they were trained.")
+    card = f"# c\n\n## Evaluation\n{evals.DIT_SELECTION_TITLE}\n\nold\n\nReproduce the evaluation with x.\n"
+    out = cards.update_card(card, tmp_path)
+    assert out.index("old") < out.index(evals.VOCODER_SELECTION_TITLE) < out.index("Reproduce the evaluation")
+    items[0]["caption"] = "other"
+    (tmp_path / "vocoder_selection" / "b_deeper" / "vocoder_coarse.json").write_text(json.dumps({
+        **json.loads((tmp_path / "vocoder_selection" / "a_shipped" / "vocoder_coarse.json").read_text()), "items": items}))
+    with pytest.raises(evals.SaraError, match="other clips"):
+        evals._vocoder_selection_block(tmp_path)
+
+
 def test_model_card_update_moves_a_block_found_after_the_reproduce_line_into_place(tmp_path: Path) -> None:
     """Cards written by the earlier everyday-only rewrite hold that section after the reproduce line."""
     cards, evals = _module("model_cards"), _module("card_eval")
