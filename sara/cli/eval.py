@@ -119,6 +119,9 @@ def _add_train_classifier(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class-balance", type=float_range(0.0, 4.0), default=0.0,
                    help="draw training clips with weight (clips of their class) ** -this; 0 = each clip once per "
                         "epoch, 1 = classes equal (thin classes, e.g. weather and vehicles, are seen more often)")
+    p.add_argument("--seed", type=int_range(0, 2**31 - 1), default=0,
+                   help="seed of the initialisation, batch order and augmentation (train several to measure how "
+                        "much a score depends on the scorer)")
     p.add_argument("--tiny", action="store_true", help="tiny network (tests)")
     p.set_defaults(func=run_train_classifier)
 
@@ -249,7 +252,7 @@ def run_train_classifier(args: argparse.Namespace) -> int:
     config = ClassifierConfig.tiny(names) if args.tiny else ClassifierConfig.small(names)
     train = ClassifierTrainConfig(epochs=args.epochs, min_train_clips=args.min_train_clips,
                                   augment=MelAugmentConfig() if args.augment else None,
-                                  class_balance=args.class_balance)
+                                  class_balance=args.class_balance, seed=args.seed)
     stats = train_classifier(clips, args.out, config, train)
     args.out = Path(args.out)
     return _finish(stats, [stats], args, "classifier_training", "Corpus classifier")

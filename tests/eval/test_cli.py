@@ -153,6 +153,22 @@ def test_train_classifier_cli(tmp_path: Path) -> None:
     assert AudioClassifier.from_pretrained(tmp_path / "clf_aug").config.class_names == ("noise", "tone")
 
 
+def test_train_classifier_seed(tmp_path: Path) -> None:
+    """The same seed gives the same weights bit for bit; another seed gives other weights."""
+    from safetensors.torch import load_file
+
+    manifest = _corpus(tmp_path)
+    weights = {}
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        assert main(["eval", "train-classifier", "--manifest", str(manifest), "--out", str(tmp_path / name),
+                     "--epochs", "1", "--tiny", "--augment", "--seed", seed]) == 0
+        weights[name] = load_file(str(tmp_path / name / "model.safetensors"))
+    assert all(torch.equal(weights["a"][k], weights["b"][k]) for k in weights["a"])
+    assert not all(torch.equal(weights["a"][k], weights["c"][k]) for k in weights["a"])
+    assert main(["eval", "train-classifier", "--manifest", str(manifest), "--out", str(tmp_path / "d"),
+                 "--seed", "-1"]) == 2
+
+
 def test_import_has_no_matplotlib_side_effect() -> None:
     code = "import sara.eval, sara.eval.tsne, sara.eval.probes, sys; print('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
