@@ -12,6 +12,11 @@ from sara.errors import SaraError
 from sara.eval.coarse import load_coarse_groups
 
 
+def scorer_name(classifier: str) -> str:
+    """A report's ``classifier`` field as the card names it: ``dir`` or, for an ensemble, ``a + b + c``."""
+    return " + ".join(Path(p).name for p in classifier.split(" + "))
+
+
 def _recon_rows(eval_dir: Path, prefix: str) -> list[str]:
     rows = []
     dirs = [p for p in eval_dir.glob(f"{prefix}*") if p.name.removeprefix(prefix).isdigit()]
@@ -80,7 +85,7 @@ def _vocoder_relevance_block(eval_dir: Path) -> str:
     text = ""
     for voc in sorted(eval_dir.glob("vocoder_relevance*.json")):
         r = json.loads(voc.read_text())
-        clf = Path(r["classifier"]).name if "classifier" in r else "the same classifier"
+        clf = scorer_name(r["classifier"]) if "classifier" in r else "the same classifier"
         text += (f"The vocoder alone (`recipes/vocoder_relevance.py`, `{clf}`): on vocoder reconstructions "
                  f"({r['steps']} steps) of {r['clips']} of those real test clips it is right "
                  f"{r['reconstructed_accuracy']:.3f} of the time, vs {r['real_accuracy']:.3f} on the clips themselves.\n\n")
@@ -138,7 +143,7 @@ def _everyday_section(eval_dir: Path) -> str:
     if not every.is_file():
         return text
     e = json.loads(every.read_text())
-    o, clf = e["overall"], Path(e["classifier"]).name
+    o, clf = e["overall"], scorer_name(e["classifier"])
     text += (f"{EVERYDAY_TITLE}\n\n`recipes/everyday_relevance.py`: {o['prompts']} everyday prompts written for this "
              f"test (`recipes/everyday_prompts.csv`, none a corpus caption) x {e['clips_per_prompt']} clips "
              f"({e['settings']['steps']} {e['settings'].get('solver', '')} DiT steps, guidance {e['settings']['cfg']}, "

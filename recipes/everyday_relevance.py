@@ -230,7 +230,7 @@ def run_everyday(args: argparse.Namespace, classifier: Any) -> None:
     entries = score_everyday(prompts, generate, coarse_classifier_fn(classifier), clips=args.clips,
                              seed=args.seed, sample_rate=int(pipe.sample_rate))
     result = {"mode": "everyday", "model": str(args.model), "kind": detect_model_kind(args.model),
-              "classifier": str(args.classifier), "prompts_file": str(args.prompts), "clips_per_prompt": args.clips,
+              "classifier": _scorer(args), "prompts_file": str(args.prompts), "clips_per_prompt": args.clips,
               "seed": args.seed, "settings": settings, "rule": RULE,
               "fine_relevance": "not applicable: everyday prompts have no fine class (see --test-captions)",
               **summarise_everyday(entries), "per_prompt": entries}
@@ -289,7 +289,7 @@ def run_test_captions(args: argparse.Namespace, classifier: Any) -> None:
                     real_group_probability=real.scores[mapping[item["class"]]])
     for key in ("generated", "real"):  # a finer-grained (lower-variance) score than the 0/1 accuracy
         coarse[f"{key}_group_probability"] = _share([i[f"{key}_group_probability"] for i in fine["predictions"]])
-    result = {"mode": "test-captions", "model": str(args.model), "classifier": str(args.classifier),
+    result = {"mode": "test-captions", "model": str(args.model), "classifier": _scorer(args),
               "settings": {**settings, "duration": args.duration or 4.0}, "split": args.split,
               "every": args.every or 1, "samples_per_prompt": args.samples_per_prompt, "seed": args.seed,
               "chance": 1 / len(classifier.model.config.class_names), "fine": fine, "coarse": coarse}
@@ -297,7 +297,7 @@ def run_test_captions(args: argparse.Namespace, classifier: Any) -> None:
                 "clips": n}, {"level": "coarse group", "generated": coarse["generated_accuracy"],
                               "real": coarse["real_accuracy"], "clips": n}]
     notes = (f"`{args.model}` ({settings}), {n} clips from {args.split} captions ({args.per_class} per class, "
-             f"every {args.every or 1}, {args.samples_per_prompt} clips each), scored by `{args.classifier}`. "
+             f"every {args.every or 1}, {args.samples_per_prompt} clips each), scored by `{_scorer(args)}`. "
              f"Mean probability of the caption's coarse group: {coarse['generated_group_probability']:.4f} "
              f"(real clips {coarse['real_group_probability']:.4f}).")
     write_outputs(result, pairs_markdown("Relevance on corpus captions: fine and coarse", summary,
@@ -358,7 +358,7 @@ def run_vocoder(args: argparse.Namespace, classifier: Any) -> None:
     ratio = {k: d["reconstructed_accuracy"] / d["real_accuracy"] if d["real_accuracy"] else float("nan")
              for k, d in (("coarse", coarse), ("fine", fine))}
     steps = args.vocoder_steps or getattr(getattr(recon, "config", None), "default_steps", None)
-    result = {"mode": "vocoder-reconstruction", "model": str(args.model), "classifier": str(args.classifier),
+    result = {"mode": "vocoder-reconstruction", "model": str(args.model), "classifier": _scorer(args),
               "split": args.split, "clips": len(prompts), "vocoder_steps": steps, "max_seconds": args.max_seconds,
               "fine": fine, "coarse": coarse, "ratio": ratio, "target_coarse_ratio": TARGET_VOCODER_RATIO,
               "target_met": ratio["coarse"] >= TARGET_VOCODER_RATIO,
@@ -367,7 +367,7 @@ def run_vocoder(args: argparse.Namespace, classifier: Any) -> None:
     summary = [{"level": lvl, "reconstructed": d["reconstructed_accuracy"], "real": d["real_accuracy"],
                 "ratio": ratio[lvl]} for lvl, d in (("coarse", coarse), ("fine", fine))]
     notes = (f"`{args.model}` reconstructions ({steps} steps, seed 0) of {len(prompts)} real {args.split} clips "
-             f"(first {args.max_seconds:g} s), scored by `{args.classifier}`. Target: coarse ratio >= "
+             f"(first {args.max_seconds:g} s), scored by `{_scorer(args)}`. Target: coarse ratio >= "
              f"{TARGET_VOCODER_RATIO:g} ({'met' if result['target_met'] else 'not met'}).")
     write_outputs(result, pairs_markdown("Vocoder alone: coarse and fine accuracy", summary, coarse["per_group"],
                                          notes), args.out, "vocoder_coarse")
@@ -401,12 +401,12 @@ def run_real_clips(args: argparse.Namespace, classifier: Any) -> None:
     per_group = {g: {"accuracy": _share([h for h, lab in zip(hits, labels) if lab == g]), "n": labels.count(g)}
                  for g in GROUPS if g in labels}
     accs = [per_group[g]["accuracy"] for g in COARSE_GROUPS if g in per_group]
-    result = {"mode": "real-clips", "classifier": str(args.classifier), "split": args.split, "clips": len(records),
+    result = {"mode": "real-clips", "classifier": _scorer(args), "split": args.split, "clips": len(records),
               "coarse_accuracy": _share(hits), "balanced_accuracy": _share(accs),
               "per_group": per_group}
     summary = [{"clips": len(records), "coarse accuracy": result["coarse_accuracy"],
                 "balanced over the 8 groups": result["balanced_accuracy"]}]
-    notes = (f"`{args.classifier}` on every real (non-mixture) {args.split} clip with a coarse group (first "
+    notes = (f"`{_scorer(args)}` on every real (non-mixture) {args.split} clip with a coarse group (first "
              f"{args.max_seconds:g} s): the ceiling of the everyday-prompt scores.")
     write_outputs(result, pairs_markdown("The classifier on real clips: coarse accuracy per group", summary,
                                          per_group, notes), args.out, f"real_clips_{args.split}")
@@ -417,7 +417,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model directory (any system)")
-    ap.add_argument("--classifier", type=Path, required=True, help="corpus classifier release")
+    ap.add_argument("--classifier", type=Path, nargs="+", required=True,
+                    help="corpus classifier release; several (e.g. seeds of one recipe): the mean of their "
+                         "probabilities scores each clip")
     ap.add_argument("--out", type=Path, default=Path("eval_everyday"), help="output directory (JSON + Markdown)")
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--test-captions", action="store_true", help="fine + coarse relevance on corpus captions")
@@ -447,6 +449,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _scorer(args: argparse.Namespace) -> str:
+    """The classifier release(s) as the reports name them: ``a`` or ``a + b + c``."""
+    return " + ".join(str(p) for p in args.classifier)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen mode; a bad model, classifier or manifest is one ``error:`` line on stderr and exit code 1."""
     from sara.cli.guard import run_guarded
@@ -456,10 +463,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_mode(args: argparse.Namespace) -> None:
     """Run the chosen mode (one thread: the machine is shared)."""
-    from sara.eval.embedders.classifier import ClassifierEmbedder
+    from sara.eval.embedders.classifier import load_classifier
 
     torch.set_num_threads(1)
-    classifier = ClassifierEmbedder.from_pretrained(args.classifier)
+    classifier = load_classifier(args.classifier)
     if args.test_captions:
         run_test_captions(args, classifier)
     elif args.vocoder_reconstruction:

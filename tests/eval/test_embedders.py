@@ -10,9 +10,15 @@ import pytest
 import torch
 
 from sara.audio.dsp import spectrogram
-from sara.errors import CheckpointError
+from sara.errors import CheckpointError, ConfigError
 from sara.eval.embedders import build_embedder
-from sara.eval.embedders.classifier import AudioClassifier, ClassifierConfig, ClassifierEmbedder
+from sara.eval.embedders.classifier import (
+    AudioClassifier,
+    ClassifierConfig,
+    ClassifierEmbedder,
+    ClassifierEnsemble,
+    load_classifier,
+)
 from sara.eval.embedders.cnn14 import Cnn14, Cnn14Config, Cnn14Embedder, load_cnn14
 from sara.eval.embedders.semantic import SemanticEmbedder
 from sara.eval.embedders.vggish import VGGish, VGGishEmbedder, load_vggish, vggish_examples, vggish_mel_matrix
@@ -142,6 +148,27 @@ def test_classifier_release_roundtrip_and_interface(tmp_path: Path) -> None:
     assert out.frames.shape == (51, 16) and out.clip.shape == (16,) and out.logits.shape == (3,)
     torch.testing.assert_close(out.logits, ClassifierEmbedder(model).run(wav, 24000).logits)
     assert emb.probs(wav, 24000).sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_classifier_ensemble_scores_with_the_mean_of_its_members_probabilities(tmp_path: Path) -> None:
+    names = ("dog", "rain", "siren")
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        AudioClassifier(ClassifierConfig.tiny(names)).save_pretrained(tmp_path / f"s{seed}")
+    assert isinstance(load_classifier([tmp_path / "s0"]), ClassifierEmbedder)
+    ens = load_classifier([tmp_path / "s0", tmp_path / "s1"])
+    assert isinstance(ens, ClassifierEnsemble) and ens.model.config.class_names == names
+    wav = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
+    members = [ClassifierEmbedder.from_pretrained(tmp_path / f"s{s}").probs(wav, 16000) for s in (0, 1)]
+    assert not torch.allclose(members[0], members[1])  # two seeds really are two scorers
+    torch.testing.assert_close(ens.probs(wav, 16000), (members[0] + members[1]) / 2)
+    assert ens.run(wav, 16000).frames.shape == ClassifierEmbedder.from_pretrained(tmp_path / "s0").run(wav, 16000).frames.shape
+    assert ens.cache_id != load_classifier([tmp_path / "s0"]).cache_id
+    AudioClassifier(ClassifierConfig.tiny(("dog", "rain"))).save_pretrained(tmp_path / "other")
+    with pytest.raises(ConfigError, match="differ in their classes"):
+        load_classifier([tmp_path / "s0", tmp_path / "other"])
+    with pytest.raises(ConfigError, match="at least one"):
+        ClassifierEnsemble([])
 
 
 class FakeEncoder:

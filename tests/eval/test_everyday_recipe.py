@@ -73,6 +73,22 @@ def test_real_clips_mode_scores_every_real_clip_per_group(tmp_path: Path, capsys
     assert not (tmp_path / "bad").exists()
 
 
+def test_several_classifiers_score_as_one_ensemble(tmp_path: Path) -> None:
+    manifest = _corpus(tmp_path / "corpus")
+    clfs = [tmp_path / f"clf{s}" for s in (0, 1)]
+    for seed, clf in enumerate(clfs):
+        assert main(["eval", "train-classifier", "--manifest", str(manifest), "--out", str(clf), "--epochs", "2",
+                     "--tiny", "--min-train-clips", "1", "--seed", str(seed)]) == 0
+    assert _recipe().main(["--classifier", *map(str, clfs), "--manifest", str(manifest), "--real-clips",
+                           "--split", "valid", "--out", str(tmp_path / "out")]) == 0
+    res = json.loads((tmp_path / "out" / "real_clips_valid.json").read_text())
+    assert res["classifier"] == f"{clfs[0]} + {clfs[1]}" and res["clips"] == 6
+    card_eval = importlib.util.spec_from_file_location("card_eval", RECIPE.parent / "card_eval.py")
+    module = importlib.util.module_from_spec(card_eval)
+    card_eval.loader.exec_module(module)
+    assert module.scorer_name(res["classifier"]) == "clf0 + clf1"
+
+
 def test_epoch_order_draws_thin_classes_as_often_as_thick_ones() -> None:
     from sara.data.balance import class_weights
 
