@@ -127,7 +127,6 @@ class ClassifierEmbedder(AudioEmbedder):
         return EmbedderOutput(frames=frames[0].float(), clip=clip[0].float(), logits=logits[0].float())
 
 
-
 class ClassifierEnsemble(AudioEmbedder):
     """Several :class:`ClassifierEmbedder` over the same classes (e.g. seeds of one recipe) as one scorer.
 
