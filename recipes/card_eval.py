@@ -224,7 +224,7 @@ def _dit_selection_block(eval_dir: Path) -> str:
     steps = f"{st['steps']} {st['solver']} DiT steps" if "solver" in st else f"{st['steps']} DiT steps, the model's solver"
     text = (f"{DIT_SELECTION_TITLE}\n\n`recipes/everyday_relevance.py --test-captions --split {first['split']} "
             f"--every {first['every']}` ({first['fine']['num_prompts']} clips, {first['samples_per_prompt']} per caption, "
-            f"{steps}), scored by `{Path(first['classifier']).name}`; real {first['split']} clips score "
+            f"{steps}), scored by `{scorer_name(first['classifier'])}`; real {first['split']} clips score "
             f"{first['fine']['real_accuracy']:.3f} fine / {first['coarse']['real_accuracy']:.3f} coarse. The paired "
             f"columns count the clips only `{base}` / only this candidate gets right (p: one-sided sign test that the "
             "candidate is better)")
@@ -301,7 +301,7 @@ def _vocoder_selection_block(eval_dir: Path) -> str:
     (base, first), groups = rows[0], load_coarse_groups()
     text = (f"{VOCODER_SELECTION_TITLE}\n\n`recipes/everyday_relevance.py --vocoder-reconstruction --split "
             f"{first['split']} --every 1`: reconstructions ({first['vocoder_steps']} steps) of {first['clips']} real "
-            f"{first['split']} clips, scored by `{Path(first['classifier']).name}`; the clips themselves score "
+            f"{first['split']} clips, scored by `{scorer_name(first['classifier'])}`; the clips themselves score "
             f"{first['fine']['real_accuracy']:.3f} fine / {first['coarse']['real_accuracy']:.3f} coarse. The paired "
             f"columns count the clips only `{base}` / only this candidate reconstructs recognisably (p: one-sided "
             "sign test that the candidate is better):\n\n"
