@@ -26,6 +26,7 @@ prediction.  Three modes, each writing ``<out>/<name>.json`` and ``<name>.md``:
     python recipes/everyday_relevance.py --classifier C --manifest M --vocoder-reconstruction --out OUT
     python recipes/everyday_relevance.py --classifier C --manifest M --test-captions --every 4 --out OUT
     python recipes/everyday_relevance.py --classifier C --manifest M --real-clips --split valid --out OUT
+    python recipes/everyday_relevance.py --classifier C0 C1 C2 --out OUT   # seeds of one recipe, probabilities averaged
 
 ``--model`` takes any model ``sara generate`` takes (default: the bundled SARA demo).
 """
