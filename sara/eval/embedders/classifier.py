@@ -131,9 +131,8 @@ class ClassifierEnsemble(AudioEmbedder):
     """Several :class:`ClassifierEmbedder` over the same classes (e.g. seeds of one recipe) as one scorer.
 
     Its class probabilities are the members' mean; ``logits`` are their log (``[C]``), so a softmax gives that mean
-    back.  ``frames`` and ``clip`` are the first member's.  On the demo corpus, three seeds of one recipe put the
-    sara-demo vocoder's coarse ratio (recipes/everyday_relevance.py) at 0.663, 0.759 and 0.788, so no single
-    seed's draw should decide a comparison.
+    back.  ``frames`` and ``clip`` are the first member's.  A scorer's own training seed moves coarse scores
+    noticeably (README, Evaluation: the measured spread), so no single seed's draw should decide a comparison.
 
     Raises:
         ConfigError: no members, or members with other class names or sample rates.
